@@ -1,0 +1,1 @@
+"""Typed configuration: where settings come from, and the YAML models they load."""

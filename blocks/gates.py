@@ -1,0 +1,260 @@
+"""The gates file (default ``deployments/gates.yaml``): what a go/no-go run checks.
+
+A gates file is validated whole before any gate runs; every problem is reported with file,
+line and field (see :mod:`blocks.yaml_source`).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from blocks.yaml_source import load_model
+
+GATE_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+RELATIVE = re.compile(r"^\s*(?P<op><=|>=)\s*(?P<pct>[+-]?\d+(?:\.\d+)?)\s*%\s*$")
+
+DEFAULT_GATES_FILE = Path("deployments/gates.yaml")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GateMode(StrEnum):
+    MANDATORY = "mandatory"  # a failure is a no-go
+    MANUAL = "manual"  # needs an operator's sign-off on top of any automated check
+    ADVISORY = "advisory"  # a failure only lowers the score (unless the gate is a key gate)
+
+
+class RelativeThreshold(Strict):
+    """``<= +10%``: the value may grow at most 10% over the previous run's value."""
+
+    op: Literal["<=", ">="]
+    percent: float
+
+    @classmethod
+    def parse(cls, text: str) -> RelativeThreshold:
+        match = RELATIVE.match(text)
+        if not match:
+            raise ValueError(f"relative threshold {text!r} must look like '<= +10%' or '>= -2%'")
+        return cls(op=match["op"], percent=float(match["pct"]))
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.percent:+g}%"
+
+
+class MetricSpec(Strict):
+    """A number a gate reports, optionally held against the previous run's value."""
+
+    name: str = Field(pattern=r"^[a-z0-9_.-]+$")
+    regex: str | None = Field(None, description="command gates: a named group 'value' in output")
+    json_path: str | None = Field(None, description="http gates: dotted path in the JSON body")
+    relative: RelativeThreshold | None = None
+    max: float | None = None
+    min: float | None = None
+
+    @field_validator("relative", mode="before")
+    @classmethod
+    def _parse_relative(cls, value: Any) -> Any:
+        return RelativeThreshold.parse(value) if isinstance(value, str) else value
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_has_value_group(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regex: {exc}") from exc
+        if "value" not in compiled.groupindex:
+            raise ValueError("regex needs a named group (?P<value>...)")
+        return value
+
+
+class GateBase(Strict):
+    name: str = Field(pattern=GATE_NAME)
+    description: str = ""
+    mode: GateMode = GateMode.MANDATORY
+    timeout_sec: float = Field(60.0, gt=0, le=6 * 3600)
+    weight: float = Field(1.0, ge=0)
+    key: bool = False
+    depends_on: list[str] = Field(default_factory=list)
+    evidence: str = Field("", description="what the sign-off line cites, e.g. 'coverage %'")
+    metric: MetricSpec | None = None
+
+
+class CommandGate(GateBase):
+    kind: Literal["command"]
+    argv: list[str] = Field(min_length=1)
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    expect_exit: list[int] = Field(default_factory=lambda: [0])
+    expect_output: str | None = Field(None, description="regex that stdout+stderr must match")
+
+    @field_validator("argv", mode="before")
+    @classmethod
+    def _argv_is_a_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError("argv must be a list of arguments, never a shell string")
+        return value
+
+    @field_validator("expect_exit", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) else value
+
+    @field_validator("expect_output")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex: {exc}") from exc
+        return value
+
+
+class JsonExpectation(Strict):
+    equals: Any = None
+    not_equals: Any = None
+    min: float | None = None
+    max: float | None = None
+    matches: str | None = None
+    exists: bool | None = None
+
+
+class HttpGate(GateBase):
+    kind: Literal["http"]
+    url: str = Field(pattern=r"^https?://")
+    method: Literal["GET", "POST", "HEAD"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    expect_status: list[int] = Field(default_factory=lambda: [200])
+    expect_json: dict[str, JsonExpectation] = Field(
+        default_factory=dict, description="dotted path ('$' is the whole body) -> expectation"
+    )
+
+    @field_validator("expect_status", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) else value
+
+    @field_validator("expect_json", mode="before")
+    @classmethod
+    def _scalar_means_equals(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {
+            path: (exp if isinstance(exp, dict) else {"equals": exp}) for path, exp in value.items()
+        }
+
+
+class CoverageGate(GateBase):
+    kind: Literal["coverage"]
+    report: str = Field(description="coverage.py JSON report (coverage json)")
+    baseline: str = Field(description="JSON file with the baseline percent")
+    tolerance: float = Field(0.0, ge=0, le=100, description="percentage points allowed to drop")
+
+
+class FlowRunGate(GateBase):
+    kind: Literal["flow-run"]
+    deployment: str = Field(pattern=r"^[^/]+/[^/]+$", description="'<flow name>/<deployment>'")
+    max_age_hours: float = Field(24.0, gt=0)
+
+
+class ManualGate(GateBase):
+    kind: Literal["manual"]
+    mode: GateMode = GateMode.MANUAL
+    instructions: str = ""
+
+    @field_validator("mode")
+    @classmethod
+    def _always_manual(cls, value: GateMode) -> GateMode:
+        if value is not GateMode.MANUAL:
+            raise ValueError("a manual gate's mode is always 'manual'")
+        return value
+
+
+Gate = Annotated[
+    CommandGate | HttpGate | CoverageGate | FlowRunGate | ManualGate,
+    Field(discriminator="kind"),
+]
+
+
+class Scoring(Strict):
+    pass_at: float = Field(90.0, ge=0, le=100, alias="pass")
+    warn_at: float = Field(75.0, ge=0, le=100, alias="warning")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scoring:
+        if self.warn_at > self.pass_at:
+            raise ValueError("scoring.warning must not be above scoring.pass")
+        return self
+
+
+class Profile(Strict):
+    env: dict[str, str] = Field(default_factory=dict)
+    gates: list[str] | None = None
+    strict_manual: bool | None = None
+    scoring: Scoring | None = None
+
+
+class GatesFile(Strict):
+    """The whole gates file."""
+
+    version: Literal[1] = 1
+    scoring: Scoring = Field(default_factory=Scoring)
+    profiles: dict[str, Profile] = Field(default_factory=dict)
+    gates: list[Gate] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_and_references(self, info: ValidationInfo) -> GatesFile:
+        lines = (info.context or {}).get("lines", {})
+
+        def at(*loc: str | int) -> str:
+            line = lines.get(loc)
+            return f"line {line}: " if line else ""
+
+        problems = []
+        seen: set[str] = set()
+        for index, gate in enumerate(self.gates):
+            if gate.name in seen:
+                problems.append(f"{at('gates', index, 'name')}duplicate gate name {gate.name!r}")
+            seen.add(gate.name)
+        for index, gate in enumerate(self.gates):
+            for dep in gate.depends_on:
+                where = at("gates", index, "depends_on")
+                if dep not in seen:
+                    problems.append(f"{where}gate {gate.name!r} depends on unknown gate {dep!r}")
+                elif dep == gate.name:
+                    problems.append(f"{where}gate {gate.name!r} depends on itself")
+        for name, profile in self.profiles.items():
+            for gate_name in profile.gates or []:
+                if gate_name not in seen:
+                    problems.append(f"profile {name!r} lists unknown gate {gate_name!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [gate.name for gate in self.gates]
+
+
+def load_gates_file(path: Path | str = DEFAULT_GATES_FILE) -> GatesFile:
+    """Load and validate a gates file; raises ConfigError naming file, line and field."""
+    return load_model(path, GatesFile)

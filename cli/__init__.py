@@ -1,0 +1,1 @@
+"""The ``warden`` command line: each subcommand runs a flow and exits with its verdict code."""

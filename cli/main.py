@@ -1,0 +1,21 @@
+"""``warden``: the command CI calls; exit codes are the flows' verdict codes (README)."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import configs, gates
+
+app = typer.Typer(
+    name="warden",
+    help="Release Warden: keep unproven releases out of production.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(gates.app, name="gates", help="Go/no-go release gates (flow go-no-go-gates).")
+app.add_typer(configs.app, name="config", help="Validate the YAML configs under deployments/.")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,147 @@
+"""``make run``: bring the local platform up, deploy everything, run each flow's demo once.
+
+Idempotent: a server or worker already running is reused, existing pools, limits, blocks and
+variables are kept, deployments are updated in place. ``make stop`` runs ``down``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import processes as proc
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False)
+POOL = "warden-process"
+DEMO_TAG = "demo"
+
+
+def up() -> int:
+    os.environ.update(proc.platform_env())  # the Prefect client below talks to our server
+    _start_server()
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        _ensure_pool(client)
+        _ensure_objects()
+        _deploy()
+        pid, started = proc.start(proc.WORKER)
+        console.print(f"worker: {'started' if started else 'already running'} (pid {pid})")
+        runs = _trigger_demo_runs(client)
+        results = _wait(client, runs)
+    _print_table(results)
+    console.print(f"UI: {proc.API_URL.removesuffix('/api')}  (make stop stops it)")
+    return 0 if all(state == "Completed" for _, state, _, _ in results) else 1
+
+
+def down() -> int:
+    for service in (proc.WORKER, proc.SERVER):
+        console.print(proc.stop(service))
+    return 0
+
+
+def _start_server() -> None:
+    if proc.running_pid(proc.SERVER) is None and _port_open():
+        raise SystemExit(
+            f"port {proc.PORT} on {proc.HOST} is used by a program make run did not start; "
+            "stop it or set WARDEN_PORT to a free port"
+        )
+    pid, started = proc.start(proc.SERVER)
+    waited = proc.wait_healthy()
+    what = "started" if started else "already running"
+    console.print(f"server: {what} (pid {pid}), healthy after {waited:.1f}s at {proc.API_URL}")
+
+
+def _port_open() -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((proc.HOST, proc.PORT)) == 0
+
+
+def _ensure_pool(client) -> None:
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        client.read_work_pool(POOL)
+    except ObjectNotFound:
+        client.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
+        console.print(f"work pool {POOL}: created")
+
+
+def _ensure_objects() -> None:
+    """Concurrency limits, block types and documents, the kill-switch Variable."""
+    from prefect.filesystems import LocalFileSystem
+    from prefect.variables import Variable
+
+    from blocks.storage import LOCAL_RESULTS_BLOCK
+    from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
+    from tasks.platform.steps import ensure_concurrency_limits
+
+    created = ensure_concurrency_limits()
+    console.print(f"concurrency limits: {', '.join(created) or 'already there'}")
+    _prefect("block", "register", "-m", "prefect_aws")
+    LocalFileSystem(basepath=str(proc.HOME / "results")).save(LOCAL_RESULTS_BLOCK, overwrite=True)
+    if Variable.get(KILL_SWITCH_VARIABLE) is None:
+        Variable.set(KILL_SWITCH_VARIABLE, False)
+    console.print(f"blocks: local-file-system/{LOCAL_RESULTS_BLOCK}; variable: {KILL_SWITCH_VARIABLE}")
+
+
+def _deploy() -> None:
+    _prefect("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
+    console.print("deployments: deployed from deployments/prefect.yaml")
+
+
+def _prefect(*args: str) -> None:
+    done = subprocess.run(
+        ["prefect", *args], cwd=proc.ROOT, env=os.environ, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise SystemExit(f"prefect {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def _trigger_demo_runs(client) -> list:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+    from prefect.deployments import run_deployment
+
+    demos = client.read_deployments(
+        deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[DEMO_TAG]))
+    )
+    runs = []
+    for deployment in demos:
+        flow = client.read_flow(deployment.flow_id)
+        runs.append(run_deployment(f"{flow.name}/{deployment.name}", timeout=0))
+    return runs
+
+
+def _wait(client, runs: list, timeout_sec: float = 900.0) -> list[tuple[str, str, str, str]]:
+    deadline = time.monotonic() + timeout_sec
+    pending = {run.id for run in runs}
+    while pending and time.monotonic() < deadline:
+        time.sleep(2)
+        pending = {rid for rid in pending if not client.read_flow_run(rid).state.is_final()}
+    rows = []
+    for run in runs:
+        run = client.read_flow_run(run.id)
+        flow = client.read_flow(run.flow_id)
+        duration = f"{run.total_run_time.total_seconds():.1f}s"
+        link = f"{proc.API_URL.removesuffix('/api')}/runs/flow-run/{run.id}"
+        rows.append((flow.name, run.state.name, duration, link))
+    return rows
+
+
+def _print_table(rows: list[tuple[str, str, str, str]]) -> None:
+    table = Table("flow", "final state", "duration", "UI link", title="demo runs")
+    for flow, state, duration, link in rows:
+        colour = "green" if state == "Completed" else "red"
+        table.add_row(flow, f"[{colour}]{state}[/]", duration, link)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit({"up": up, "down": down}[sys.argv[1] if len(sys.argv) > 1 else "up"]())

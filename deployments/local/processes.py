@@ -1,0 +1,145 @@
+"""Start and stop the local platform's processes (Prefect server, worker) by pid file.
+
+Each process is started in its own session, so stopping it stops its whole process group —
+exactly what we started, nothing else. A pid file whose process is gone, or is no longer a
+Prefect process, is removed without killing anything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+HOME = Path(os.environ.get("WARDEN_HOME") or ROOT / ".warden").resolve()
+RUN_DIR = HOME / "run"
+LOG_DIR = HOME / "logs"
+HOST, PORT = "127.0.0.1", int(os.environ.get("WARDEN_PORT", "4200"))
+API_URL = f"http://{HOST}:{PORT}/api"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: list[str]
+
+    @property
+    def pid_file(self) -> Path:
+        return RUN_DIR / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return LOG_DIR / f"{self.name}.log"
+
+
+def platform_env() -> dict[str, str]:
+    """The environment of the server, the worker and every command bootstrap runs."""
+    venv_bin = str(Path(os.sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+        "PREFECT_HOME": str(HOME / "prefect"),
+        "PREFECT_API_URL": API_URL,
+        "PREFECT_SERVER_API_HOST": HOST,
+        "PREFECT_SERVER_API_PORT": str(PORT),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{HOME / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+        "WARDEN_HOME": str(HOME),
+        "WARDEN_ROOT": str(ROOT),
+        "WARDEN_RESULT_STORAGE": "local-file-system/warden-results",
+    }
+
+
+SERVER = Service("server", ["prefect", "server", "start", "--host", HOST, "--port", str(PORT)])
+WORKER = Service(
+    "worker",
+    ["prefect", "worker", "start", "--pool", "warden-process", "--name", "warden-local-worker"],
+)
+
+
+def running_pid(service: Service) -> int | None:
+    """The pid recorded for ``service`` if that process is alive and still ours."""
+    try:
+        pid = int(service.pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except (OSError, ValueError):
+        return None
+    return pid if b"prefect" in cmdline else None
+
+
+def start(service: Service) -> tuple[int, bool]:
+    """Start ``service`` unless it already runs; return (pid, started_now)."""
+    pid = running_pid(service)
+    if pid:
+        return pid, False
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with service.log_file.open("ab") as log:
+        process = subprocess.Popen(
+            service.argv,
+            cwd=ROOT,
+            env=platform_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    service.pid_file.write_text(str(process.pid))
+    return process.pid, True
+
+
+def stop(service: Service, grace_sec: float = 15.0) -> str:
+    """Stop the process group recorded in the pid file; say what happened."""
+    pid = running_pid(service)
+    service.pid_file.unlink(missing_ok=True)
+    if pid is None:
+        return f"{service.name}: not running"
+    _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_sec
+    while time.monotonic() < deadline and _group_alive(pid):
+        time.sleep(0.2)
+    if _group_alive(pid):
+        _signal_group(pid, signal.SIGKILL)
+        return f"{service.name}: killed (pid {pid}) after {grace_sec:.0f}s"
+    return f"{service.name}: stopped (pid {pid})"
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_healthy(timeout_sec: float = 90.0) -> float:
+    """Wait for the API's health endpoint; return seconds waited or raise with the log's tail."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_sec:
+        try:
+            if httpx.get(f"{API_URL}/health", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        if running_pid(SERVER) is None:
+            break
+        time.sleep(0.5)
+    tail = SERVER.log_file.read_text(errors="replace")[-3000:] if SERVER.log_file.exists() else ""
+    raise RuntimeError(
+        f"Prefect server did not become healthy at {API_URL} within {timeout_sec:.0f}s.\n"
+        f"Is port {PORT} used by another program? Log {SERVER.log_file}:\n{tail}"
+    )

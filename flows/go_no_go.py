@@ -1,0 +1,122 @@
+"""Go/no-go release gates (seed 003, first half).
+
+plan gates -> kill switch -> run independent gates concurrently -> sign-off of manual gates
+(interactive runs) -> score and verdict -> gate_results.json + gate_sign_off.md -> artifacts
+and events. A no-go verdict ends the run Failed, with the report still persisted as its result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import PrefectFuture, as_completed
+from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from blocks.errors import KillSwitchOn
+from blocks.gates import DEFAULT_GATES_FILE, GateMode
+from blocks.storage import RESULT_SERIALIZER, result_storage, warden_home
+from tasks.gates.models import GateResult, GateStatus
+from tasks.gates.report import assemble_report, refused_report
+from tasks.gates.outputs import sign_off_markdown, table_rows
+from tasks.gates.plan import GatePlan
+from tasks.gates.steps import (
+    plan_gates,
+    previous_metrics,
+    request_sign_off,
+    run_gate,
+    write_gate_outputs,
+)
+from tasks.platform.naming import artifact_key, run_stamp, utc_now
+from tasks.platform.steps import (
+    emit,
+    ensure_concurrency_limits,
+    ensure_kill_switch_off,
+    publish_summary,
+)
+
+PROCESS = "go-no-go"
+
+
+@flow(
+    name="go-no-go-gates",
+    description="Release sign-off from declared gates: score, key-gate veto, verdict.",
+    task_runner=ThreadPoolTaskRunner(max_workers=32),
+    persist_result=True,
+    result_storage=result_storage(),
+    result_serializer=RESULT_SERIALIZER,
+)
+def go_no_go_gates(
+    config: str = str(DEFAULT_GATES_FILE),
+    gates: list[str] | None = None,
+    profile: str | None = None,
+    strict_manual: bool | None = None,
+    out: str | None = None,
+    previous: str | None = None,
+    interactive: bool = False,
+    sign_off_timeout_sec: int = 3600,
+) -> State:
+    """Run the gates of ``config`` and give the release verdict.
+
+    ``interactive`` pauses for an operator's sign-off of each manual gate (UI runs); otherwise
+    manual gates are marked for follow-up (🔧). ``previous`` is the gate_results.json (or out
+    root) whose metrics relative thresholds compare against; default: the newest earlier run.
+    """
+    logger = get_run_logger()
+    started = utc_now()
+    plan = plan_gates(config, gates, profile, strict_manual)
+    for note in plan.notes:
+        logger.info(note)
+    out_root = warden_home() / "out" / "gates"
+    out_dir = Path(out) if out else out_root / run_stamp(started)
+    try:
+        ensure_kill_switch_off(PROCESS)
+    except KillSwitchOn as exc:
+        report = refused_report(plan, started, config, exc)
+        return Failed(message=str(exc), data=report)
+
+    ensure_concurrency_limits()
+    emit(PROCESS, "begin", "gates", plan.profile, {"gates": plan.names})
+    earlier = previous_metrics(previous or str(out_root), plan.profile)
+    results = _run_gates(plan, earlier)
+    if interactive:
+        results = [
+            request_sign_off(r, sign_off_timeout_sec) if _awaits_sign_off(r) else r
+            for r in results
+        ]
+
+    report = assemble_report(plan, results, started, config, str(out_dir))
+    write_gate_outputs(report, str(out_dir))
+    key = artifact_key(PROCESS, plan.profile)
+    publish_summary(key, sign_off_markdown(report), table_rows(report), f"go/no-go {plan.profile}")
+    emit(PROCESS, "verdict", "gates", plan.profile, {"verdict": report.verdict, "score": report.score})
+    logger.info("verdict %s, score %.1f (%s)", report.verdict, report.score, report.band)
+    message = f"{report.verdict}: score {report.score:.1f}; " + "; ".join(report.reasons)
+    if report.exit_code:
+        return Failed(message=message, data=report)
+    return Completed(message=message, data=report)
+
+
+def _run_gates(plan: GatePlan, earlier: dict[str, float]) -> list[GateResult]:
+    """Submit every gate at once; a gate waits only for the gates it depends on."""
+    futures: dict[str, PrefectFuture[GateResult]] = {}
+    for gate in plan.gates:
+        futures[gate.name] = run_gate.submit(
+            gate,
+            str(Path.cwd()),
+            plan.env,
+            earlier.get(gate.name),
+            [futures[dep] for dep in gate.depends_on],
+        )
+    progress = create_progress_artifact(
+        progress=0.0, key=artifact_key(PROCESS, f"{plan.profile}-progress")
+    )
+    for done, _ in enumerate(as_completed(list(futures.values())), start=1):
+        update_progress_artifact(progress, progress=100.0 * done / len(futures))
+    return [futures[gate.name].result() for gate in plan.gates]
+
+
+def _awaits_sign_off(result: GateResult) -> bool:
+    return result.mode is GateMode.MANUAL and result.status is GateStatus.MANUAL_FOLLOWUP

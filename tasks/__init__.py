@@ -1,0 +1,1 @@
+"""The domain of Release Warden: everything that decides, one package per concern."""

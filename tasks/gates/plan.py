@@ -1,0 +1,144 @@
+"""Turn a gates file and the operator's options into the exact list of gates to run.
+
+Everything that can be wrong with a request (an unknown gate or profile, a variable that is
+not set, a dependency cycle) is found here, before any gate runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from blocks.gates import Gate, GatesFile, Scoring
+from blocks.errors import ConfigError, UsageError
+
+DEFAULT_PROFILE = "default"
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+# Fields whose strings may hold ${VAR} or ${VAR:-default}.
+_EXPANDED = ("argv", "cwd", "env", "url", "headers", "report", "baseline", "deployment")
+
+
+class GatePlan(BaseModel):
+    """The gates to run, in dependency order, with the profile's settings applied."""
+
+    model_config = ConfigDict(frozen=True)
+
+    profile: str
+    gates: list[Gate]
+    env: dict[str, str]
+    strict_manual: bool
+    scoring: Scoring
+    notes: list[str] = []
+
+    @property
+    def names(self) -> list[str]:
+        return [gate.name for gate in self.gates]
+
+
+def plan_run(
+    config: GatesFile,
+    *,
+    selected: list[str] | None = None,
+    profile: str | None = None,
+    strict_manual: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> GatePlan:
+    """Resolve the profile, the subset and variables; raise UsageError/ConfigError early."""
+    profile_name = profile or DEFAULT_PROFILE
+    if profile_name != DEFAULT_PROFILE and profile_name not in config.profiles:
+        valid = ", ".join([DEFAULT_PROFILE, *sorted(config.profiles)])
+        raise UsageError(f"unknown profile {profile_name!r}; valid profiles: {valid}")
+    chosen = config.profiles.get(profile_name)
+    names = selected or (chosen.gates if chosen and chosen.gates else None) or config.names
+    unknown = [name for name in names if name not in config.names]
+    if unknown:
+        raise UsageError(
+            f"unknown gate(s): {', '.join(unknown)}; valid gates: {', '.join(config.names)}"
+        )
+    env = {"WARDEN_PROFILE": profile_name, **(chosen.env if chosen else {})}
+    variables = {**(environ if environ is not None else os.environ), **env}
+    gates, notes = _subset(config, names)
+    gates = [_expand(gate, variables) for gate in _dependency_order(gates)]
+    strict = strict_manual if strict_manual is not None else bool(chosen and chosen.strict_manual)
+    scoring = chosen.scoring if chosen and chosen.scoring else config.scoring
+    return GatePlan(
+        profile=profile_name,
+        gates=gates,
+        env=env,
+        strict_manual=strict,
+        scoring=scoring,
+        notes=notes,
+    )
+
+
+def _subset(config: GatesFile, names: list[str]) -> tuple[list[Gate], list[str]]:
+    wanted = set(names)
+    gates, notes = [], []
+    for gate in config.gates:
+        if gate.name not in wanted:
+            continue
+        missing = [dep for dep in gate.depends_on if dep not in wanted]
+        if missing:
+            notes.append(f"{gate.name}: dependency {', '.join(missing)} not selected; not awaited")
+            kept = [dep for dep in gate.depends_on if dep in wanted]
+            gate = gate.model_copy(update={"depends_on": kept})
+        gates.append(gate)
+    return gates, notes
+
+
+def _dependency_order(gates: list[Gate]) -> list[Gate]:
+    """Order gates so each comes after what it depends on; a cycle is a config error."""
+    by_name = {gate.name: gate for gate in gates}
+    ordered: list[Gate] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            cycle = " -> ".join([*trail[trail.index(name) :], name])
+            raise ConfigError(f"gates depend on each other in a cycle: {cycle}")
+        state[name] = "visiting"
+        for dep in by_name[name].depends_on:
+            visit(dep, [*trail, name])
+        state[name] = "done"
+        ordered.append(by_name[name])
+
+    for gate in gates:
+        visit(gate.name, [])
+    return ordered
+
+
+def _expand(gate: Gate, variables: Mapping[str, str]) -> Gate:
+    missing: list[str] = []
+
+    def sub(value: Any) -> Any:
+        if isinstance(value, str):
+            return _VARIABLE.sub(lambda m: _lookup(m, variables, missing), value)
+        if isinstance(value, list):
+            return [sub(item) for item in value]
+        if isinstance(value, dict):
+            return {key: sub(item) for key, item in value.items()}
+        return value
+
+    update = {field: sub(getattr(gate, field)) for field in _EXPANDED if hasattr(gate, field)}
+    if missing:
+        raise ConfigError(
+            f"gate {gate.name!r} uses unset variable(s): {', '.join(sorted(set(missing)))}",
+            remediation="Export them, give a default as ${NAME:-value}, or set them in the profile.",
+        )
+    return gate.model_copy(update=update)
+
+
+def _lookup(match: re.Match[str], variables: Mapping[str, str], missing: list[str]) -> str:
+    name, default = match["name"], match["default"]
+    if name in variables:
+        return variables[name]
+    if default is not None:
+        return default
+    missing.append(name)
+    return match.group(0)

@@ -1,0 +1,147 @@
+"""Prefect tasks of the go/no-go suite: thin wrappers with their policies, then pure code."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterStartTime,
+)
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectNotFound
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+
+from blocks.gates import FlowRunGate, Gate, load_gates_file
+from tasks.gates.command import evaluate_command
+from tasks.gates.coverage import evaluate_coverage
+from tasks.gates.flow_runs import LatestRun, evaluate_flow_run
+from tasks.gates.http_check import evaluate_http
+from tasks.gates.models import GateResult, GateStatus, GateSuiteReport, Outcome
+from tasks.gates.outputs import read_previous_metrics, write_outputs
+from tasks.gates.plan import GatePlan, plan_run
+from tasks.gates.scoring import SignOff, finalize, skipped_result
+from tasks.gates.sign_off import apply_sign_off
+
+GATE_SLOTS = "warden-gates"
+
+
+@task(name="plan-gates", cache_policy=NO_CACHE)
+def plan_gates(
+    config: str,
+    gates: list[str] | None,
+    profile: str | None,
+    strict_manual: bool | None,
+) -> GatePlan:
+    """Load and validate the gates file whole, then resolve the operator's options."""
+    return plan_run(
+        load_gates_file(config), selected=gates, profile=profile, strict_manual=strict_manual
+    )
+
+
+@task(name="read-previous-metrics", cache_policy=NO_CACHE)
+def previous_metrics(source: str, profile: str) -> dict[str, float]:
+    return read_previous_metrics(Path(source), profile)
+
+
+@task(name="run-gate", task_run_name="gate-{gate.name}", cache_policy=NO_CACHE)
+def run_gate(
+    gate: Gate,
+    base_dir: str,
+    env: dict[str, str],
+    previous_metric: float | None,
+    upstream: list[GateResult],
+) -> GateResult:
+    """Evaluate one gate once its dependencies are done; a failed dependency fails it."""
+    failed = [result.name for result in upstream if result.status is GateStatus.FAILED]
+    if failed:
+        return skipped_result(gate, failed)
+    with concurrency(GATE_SLOTS, occupy=1, strict=True):
+        started = time.perf_counter()
+        outcome = _evaluate(gate, Path(base_dir), env)
+        duration = time.perf_counter() - started
+    return finalize(gate, outcome, duration_sec=duration, previous_metric=previous_metric)
+
+
+def _evaluate(gate: Gate, base_dir: Path, env: dict[str, str]) -> Outcome:
+    match gate.kind:
+        case "command":
+            return evaluate_command(gate, base_dir, env)
+        case "http":
+            return evaluate_http(gate)
+        case "coverage":
+            return evaluate_coverage(gate, base_dir)
+        case "flow-run":
+            return evaluate_flow_run(gate, latest_run(gate), datetime.now(UTC))
+        case "manual":
+            return Outcome(ok=True, details={"instructions": gate.instructions})
+    raise AssertionError(f"unhandled gate kind {gate.kind}")
+
+
+def latest_run(gate: FlowRunGate) -> LatestRun | None:
+    """The deployment's most recently started run, read from the Prefect API."""
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(gate.deployment)
+        except ObjectNotFound:
+            return None
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(is_null_=False)),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )
+    if not runs or runs[0].state is None:
+        return None
+    run = runs[0]
+    return LatestRun(
+        id=str(run.id),
+        name=run.name,
+        state_type=run.state.type.value,
+        state_name=run.state.name,
+        start_time=run.start_time,
+        end_time=run.end_time,
+    )
+
+
+class SignOffForm(RunInput):
+    """What the UI asks the operator when a manual gate waits for sign-off."""
+
+    signer: str
+    approved: bool
+    evidence_link: str = ""
+    comment: str = ""
+
+
+def request_sign_off(result: GateResult, timeout_sec: int) -> GateResult:
+    """Pause the flow run until an operator signs the gate off in the UI (flow context only)."""
+    form = SignOffForm.with_initial_data(
+        description=f"Sign off gate **{result.name}**: {result.details.get('instructions', '')}",
+        signer="",
+        approved=False,
+    )
+    try:
+        answer = pause_flow_run(wait_for_input=form, timeout=timeout_sec, key=result.name)
+    except Exception as exc:  # FlowPauseTimeout and API errors both leave the gate unsigned
+        return apply_sign_off(result, None, failure=f"sign-off not received: {exc}")
+    sign_off = SignOff(
+        who=answer.signer,
+        approved=answer.approved,
+        evidence_link=answer.evidence_link,
+        comment=answer.comment,
+    )
+    return apply_sign_off(result, sign_off)
+
+
+@task(name="write-gate-outputs", cache_policy=NO_CACHE)
+def write_gate_outputs(report: GateSuiteReport, out_dir: str) -> list[str]:
+    return [str(path) for path in write_outputs(report, Path(out_dir))]

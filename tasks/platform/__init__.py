@@ -1,0 +1,1 @@
+"""Conventions every flow shares: where files go, artifact keys, event names, the kill switch."""
