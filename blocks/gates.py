@@ -138,7 +138,7 @@ class JsonExpectation(Strict):
 
 class HttpGate(GateBase):
     kind: Literal["http"]
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=r"^(https?://|\$\{)", description="http(s) URL, or ${VAR}...")
     method: Literal["GET", "POST", "HEAD"] = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     expect_status: list[int] = Field(default_factory=lambda: [200])

@@ -1,0 +1,94 @@
+"""Run a coverage gate: the current coverage.py total may not drop below the baseline.
+
+A report or baseline that cannot be read fails the gate with a sentence on how to produce it:
+a check that could not run is a failure, never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from blocks.gates import CoverageGate
+from tasks.gates.models import Outcome
+
+
+class _Unreadable(Exception):
+    """A report or baseline that cannot give a percentage; ``reason`` is the gate's reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def evaluate_coverage(gate: CoverageGate, base_dir: Path) -> Outcome:
+    """Compare the report's total percent with the baseline, allowing ``gate.tolerance`` points."""
+    report = base_dir / gate.report
+    baseline = base_dir / gate.baseline
+    details: dict[str, Any] = {"report": str(report), "baseline_file": str(baseline)}
+    try:
+        current = read_report_percent(report)
+        previous = read_baseline_percent(baseline)
+    except _Unreadable as exc:
+        details["message"] = exc.message
+        return Outcome(ok=False, reason=exc.reason, details=details)
+    drop = round(previous - current, 2)
+    details.update(current=current, baseline=previous, tolerance=gate.tolerance, drop=drop)
+    if current < previous - gate.tolerance:
+        details["message"] = (
+            f"coverage {current:.2f}% is {drop:g} points below the baseline {previous:.2f}% "
+            f"(tolerance {gate.tolerance:g})"
+        )
+        return Outcome(ok=False, reason="coverage_drop", details=details, metric_value=current)
+    return Outcome(ok=True, details=details, metric_value=current)
+
+
+def read_report_percent(path: Path) -> float:
+    """``totals.percent_covered`` of a coverage.py JSON report."""
+    fix = f"run pytest --cov --cov-report=json:{path} (or coverage json -o {path})"
+    data = _read_json(path, "report_missing", "invalid_report", fix)
+    totals = data.get("totals") if isinstance(data, dict) else None
+    value = totals.get("percent_covered") if isinstance(totals, dict) else None
+    return _percent(value, path, "invalid_report", "totals.percent_covered", fix)
+
+
+def read_baseline_percent(path: Path) -> float:
+    """The baseline: a coverage.py report, ``{"percent_covered": N}`` or ``{"coverage": N}``."""
+    fix = (
+        f'write {{"percent_covered": N}} to {path}, or copy the coverage.json of the last '
+        "accepted release there"
+    )
+    data = _read_json(path, "baseline_missing", "invalid_baseline", fix)
+    value = None
+    if isinstance(data, dict):
+        totals = data.get("totals")
+        if isinstance(totals, dict):
+            value = totals.get("percent_covered")
+        else:
+            value = data.get("percent_covered", data.get("coverage"))
+    key = "totals.percent_covered, percent_covered or coverage"
+    return _percent(value, path, "invalid_baseline", key, fix)
+
+
+def _read_json(path: Path, missing: str, invalid: str, fix: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise _Unreadable(missing, f"{path} not found: {fix}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Unreadable(missing, f"{path} cannot be read ({exc}): {fix}") from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _Unreadable(invalid, f"{path} is not valid JSON ({exc}): {fix}") from exc
+
+
+def _percent(value: Any, path: Path, reason: str, key: str, fix: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Unreadable(reason, f"{path} has no numeric {key}: {fix}")
+    if not math.isfinite(value) or not 0 <= value <= 100:
+        raise _Unreadable(reason, f"{path}: {key} = {value!r} is not a percentage: {fix}")
+    return float(value)

@@ -1,0 +1,215 @@
+"""The go/no-go run's files: gate_results.json for machines, gate_sign_off.md for the PR.
+
+The JSON keeps the seed's shape (a ``_meta`` entry, then one entry per gate) so existing
+readers keep working; the previous run's file is also where metrics are compared from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tasks.gates.models import GateResult, GateStatus, GateSuiteReport
+
+RESULTS_FILE = "gate_results.json"
+SIGN_OFF_FILE = "gate_sign_off.md"
+SHORT_DETAILS_CHARS = 120
+VERDICT_SYMBOL = {"go": "✅", "go-with-warnings": "⚠️", "no-go": "❌", "kill-switch-on": "⛔"}
+
+
+def results_document(report: GateSuiteReport) -> dict[str, Any]:
+    """The gate_results.json document: ``_meta`` then one entry per gate, in run order."""
+    document: dict[str, Any] = {
+        "_meta": {
+            "profile": report.profile,
+            "ts": round(report.started_at.timestamp(), 3),
+            "all_passed": report.all_passed,
+            "score": report.score,
+            "band": str(report.band),
+            "verdict": str(report.verdict),
+            "exit_code": report.exit_code,
+            "strict_manual": report.strict_manual,
+            "reasons": list(report.reasons),
+            "finished": report.finished_at.isoformat(),
+        }
+    }
+    for result in report.gates:
+        document[result.name] = _gate_entry(result)
+    return document
+
+
+def _gate_entry(result: GateResult) -> dict[str, Any]:
+    dumped = result.model_dump(mode="json")
+    entry = {
+        "ok": result.ok,
+        "manual": result.manual,
+        "duration_sec": round(result.duration_sec, 2),
+        "details": dumped["details"],
+        "status": str(result.status),
+        "weight": result.weight,
+        "key": result.key,
+        "mode": str(result.mode),
+        "kind": result.kind,
+        "reason": result.reason,
+    }
+    if result.metric is not None:
+        entry["metric"] = dumped["metric"]
+    return entry
+
+
+def sign_off_markdown(report: GateSuiteReport, titles: Mapping[str, str] | None = None) -> str:
+    """Heading with the verdict, a table of gates, then summary lines to paste into a PR.
+
+    ``titles`` maps gate names to the text the summary lines start with (the gates'
+    descriptions); a gate without one is named after its humanized name.
+    """
+    titles = titles or {}
+    symbol = VERDICT_SYMBOL.get(str(report.verdict), "")
+    lines = [
+        f"# Go/No-Go: {symbol} {str(report.verdict).upper()} — score {report.score:g} "
+        f"({report.band})",
+        "",
+        f"Profile `{report.profile}` · strict manual: {'yes' if report.strict_manual else 'no'}"
+        f" · finished {report.finished_at.isoformat()}",
+        "",
+        "| Gate | Result | Mode | Weight | Duration | Details |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report.gates:
+        name = f"{r.name} 🔑" if r.key else r.name
+        lines.append(
+            f"| {name} | {r.symbol} {r.status} | {r.mode} | {r.weight:g} | "
+            f"{r.duration_sec:.2f} s | {_cell(short_details(r))} |"
+        )
+    if report.reasons:
+        lines += ["", "## Reasons", ""] + [f"- {reason}" for reason in report.reasons]
+    lines += ["", "## Summary lines", ""]
+    lines += [f"- {summary_line(r, titles.get(r.name) or '')}" for r in report.gates]
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(result: GateResult, title: str = "") -> str:
+    """One sign-off line, as in the seed's template: ``Launcher smoke: ✅ (log path)``."""
+    title = title or result.name.replace("_", " ").replace("-", " ").capitalize()
+    evidence = "; ".join(part for part in (result.evidence, short_details(result)) if part)
+    return f"{title}: {result.symbol}" + (f" ({evidence})" if evidence else "")
+
+
+def short_details(result: GateResult) -> str:
+    """A few words on why a gate has its status: the failure message, sign-off or metric."""
+    details = result.details
+    if result.status is GateStatus.SIGNED_OFF:
+        text = f"signed off by {details.get('signed_off_by', '?')}"
+        if details.get("evidence_link"):
+            text += f", {details['evidence_link']}"
+    elif result.status is GateStatus.MANUAL_FOLLOWUP:
+        text = f"manual follow-up: {details.get('reason', 'operator sign-off needed')}"
+    elif result.status is GateStatus.FAILED:
+        text = str(details.get("message") or result.reason or "failed")
+    elif result.metric is not None and result.metric.value is not None:
+        text = f"{result.metric.name} = {result.metric.value:g}"
+        if result.metric.previous is not None:
+            text += f" (previous {result.metric.previous:g})"
+    else:
+        text = str(details.get("message", ""))
+    text = " ".join(text.split())
+    if len(text) > SHORT_DETAILS_CHARS:
+        text = text[: SHORT_DETAILS_CHARS - 1] + "…"
+    return text
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def table_rows(report: GateSuiteReport) -> list[dict[str, Any]]:
+    """Rows for the run's table artifact, one per gate."""
+    return [
+        {
+            "gate": r.name,
+            "result": r.symbol,
+            "status": str(r.status),
+            "mode": str(r.mode),
+            "weight": r.weight,
+            "duration_sec": round(r.duration_sec, 2),
+            "reason": r.reason,
+        }
+        for r in report.gates
+    ]
+
+
+def write_outputs(
+    report: GateSuiteReport, out_dir: Path, titles: Mapping[str, str] | None = None
+) -> list[Path]:
+    """Write gate_results.json and gate_sign_off.md atomically; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = out_dir / RESULTS_FILE
+    sign_off = out_dir / SIGN_OFF_FILE
+    text = json.dumps(results_document(report), indent=2, ensure_ascii=False) + "\n"
+    write_atomic(results, text)
+    write_atomic(sign_off, sign_off_markdown(report, titles))
+    return [results, sign_off]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a temporary file next to ``path`` and rename it over: readers never see half."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; these files are meant to be shared
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_previous_metrics(source: Path, profile: str) -> dict[str, float]:
+    """Metric values of the previous run: ``{gate name: value}``; never fails on a bad file.
+
+    ``source`` is a gate_results.json (used as given) or a root of run directories, where the
+    newest readable run of ``profile`` (by ``_meta.ts``) is used.
+    """
+    if source.is_file():
+        document = _read_document(source)
+        return _metrics_of(document) if document is not None else {}
+    if not source.is_dir():
+        return {}
+    newest: tuple[float, dict[str, Any]] | None = None
+    for path in [source / RESULTS_FILE, *sorted(source.glob(f"*/{RESULTS_FILE}"))]:
+        document = _read_document(path)
+        if document is None or document["_meta"].get("profile") != profile:
+            continue
+        ts = document["_meta"].get("ts")
+        if isinstance(ts, int | float) and (newest is None or ts > newest[0]):
+            newest = (float(ts), document)
+    return _metrics_of(newest[1]) if newest else {}
+
+
+def _read_document(path: Path) -> dict[str, Any] | None:
+    """A results document, or None when it is missing, unreadable or not of that shape."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("_meta"), dict):
+        return None
+    return document
+
+
+def _metrics_of(document: dict[str, Any]) -> dict[str, float]:
+    metrics = {}
+    for name, entry in document.items():
+        if name == "_meta" or not isinstance(entry, dict):
+            continue
+        metric = entry.get("metric")
+        value = metric.get("value") if isinstance(metric, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            metrics[name] = float(value)
+    return metrics

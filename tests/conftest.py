@@ -1,0 +1,28 @@
+"""Shared fixtures: every test gets its own WARDEN_HOME and no PREFECT_API_URL of the caller."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+# Before any flow module is imported: results go under a throwaway home, never the checkout's.
+os.environ.setdefault("WARDEN_HOME", str(ROOT / ".warden" / "test-home"))
+os.environ.pop("WARDEN_RESULT_STORAGE", None)
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WARDEN_HOME", str(tmp_path / "warden-home"))
+    monkeypatch.chdir(ROOT)
+
+
+def py(code: str) -> list[str]:
+    """argv running a snippet with this interpreter (no shell)."""
+    return [PYTHON, "-c", code]

@@ -1,0 +1,171 @@
+"""The go/no-go flow end to end under the Prefect test harness: real tasks, real commands."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.flow_runs import resume_flow_run
+from prefect.variables import Variable
+
+from flows.go_no_go import go_no_go_gates
+from tasks.gates.models import GateStatus, GateSuiteReport, Verdict
+from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
+from tests.conftest import py
+from tests.flows.gate_files import failing, passing, printing, write_gates
+
+
+def run(config: Path, **params):
+    state = go_no_go_gates(config=str(config), return_state=True, **params)
+    report = state.result(raise_on_failure=False)
+    assert isinstance(report, GateSuiteReport), report
+    return state, report
+
+
+def test_all_gates_pass_completes_with_outputs_and_artifacts(tmp_path: Path) -> None:
+    config = write_gates(tmp_path, [passing("smoke"), passing("lint", weight=2)])
+    state, report = run(config, out=str(tmp_path / "out"), profile=None)
+
+    assert state.is_completed()
+    assert (report.verdict, report.exit_code, report.score) == (Verdict.GO, 0, 100.0)
+    document = json.loads((tmp_path / "out" / "gate_results.json").read_text())
+    assert document["_meta"]["profile"] == "default"
+    assert document["_meta"]["all_passed"] is True
+    assert document["smoke"]["ok"] is True and document["smoke"]["manual"] is False
+    assert {"duration_sec", "details", "weight"} <= document["lint"].keys()
+    sign_off = (tmp_path / "out" / "gate_sign_off.md").read_text()
+    assert "✅" in sign_off and "smoke" in sign_off
+
+    with get_client(sync_client=True) as client:
+        keys = ["go-no-go-default", "go-no-go-default-table"]
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
+    assert {a.key for a in artifacts} == set(keys)
+    assert any(a.type == "table" for a in artifacts)
+
+
+def test_failed_mandatory_gate_fails_the_run_but_keeps_the_report(tmp_path: Path) -> None:
+    config = write_gates(tmp_path, [passing("smoke"), failing("unit")])
+    state, report = run(config, out=str(tmp_path / "out"))
+
+    assert state.is_failed()
+    assert (report.verdict, report.exit_code) == (Verdict.NO_GO, 1)
+    unit = next(g for g in report.gates if g.name == "unit")
+    assert unit.status is GateStatus.FAILED and unit.reason == "exit_code"
+    assert json.loads((tmp_path / "out" / "gate_results.json").read_text())["unit"]["ok"] is False
+
+
+def test_a_failed_dependency_fails_its_dependents_without_running_them(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    dependent = {
+        "name": "after",
+        "kind": "command",
+        "argv": py(f"open({str(marker)!r}, 'w').write('x')"),
+        "depends_on": ["build"],
+    }
+    config = write_gates(tmp_path, [failing("build"), dependent])
+    _, report = run(config)
+
+    after = next(g for g in report.gates if g.name == "after")
+    assert after.reason == "dependency_failed"
+    assert not marker.exists()
+
+
+def test_kill_switch_stops_before_any_gate_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    gate = {"name": "side", "kind": "command", "argv": py(f"open({str(marker)!r}, 'w')")}
+    config = write_gates(tmp_path, [gate])
+    Variable.set(KILL_SWITCH_VARIABLE, True, overwrite=True)
+    try:
+        state, report = run(config, out=str(tmp_path / "out"))
+    finally:
+        Variable.set(KILL_SWITCH_VARIABLE, False, overwrite=True)
+
+    assert state.is_failed()
+    assert (report.verdict, report.exit_code) == (Verdict.KILL_SWITCH_ON, 3)
+    assert report.gates == [] and not marker.exists()
+    assert not (tmp_path / "out").exists()
+
+
+def test_manual_gate_is_a_follow_up_unless_strict(tmp_path: Path) -> None:
+    config = write_gates(tmp_path, [passing("smoke"), {"name": "hmr", "kind": "manual"}])
+
+    state, report = run(config)
+    hmr = next(g for g in report.gates if g.name == "hmr")
+    assert state.is_completed() and report.exit_code == 0
+    assert hmr.status is GateStatus.MANUAL_FOLLOWUP and hmr.manual and hmr.symbol == "🔧"
+
+    state, report = run(config, strict_manual=True)
+    assert state.is_failed() and (report.verdict, report.exit_code) == (Verdict.NO_GO, 1)
+
+
+def test_relative_threshold_compares_with_the_previous_run(tmp_path: Path) -> None:
+    metric = {"name": "p95_ms", "regex": r"value=(?P<value>[\d.]+)", "relative": "<= +10%"}
+    root = tmp_path / "runs"
+    first = write_gates(tmp_path, [printing("latency", "100", metric=metric)])
+    _, report = run(first, out=str(root / "1"))
+    assert report.exit_code == 0
+
+    (tmp_path / "gates.yaml").unlink()
+    second = write_gates(tmp_path, [printing("latency", "125", metric=metric)])
+    _, report = run(second, out=str(root / "2"), previous=str(root))
+    latency = report.gates[0]
+    assert latency.status is GateStatus.FAILED
+    assert latency.metric is not None and latency.metric.previous == 100.0
+    assert report.exit_code == 1
+
+
+def test_flow_run_gate_reads_the_latest_run_of_a_deployment(tmp_path: Path) -> None:
+    config = write_gates(
+        tmp_path,
+        [{"name": "nightly", "kind": "flow-run", "deployment": "nightly-flow/never"}],
+    )
+    _, report = run(config)
+    assert report.gates[0].reason == "no_run"
+
+
+def test_interactive_run_pauses_for_sign_off_in_the_ui(tmp_path: Path) -> None:
+    config = write_gates(tmp_path, [passing("smoke"), {"name": "hmr", "kind": "manual"}])
+    outcome: dict = {}
+
+    def start() -> None:
+        outcome["result"] = run(config, interactive=True, sign_off_timeout_sec=60)
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    run_id = _wait_for_paused_run()
+    resume_flow_run(
+        run_id,
+        run_input={"signer": "ops@example.com", "approved": True, "evidence_link": "PR-1"},
+    )
+    thread.join(timeout=60)
+
+    state, report = outcome["result"]
+    hmr = next(g for g in report.gates if g.name == "hmr")
+    assert state.is_completed() and report.verdict is Verdict.GO
+    assert hmr.status is GateStatus.SIGNED_OFF
+    assert hmr.details["signed_off_by"] == "ops@example.com"
+
+
+def _wait_for_paused_run(timeout_sec: float = 60.0):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
+    from prefect.client.schemas.filters import FlowRunFilterStateName
+
+    deadline = time.monotonic() + timeout_sec
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))
+                )
+            )
+            if runs:
+                return runs[0].id
+            time.sleep(0.5)
+    pytest.fail("the interactive run never paused for sign-off")
