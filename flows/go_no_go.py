@@ -19,9 +19,9 @@ from blocks.errors import KillSwitchOn
 from blocks.gates import DEFAULT_GATES_FILE, GateMode
 from blocks.storage import RESULT_SERIALIZER, result_storage, warden_home
 from tasks.gates.models import GateResult, GateStatus
-from tasks.gates.report import assemble_report, refused_report
 from tasks.gates.outputs import sign_off_markdown, table_rows
 from tasks.gates.plan import GatePlan
+from tasks.gates.report import assemble_report, refused_report
 from tasks.gates.steps import (
     plan_gates,
     previous_metrics,
@@ -83,15 +83,20 @@ def go_no_go_gates(
     results = _run_gates(plan, earlier)
     if interactive:
         results = [
-            request_sign_off(r, sign_off_timeout_sec) if _awaits_sign_off(r) else r
-            for r in results
+            request_sign_off(r, sign_off_timeout_sec) if _awaits_sign_off(r) else r for r in results
         ]
 
     report = assemble_report(plan, results, started, config, str(out_dir))
     write_gate_outputs(report, str(out_dir))
     key = artifact_key(PROCESS, plan.profile)
     publish_summary(key, sign_off_markdown(report), table_rows(report), f"go/no-go {plan.profile}")
-    emit(PROCESS, "verdict", "gates", plan.profile, {"verdict": report.verdict, "score": report.score})
+    emit(
+        PROCESS,
+        "verdict",
+        "gates",
+        plan.profile,
+        {"verdict": report.verdict, "score": report.score},
+    )
     logger.info("verdict %s, score %.1f (%s)", report.verdict, report.score, report.band)
     message = f"{report.verdict}: score {report.score:.1f}; " + "; ".join(report.reasons)
     if report.exit_code:

@@ -89,7 +89,9 @@ def _ensure_objects() -> None:
     LocalFileSystem(basepath=str(proc.HOME / "results")).save(LOCAL_RESULTS_BLOCK, overwrite=True)
     if Variable.get(KILL_SWITCH_VARIABLE) is None:
         Variable.set(KILL_SWITCH_VARIABLE, False)
-    console.print(f"blocks: local-file-system/{LOCAL_RESULTS_BLOCK}; variable: {KILL_SWITCH_VARIABLE}")
+    console.print(
+        f"blocks: local-file-system/{LOCAL_RESULTS_BLOCK}; variable: {KILL_SWITCH_VARIABLE}"
+    )
 
 
 def _deploy() -> None:

@@ -58,6 +58,7 @@ class GateResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
+    title: str = ""  # the gate's description: what its sign-off line starts with
     kind: str
     mode: GateMode
     status: GateStatus

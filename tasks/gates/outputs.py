@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +60,8 @@ def _gate_entry(result: GateResult) -> dict[str, Any]:
     return entry
 
 
-def sign_off_markdown(report: GateSuiteReport, titles: Mapping[str, str] | None = None) -> str:
-    """Heading with the verdict, a table of gates, then summary lines to paste into a PR.
-
-    ``titles`` maps gate names to the text the summary lines start with (the gates'
-    descriptions); a gate without one is named after its humanized name.
-    """
-    titles = titles or {}
+def sign_off_markdown(report: GateSuiteReport) -> str:
+    """Heading with the verdict, a table of gates, then summary lines to paste into a PR."""
     symbol = VERDICT_SYMBOL.get(str(report.verdict), "")
     lines = [
         f"# Go/No-Go: {symbol} {str(report.verdict).upper()} — score {report.score:g} "
@@ -88,13 +82,13 @@ def sign_off_markdown(report: GateSuiteReport, titles: Mapping[str, str] | None 
     if report.reasons:
         lines += ["", "## Reasons", ""] + [f"- {reason}" for reason in report.reasons]
     lines += ["", "## Summary lines", ""]
-    lines += [f"- {summary_line(r, titles.get(r.name) or '')}" for r in report.gates]
+    lines += [f"- {summary_line(r)}" for r in report.gates]
     return "\n".join(lines) + "\n"
 
 
-def summary_line(result: GateResult, title: str = "") -> str:
+def summary_line(result: GateResult) -> str:
     """One sign-off line, as in the seed's template: ``Launcher smoke: ✅ (log path)``."""
-    title = title or result.name.replace("_", " ").replace("-", " ").capitalize()
+    title = result.title or result.name.replace("_", " ").replace("-", " ").capitalize()
     evidence = "; ".join(part for part in (result.evidence, short_details(result)) if part)
     return f"{title}: {result.symbol}" + (f" ({evidence})" if evidence else "")
 
@@ -142,16 +136,14 @@ def table_rows(report: GateSuiteReport) -> list[dict[str, Any]]:
     ]
 
 
-def write_outputs(
-    report: GateSuiteReport, out_dir: Path, titles: Mapping[str, str] | None = None
-) -> list[Path]:
+def write_outputs(report: GateSuiteReport, out_dir: Path) -> list[Path]:
     """Write gate_results.json and gate_sign_off.md atomically; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / RESULTS_FILE
     sign_off = out_dir / SIGN_OFF_FILE
     text = json.dumps(results_document(report), indent=2, ensure_ascii=False) + "\n"
     write_atomic(results, text)
-    write_atomic(sign_off, sign_off_markdown(report, titles))
+    write_atomic(sign_off, sign_off_markdown(report))
     return [results, sign_off]
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from blocks.gates import Gate, GatesFile, Scoring
 from blocks.errors import ConfigError, UsageError
+from blocks.gates import Gate, GatesFile, Scoring
 
 DEFAULT_PROFILE = "default"
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -129,7 +129,7 @@ def _expand(gate: Gate, variables: Mapping[str, str]) -> Gate:
     if missing:
         raise ConfigError(
             f"gate {gate.name!r} uses unset variable(s): {', '.join(sorted(set(missing)))}",
-            remediation="Export them, give a default as ${NAME:-value}, or set them in the profile.",
+            remediation="Export them, give a default (${NAME:-value}) or set them in the profile.",
         )
     return gate.model_copy(update=update)
 

@@ -59,6 +59,7 @@ def finalize(
     status, reason = _status(gate, outcome, metric, signed_off, details)
     return GateResult(
         name=gate.name,
+        title=gate.description,
         kind=getattr(gate, "kind", "gate"),
         mode=gate.mode,
         status=status,
@@ -88,19 +89,36 @@ def _status(
         details.setdefault("message", f"metric {metric.name}: {metric.reason}")
         return GateStatus.FAILED, "metric_missing" if metric.value is None else "metric_threshold"
     if gate.mode is GateMode.MANUAL:
-        return _manual_status(gate, signed_off, details)
+        if signed_off is None:
+            instructions = gate.instructions if isinstance(gate, ManualGate) else ""
+            details["manual_followup"] = True
+            details["reason"] = instructions or "automated part passed; an operator must sign off"
+            return GateStatus.MANUAL_FOLLOWUP, "manual_followup"
+        return _signed_status(signed_off, details)
     return GateStatus.PASSED, ""
 
 
-def _manual_status(
-    gate: GateBase, signed_off: SignOff | None, details: dict[str, Any]
-) -> tuple[GateStatus, str]:
-    """A manual gate whose automated part passed: the operator's answer decides."""
+def apply_sign_off(
+    result: GateResult, signed_off: SignOff | None, *, failure: str = ""
+) -> GateResult:
+    """An operator's answer, given after the gate ran, to a gate awaiting follow-up.
+
+    No answer (the pause timed out, the API failed) fails the gate: sign-off is not implied.
+    """
+    details = {**result.details, "manual_followup": False}
     if signed_off is None:
-        instructions = gate.instructions if isinstance(gate, ManualGate) else ""
-        details["manual_followup"] = True
-        details["reason"] = instructions or "automated part passed; an operator must sign off"
-        return GateStatus.MANUAL_FOLLOWUP, "manual_followup"
+        details["message"] = failure or "no sign-off received"
+        status, reason = GateStatus.FAILED, "sign_off_missing"
+    else:
+        status, reason = _signed_status(signed_off, details)
+    ok = result.ok and reason != "rejected_by_operator"
+    return result.model_copy(
+        update={"status": status, "reason": reason, "details": details, "ok": ok}
+    )
+
+
+def _signed_status(signed_off: SignOff, details: dict[str, Any]) -> tuple[GateStatus, str]:
+    """The operator's answer decides a manual gate whose automated part passed."""
     details["evidence_link"] = signed_off.evidence_link
     if signed_off.comment:
         details["comment"] = signed_off.comment
@@ -129,6 +147,7 @@ def skipped_result(gate: GateBase, failed_deps: list[str]) -> GateResult:
 def _unrun_result(gate: GateBase, reason: str, details: dict[str, Any]) -> GateResult:
     return GateResult(
         name=gate.name,
+        title=gate.description,
         kind=getattr(gate, "kind", "gate"),
         mode=gate.mode,
         status=GateStatus.FAILED,

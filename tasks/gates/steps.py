@@ -29,8 +29,7 @@ from tasks.gates.http_check import evaluate_http
 from tasks.gates.models import GateResult, GateStatus, GateSuiteReport, Outcome
 from tasks.gates.outputs import read_previous_metrics, write_outputs
 from tasks.gates.plan import GatePlan, plan_run
-from tasks.gates.scoring import SignOff, finalize, skipped_result
-from tasks.gates.sign_off import apply_sign_off
+from tasks.gates.scoring import SignOff, apply_sign_off, finalize, skipped_result
 
 GATE_SLOTS = "warden-gates"
 

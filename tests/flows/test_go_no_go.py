@@ -154,8 +154,11 @@ def test_interactive_run_pauses_for_sign_off_in_the_ui(tmp_path: Path) -> None:
 
 
 def _wait_for_paused_run(timeout_sec: float = 60.0):
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
-    from prefect.client.schemas.filters import FlowRunFilterStateName
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateName,
+    )
 
     deadline = time.monotonic() + timeout_sec
     with get_client(sync_client=True) as client:

@@ -27,7 +27,10 @@ gates:
 """
 
 INVALID = {
-    "malformed-yaml": ("gates:\n  - name: a\n    kind: [command\n", r":4: malformed YAML: expected .,. or .\]."),
+    "malformed-yaml": (
+        "gates:\n  - name: a\n    kind: [command\n",
+        r":4: malformed YAML: expected .,. or .\].",
+    ),
     "empty-file": ("", "file is empty"),
     "no-gates": ("version: 1\ngates: []\n", "gates: List should have at least 1 item"),
     "unknown-kind": (

@@ -49,6 +49,7 @@ def make_report(
         gate_result(
             "launcher_smoke",
             GateStatus.PASSED,
+            title="Launcher smoke",
             details={"services": ["aetherra_engine"], "missing": []},
             evidence="log path",
         ),
@@ -125,7 +126,7 @@ def test_results_document_has_the_seed_shape() -> None:
 
 
 def test_sign_off_markdown_has_table_and_summary_lines() -> None:
-    text = sign_off_markdown(make_report(), {"launcher_smoke": "Launcher smoke"})
+    text = sign_off_markdown(make_report())
     assert text.startswith("# Go/No-Go: ❌ NO-GO — score 66.7 (fail)")
     assert "| Gate | Result | Mode | Weight | Duration | Details |" in text
     for symbol in ("✅", "❌", "🔧"):
