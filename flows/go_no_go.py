@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.concurrency.sync import concurrency
 from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -31,6 +32,7 @@ from tasks.gates.steps import (
 )
 from tasks.platform.naming import artifact_key, run_stamp, utc_now
 from tasks.platform.steps import (
+    GATE_SUITES,
     emit,
     ensure_concurrency_limits,
     ensure_kill_switch_off,
@@ -80,7 +82,8 @@ def go_no_go_gates(
     ensure_concurrency_limits()
     emit(PROCESS, "begin", "gates", plan.profile, {"gates": plan.names})
     earlier = previous_metrics(previous or str(out_root), plan.profile)
-    results = _run_gates(plan, earlier)
+    with concurrency(GATE_SUITES, occupy=1, strict=True):
+        results = _run_gates(plan, earlier)
     if interactive:
         results = [
             request_sign_off(r, sign_off_timeout_sec) if _awaits_sign_off(r) else r for r in results

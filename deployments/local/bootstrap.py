@@ -138,7 +138,8 @@ def _wait(client, runs: list, timeout_sec: float = 900.0) -> list[tuple[str, str
 
 
 def _print_table(rows: list[tuple[str, str, str, str]]) -> None:
-    table = Table("flow", "final state", "duration", "UI link", title="demo runs")
+    table = Table("flow", "final state", "duration", title="demo runs")
+    table.add_column("UI link", overflow="fold")
     for flow, state, duration, link in rows:
         colour = "green" if state == "Completed" else "red"
         table.add_row(flow, f"[{colour}]{state}[/]", duration, link)

@@ -16,7 +16,6 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStartTime,
 )
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
@@ -30,8 +29,6 @@ from tasks.gates.models import GateResult, GateStatus, GateSuiteReport, Outcome
 from tasks.gates.outputs import read_previous_metrics, write_outputs
 from tasks.gates.plan import GatePlan, plan_run
 from tasks.gates.scoring import SignOff, apply_sign_off, finalize, skipped_result
-
-GATE_SLOTS = "warden-gates"
 
 
 @task(name="plan-gates", cache_policy=NO_CACHE)
@@ -64,10 +61,9 @@ def run_gate(
     failed = [result.name for result in upstream if result.status is GateStatus.FAILED]
     if failed:
         return skipped_result(gate, failed)
-    with concurrency(GATE_SLOTS, occupy=1, strict=True):
-        started = time.perf_counter()
-        outcome = _evaluate(gate, Path(base_dir), env)
-        duration = time.perf_counter() - started
+    started = time.perf_counter()
+    outcome = _evaluate(gate, Path(base_dir), env)
+    duration = time.perf_counter() - started
     return finalize(gate, outcome, duration_sec=duration, previous_metric=previous_metric)
 
 

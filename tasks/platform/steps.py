@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.events import emit_event
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.variables import Variable
 
 from blocks.errors import KillSwitchOn
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE, is_on
 from tasks.platform.naming import event_name, resource_id
 
-# Global concurrency limits the flows acquire (strict): name -> slots.
+# Global concurrency limits the flows acquire (strict): name -> slots. One acquisition per
+# run, never per task: on the embedded SQLite API each acquisition costs a write, and many at
+# once contend for its lock (measured: seconds per acquisition under contention).
+GATE_SUITES = "warden-gate-suites"
 CONCURRENCY_LIMITS: dict[str, int] = {
-    "warden-gates": 16,  # gates running at once across all go/no-go runs
+    GATE_SUITES: 4,  # go/no-go suites running their gates at once, platform-wide
 }
 
 
@@ -51,8 +55,9 @@ def ensure_concurrency_limits(limits: dict[str, int] | None = None) -> list[str]
             try:
                 client.read_global_concurrency_limit_by_name(name)
             except ObjectNotFound:
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=name, limit=slots)
-                )
-                created.append(name)
+                with contextlib.suppress(ObjectAlreadyExists):  # another run created it first
+                    client.create_global_concurrency_limit(
+                        GlobalConcurrencyLimitCreate(name=name, limit=slots)
+                    )
+                    created.append(name)
     return created

@@ -1,0 +1,100 @@
+"""`make run`'s bootstrap against a real Prefect server and worker on a free loopback port.
+
+Asserts what an operator relies on: every deployment listed, the demo run Completed, the
+scheduler creating scheduled runs (it silently does not with SQLAlchemy 2.1), idempotent
+re-runs, and `down` leaving none of our processes behind.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+BOOTSTRAP = ROOT / "deployments" / "local" / "bootstrap.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("platform") / ".warden"
+    port = _free_port()
+    env = {**os.environ, "WARDEN_HOME": str(home), "WARDEN_PORT": str(port)}
+    env.pop("PREFECT_API_URL", None)
+
+    def bootstrap(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(BOOTSTRAP), command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    first = bootstrap("up")
+    try:
+        yield {"home": home, "api": f"http://127.0.0.1:{port}/api", "up": first, "run": bootstrap}
+    finally:
+        bootstrap("down")
+
+
+def _pids(home: Path) -> dict[str, int]:
+    return {f.stem: int(f.read_text()) for f in (home / "run").glob("*.pid")}
+
+
+def test_make_run_deploys_everything_and_the_demo_run_completes(platform) -> None:
+    up = platform["up"]
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "go-no-go-gates" in up.stdout and "Completed" in up.stdout
+    response = httpx.post(f"{platform['api']}/deployments/filter", json={}, timeout=10)
+    names = {d["name"] for d in response.json()}
+    assert {"ci", "sign-off"} <= names
+    results = list((platform["home"] / "out" / "gates").glob("*/gate_results.json"))
+    assert results, "the demo run wrote no gate_results.json"
+
+
+def test_the_scheduler_creates_scheduled_runs(platform) -> None:
+    deadline = time.monotonic() + 60
+    scheduled: list = []
+    while time.monotonic() < deadline and not scheduled:
+        scheduled = httpx.post(
+            f"{platform['api']}/flow_runs/filter",
+            json={"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}},
+            timeout=10,
+        ).json()
+        time.sleep(1)
+    assert scheduled, "no scheduled run was created for the scheduled deployment"
+
+
+def test_running_it_again_reuses_server_and_worker(platform) -> None:
+    before = _pids(platform["home"])
+    again = platform["run"]("up")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already running" in again.stdout
+    assert _pids(platform["home"]) == before
+
+
+def test_down_stops_exactly_what_it_started(platform) -> None:
+    pids = _pids(platform["home"])
+    assert set(pids) == {"server", "worker"}
+    down = platform["run"]("down")
+    assert down.returncode == 0
+    for pid in pids.values():
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)
+    assert not list((platform["home"] / "run").glob("*.pid"))
