@@ -9,8 +9,8 @@ from rich.console import Console
 
 from blocks.errors import WardenError
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(error: WardenError) -> NoReturn:
