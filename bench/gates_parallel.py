@@ -55,7 +55,9 @@ def measure(config: Path, out: Path) -> dict[str, float]:
     report = state.result()
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
         )
     gate_runs = [r for r in runs if r.name.startswith("gate-")]
     assert len(gate_runs) == len(SLEEPS), [r.name for r in runs]
