@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,7 +32,7 @@ def evaluate_flow_run(gate: FlowRunGate, latest: LatestRun | None, now: datetime
             details={"deployment": gate.deployment, "message": "the deployment has never run"},
         )
     finished = latest.end_time or latest.start_time
-    age_hours = (now - finished) / timedelta(hours=1)
+    age_hours = (now - finished).total_seconds() / 3600
     details = {
         "deployment": gate.deployment,
         "flow_run": latest.name,

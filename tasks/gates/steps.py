@@ -62,7 +62,11 @@ def run_gate(
     if failed:
         return skipped_result(gate, failed)
     started = time.perf_counter()
-    outcome = _evaluate(gate, Path(base_dir), env)
+    try:
+        outcome = _evaluate(gate, Path(base_dir), env)
+    except Exception as exc:  # a crashing check is a failed gate in the report, not a lost run
+        message = f"the {gate.kind} check crashed: {type(exc).__name__}: {exc}"
+        outcome = Outcome(ok=False, reason="check_crashed", details={"message": message})
     duration = time.perf_counter() - started
     return finalize(gate, outcome, duration_sec=duration, previous_metric=previous_metric)
 

@@ -11,6 +11,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.flow_runs import resume_flow_run
+from prefect.states import Completed, Failed, Running
 from prefect.variables import Variable
 
 from flows.go_no_go import go_no_go_gates
@@ -122,12 +123,31 @@ def test_relative_threshold_compares_with_the_previous_run(tmp_path: Path) -> No
 
 
 def test_flow_run_gate_reads_the_latest_run_of_a_deployment(tmp_path: Path) -> None:
-    config = write_gates(
-        tmp_path,
-        [{"name": "nightly", "kind": "flow-run", "deployment": "nightly-flow/never"}],
-    )
-    _, report = run(config)
-    assert report.gates[0].reason == "no_run"
+    gates = [
+        {"name": "never", "kind": "flow-run", "deployment": "nightly-flow/never"},
+        {"name": "nightly", "kind": "flow-run", "deployment": "nightly-flow/nightly"},
+    ]
+    config = write_gates(tmp_path, gates)
+    with get_client(sync_client=True) as client:
+        deployment_id = client.create_deployment(
+            flow_id=client.create_flow_from_name("nightly-flow"), name="nightly"
+        )
+        _finish_run(client, deployment_id, Completed())
+        _, report = run(config)
+        by_name = {gate.name: gate for gate in report.gates}
+        assert by_name["never"].reason == "no_run"
+        assert by_name["nightly"].status is GateStatus.PASSED
+        assert by_name["nightly"].details["state"] == "Completed"
+
+        _finish_run(client, deployment_id, Failed())
+        _, report = run(config, gates=["nightly"])
+        assert report.gates[0].reason == "not_completed"
+
+
+def _finish_run(client, deployment_id, final) -> None:
+    flow_run = client.create_flow_run_from_deployment(deployment_id)
+    client.set_flow_run_state(flow_run.id, Running(), force=True)
+    client.set_flow_run_state(flow_run.id, final, force=True)
 
 
 def test_interactive_run_pauses_for_sign_off_in_the_ui(tmp_path: Path) -> None:
@@ -172,3 +192,18 @@ def _wait_for_paused_run(timeout_sec: float = 60.0):
                 return runs[0].id
             time.sleep(0.5)
     pytest.fail("the interactive run never paused for sign-off")
+
+
+def test_a_crashing_check_is_a_failed_gate_not_a_lost_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.gates.steps as steps
+
+    def explode(*_args):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(steps, "_evaluate", explode)
+    state, report = run(write_gates(tmp_path, [passing("smoke")]))
+    assert state.is_failed() and report.exit_code == 1
+    assert report.gates[0].reason == "check_crashed"
+    assert "RuntimeError: disk on fire" in report.gates[0].details["message"]
