@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import typer
+import os
 
-from cli import configs, gates
+# Before Prefect is imported: the temporary API a run starts without PREFECT_API_URL must not
+# try to send telemetry from a machine without internet (it logs tracebacks when it fails).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import typer  # noqa: E402
+
+from cli import configs, gates  # noqa: E402
 
 app = typer.Typer(
     name="warden",
