@@ -49,6 +49,21 @@ def test_all_gates_pass_completes_with_outputs_and_artifacts(tmp_path: Path) -> 
         )
     assert {a.key for a in artifacts} == set(keys)
     assert any(a.type == "table" for a in artifacts)
+    assert _events_named("warden.go-no-go.") >= {"warden.go-no-go.begin", "warden.go-no-go.verdict"}
+
+
+def _events_named(prefix: str, timeout_sec: float = 20.0) -> set[str]:
+    """Names of the events the API has stored under ``prefix`` (events arrive asynchronously)."""
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    names: set[str] = set()
+    deadline = time.monotonic() + timeout_sec
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline and len(names) < 2:
+            page = client.read_events(EventFilter(event=EventNameFilter(prefix=[prefix])), limit=50)
+            names = {event.event for event in page.events}
+            time.sleep(0.5)
+    return names
 
 
 def test_failed_mandatory_gate_fails_the_run_but_keeps_the_report(tmp_path: Path) -> None:
