@@ -134,6 +134,8 @@ def _wait(client, runs: list, timeout_sec: float = 900.0) -> list[tuple[str, str
         duration = f"{run.total_run_time.total_seconds():.1f}s"
         link = f"{proc.API_URL.removesuffix('/api')}/runs/flow-run/{run.id}"
         rows.append((flow.name, run.state.name, duration, link))
+        if run.state.name != "Completed":
+            console.print(f"[red]{flow.name}: {run.state.name}[/]: {run.state.message}")
     return rows
 
 
