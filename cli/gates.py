@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from blocks.errors import ExitCode, WardenError
+from blocks.errors import ExitCode, UsageError, WardenError
 from blocks.gates import DEFAULT_GATES_FILE, load_gates_file
 from cli.output import console, fail
 from tasks.gates.models import GateSuiteReport, Verdict
@@ -100,7 +100,7 @@ def list_gates(config: ConfigOption = DEFAULT_GATES_FILE) -> None:
 
 def _selected(gates: list[str] | None, extra: list[str]) -> list[str] | None:
     if extra and not gates:
-        fail(WardenError(f"unexpected arguments: {' '.join(extra)}", code=ExitCode.USAGE_ERROR))
+        fail(UsageError(f"unexpected arguments: {' '.join(extra)}"))
     names = [part for item in [*(gates or []), *extra] for part in item.split(",") if part]
     return names or None
 

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ class Service:
 
 def platform_env() -> dict[str, str]:
     """The environment of the server, the worker and every command bootstrap runs."""
-    venv_bin = str(Path(os.sys.executable).parent)
+    venv_bin = str(Path(sys.executable).parent)
     return {
         **os.environ,
         "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
