@@ -7,12 +7,11 @@ readers keep working; the previous run's file is also where metrics are compared
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from tasks.gates.models import GateResult, GateStatus, GateSuiteReport
+from tasks.platform.files import write_atomic
 
 RESULTS_FILE = "gate_results.json"
 SIGN_OFF_FILE = "gate_sign_off.md"
@@ -145,21 +144,6 @@ def write_outputs(report: GateSuiteReport, out_dir: Path) -> list[Path]:
     write_atomic(results, text)
     write_atomic(sign_off, sign_off_markdown(report))
     return [results, sign_off]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a temporary file next to ``path`` and rename it over: readers never see half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; these files are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_previous_metrics(source: Path, profile: str) -> dict[str, float]:

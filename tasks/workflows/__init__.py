@@ -1,0 +1,1 @@
+"""Workflow health: classify workflow files with a checker, baselines, regressions, trends."""
