@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from blocks.errors import ExitCode, UsageError, WardenError
+from blocks.errors import UsageError, WardenError
 from blocks.gates import DEFAULT_GATES_FILE, load_gates_file
-from cli.output import console, fail
+from cli.output import console, fail, flow_result
 from tasks.gates.models import GateSuiteReport, Verdict
 from tasks.gates.plan import plan_run
 
@@ -57,21 +57,15 @@ def run(
         fail(exc)
     from flows.go_no_go import go_no_go_gates  # Prefect's import is slow: only when running
 
-    state = go_no_go_gates(
+    report: GateSuiteReport = flow_result(
+        go_no_go_gates,
         config=str(config),
         gates=selected,
         profile=profile,
         strict_manual=strict_manual or None,
         out=str(out) if out else None,
         previous=str(previous) if previous else None,
-        return_state=True,
     )
-    report = state.result(raise_on_failure=False)
-    if isinstance(report, WardenError):
-        fail(report)
-    if not isinstance(report, GateSuiteReport):
-        console.print(f"[red]flow ended {state.name}: {report!r}[/]")
-        raise typer.Exit(ExitCode.INTERNAL_ERROR)
     _print_report(report)
     raise typer.Exit(report.exit_code)
 

@@ -10,7 +10,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import typer  # noqa: E402
 
-from cli import configs, gates  # noqa: E402
+from cli import configs, gates, workflows  # noqa: E402
 
 app = typer.Typer(
     name="warden",
@@ -20,6 +20,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(gates.app, name="gates", help="Go/no-go release gates (flow go-no-go-gates).")
+app.add_typer(
+    workflows.app,
+    name="workflows",
+    help="Workflow health: classify, baseline, regression gate, migrate.",
+)
 app.add_typer(configs.app, name="config", help="Validate the YAML configs under deployments/.")
 
 

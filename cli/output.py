@@ -7,7 +7,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
-from blocks.errors import WardenError
+from blocks.errors import ExitCode, WardenError
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -17,3 +17,20 @@ def fail(error: WardenError) -> NoReturn:
     errors.print(f"[bold red]error[/] ({error.name}, exit {int(error.code)}): {error.message}")
     errors.print(f"[yellow]fix:[/] {error.remediation}")
     raise typer.Exit(int(error.code))
+
+
+def flow_result(flow, **parameters):
+    """Run ``flow`` in this process and return its result, Failed runs included.
+
+    A typed error the run ended with exits with its code; anything else is an internal error.
+    """
+    state = flow(**parameters, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, WardenError):
+        fail(result)
+    if isinstance(result, BaseException):
+        errors.print(
+            f"[bold red]error[/]: flow ended {state.name}: {type(result).__name__}: {result}"
+        )
+        raise typer.Exit(ExitCode.INTERNAL_ERROR)
+    return result

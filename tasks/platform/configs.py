@@ -12,6 +12,8 @@ from typing import Any
 
 from blocks.errors import ConfigError
 from blocks.gates import GatesFile
+from blocks.migration_rules import RuleSet
+from blocks.workflows import WorkflowsFile
 from blocks.yaml_source import load_model, read_yaml
 
 
@@ -25,13 +27,24 @@ def validate_configs(paths: list[Path]) -> tuple[list[Path], list[str]]:
     for path in files:
         try:
             data, _ = read_yaml(path)
-            if isinstance(data, dict) and "gates" in data:
-                load_model(path, GatesFile)
+            model = _model_for(data)
+            if model is not None:
+                load_model(path, model)
             elif path.name == "prefect.yaml":
                 problems.extend(check_prefect_yaml(path, data))
         except ConfigError as exc:
             problems.append(exc.message)
     return files, problems
+
+
+def _model_for(data: Any) -> type | None:
+    """Which config model a YAML document is, by its top-level keys."""
+    if not isinstance(data, dict):
+        return None
+    for key, model in (("gates", GatesFile), ("corpora", WorkflowsFile), ("rules", RuleSet)):
+        if key in data:
+            return model
+    return None
 
 
 def check_prefect_yaml(path: Path, data: Any) -> list[str]:

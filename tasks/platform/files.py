@@ -7,11 +7,15 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a temporary file next to ``path`` and rename it over: readers never see half."""
+def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Write a temporary file next to ``path`` and rename it over: readers never see half.
+
+    ``mode`` is set before the rename, so the file never appears with other permissions
+    (mkstemp makes 0600; the default 0644 suits files meant to be shared).
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; these files are meant to be shared
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

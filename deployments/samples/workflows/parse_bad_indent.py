@@ -1,0 +1,3 @@
+def rollback():
+  print("rolling back")
+    print("done")

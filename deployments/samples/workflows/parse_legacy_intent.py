@@ -1,0 +1,2 @@
+intent: ship the canary
+print("legacy workflow syntax")

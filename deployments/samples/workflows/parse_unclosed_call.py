@@ -1,0 +1,2 @@
+def promote(digest):
+    print("promoting", digest

@@ -1,0 +1,2 @@
+gates = {"unit": True}
+print(gates["integration"])

@@ -1,0 +1,5 @@
+def weights():
+    return {"canary": canary_weight}
+
+
+print(weights())

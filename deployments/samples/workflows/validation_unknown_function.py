@@ -1,0 +1,2 @@
+digest = "sha256:" + "0" * 64
+promote_image(digest)

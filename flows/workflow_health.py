@@ -1,0 +1,179 @@
+"""Workflow health (seed 003, second half): classify, baseline, regression gate, migration.
+
+classify: plan corpus -> kill switch -> discover -> batches checked in parallel (one task per
+batch) -> report -> workflow_failures.json/.md, snapshot, trends.json -> GX contract, then the
+Parquet history -> artifacts. The gate ends Failed on a regression, with its report as result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from prefect import flow
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import PrefectFuture, as_completed
+from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from blocks.storage import RESULT_SERIALIZER, result_storage, warden_home
+from blocks.workflows import DEFAULT_WORKFLOWS_FILE
+from tasks.platform.naming import artifact_key, run_stamp, utc_now
+from tasks.platform.steps import emit, ensure_kill_switch_off, publish_summary
+from tasks.workflows.classify import batches, summarize
+from tasks.workflows.corpus import CorpusPlan, batch_size_for
+from tasks.workflows.gate import GateReport, exit_code, gate_report_md
+from tasks.workflows.migrate import migration_report_md
+from tasks.workflows.models import ClassificationReport, FileResult
+from tasks.workflows.outputs import failures_markdown
+from tasks.workflows.reporting import classification_rows, migration_summary
+from tasks.workflows.steps import (
+    apply_files_migration,
+    check_batch,
+    compare_baselines,
+    discover_files,
+    load_corpus,
+    plan_files_migration,
+    record_history,
+    suppressions_for,
+    write_classification_outputs,
+    write_parse_baseline,
+)
+
+PROCESS = "workflow-health"
+PERSIST = {
+    "persist_result": True,
+    "result_storage": result_storage(),
+    "result_serializer": RESULT_SERIALIZER,
+}
+
+
+@flow(name="classify-workflows", task_runner=ThreadPoolTaskRunner(max_workers=64), **PERSIST)
+def classify_workflows(
+    corpus: str = "sample",
+    config: str = str(DEFAULT_WORKFLOWS_FILE),
+    paths: list[str] | None = None,
+    checker: str | None = None,
+    mode: str | None = None,
+    jobs: int | None = None,
+    limit: int | None = None,
+    out: str | None = None,
+    record: bool = True,
+) -> ClassificationReport:
+    """Classify a corpus's files, write the seed's outputs and append the run to the history."""
+    started, root = utc_now(), str(Path.cwd())
+    overrides = {"paths": paths, "checker": checker, "mode": mode, "jobs": jobs, "limit": limit}
+    plan = load_corpus(config, corpus, overrides)
+    ensure_kill_switch_off(PROCESS)
+    report = _classify(plan, root, started)
+    out_dir = Path(out) if out else warden_home() / "out" / "workflows" / run_stamp(started)
+    write_classification_outputs(report, str(out_dir), plan.snapshots_dir)
+    if record:
+        record_history(report, plan, uuid.uuid4().hex)
+    key = artifact_key(PROCESS, plan.name)
+    publish_summary(key, failures_markdown(report), classification_rows(report), f"{plan.name}")
+    emit(PROCESS, "classified", "corpus", plan.name, report.summary.model_dump())
+    return report
+
+
+@flow(name="parse-baseline", task_runner=ThreadPoolTaskRunner(max_workers=64), **PERSIST)
+def parse_baseline(
+    corpus: str = "sample",
+    config: str = str(DEFAULT_WORKFLOWS_FILE),
+    paths: list[str] | None = None,
+    checker: str | None = None,
+    output: str = "parse_baseline.json",
+) -> dict:
+    """A parse-only snapshot of health in the seed's shape: totals, by_code, failure_rate."""
+    started, root = utc_now(), str(Path.cwd())
+    overrides = {"paths": paths, "checker": checker, "mode": "parse"}
+    plan = load_corpus(config, corpus, overrides)
+    ensure_kill_switch_off(PROCESS)
+    report = _classify(plan, root, started)
+    return write_parse_baseline(report.files, output)
+
+
+@flow(name="baseline-regression-gate", **PERSIST)
+def baseline_regression_gate(
+    new: str,
+    ref: str,
+    abs_threshold: int = 5,
+    rel_threshold: float = 0.10,
+    codes: list[str] | None = None,
+    fail_on_new_internal: bool = False,
+) -> State:
+    """Fail when a targeted code rose by more than both thresholds (seed's regression gate)."""
+    options = {
+        "abs_threshold": abs_threshold,
+        "rel_threshold": rel_threshold,
+        "fail_on_new_internal": fail_on_new_internal,
+    }
+    if codes:
+        options["codes"] = tuple(codes)
+    report: GateReport = compare_baselines(new, ref, options)
+    publish_summary(
+        artifact_key(PROCESS, "regression-gate"),
+        gate_report_md(report),
+        [r.model_dump() for r in report.regressions] or [{"regressions": 0}],
+        "gate",
+    )
+    if exit_code(report):
+        return Failed(message=f"regression in {len(report.regressions)} code(s)", data=report)
+    return Completed(message="no regression", data=report)
+
+
+@flow(name="migrate-workflows", **PERSIST)
+def migrate_workflows(
+    paths: list[str],
+    rules: str = "deployments/migration_rules.yaml",
+    apply: bool = False,
+    patterns: list[str] | None = None,
+    out: str | None = None,
+) -> dict:
+    """Rewrite legacy syntax with regex rules: diffs on a dry run, atomic writes on apply."""
+    plan = plan_files_migration(paths, patterns or ["*"], rules)
+    outcome = None
+    if apply:
+        ensure_kill_switch_off(PROCESS)
+        outcome = apply_files_migration(plan)
+    markdown = migration_report_md(plan, applied=apply, outcome=outcome)
+    summary = migration_summary(plan, outcome, markdown, Path(out) if out else None)
+    publish_summary(artifact_key(PROCESS, "migration"), markdown, summary["rows"], "migration")
+    return summary
+
+
+def _classify(plan: CorpusPlan, root: str, started) -> ClassificationReport:
+    files = discover_files(plan, root)
+    fingerprints, warnings = suppressions_for(plan)
+    results = _check_all(plan, files, fingerprints)
+    return ClassificationReport(
+        corpus=plan.name,
+        started_at=started,
+        finished_at=utc_now(),
+        checker=plan.corpus.checker,
+        mode=plan.phase,
+        summary=summarize(results),
+        files=results,
+        suppression_warnings=warnings,
+    )
+
+
+def _check_all(plan: CorpusPlan, files: list[str], fingerprints: list[str]) -> list[FileResult]:
+    """Submit batches keeping at most ``jobs`` in flight; results in file order."""
+    chunks = batches(files, batch_size_for(len(files), plan.corpus)) if files else []
+    progress = create_progress_artifact(0.0, key=artifact_key(PROCESS, f"{plan.name}-progress"))
+    futures: list[PrefectFuture[list[FileResult]]] = []
+    in_flight: set[PrefectFuture] = set()
+    done = 0
+    for index, chunk in enumerate(chunks):
+        if len(in_flight) >= plan.corpus.jobs:
+            finished = next(as_completed(list(in_flight)))
+            in_flight.discard(finished)
+            done += 1
+            update_progress_artifact(progress, 100.0 * done / len(chunks))
+        future = check_batch.submit(index, chunk, plan, fingerprints)
+        futures.append(future)
+        in_flight.add(future)
+    results = [row for future in futures for row in future.result()]
+    update_progress_artifact(progress, 100.0)
+    return results

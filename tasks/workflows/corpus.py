@@ -1,0 +1,84 @@
+"""Resolve what a classification run checks: a named corpus, with the operator's overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from blocks.errors import UsageError
+from blocks.storage import warden_home
+from blocks.workflows import Corpus, WorkflowsFile
+from tasks.workflows.models import Phase
+
+
+class CorpusPlan(BaseModel):
+    """Everything a run needs, validated before the first file is checked; paths resolved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    corpus: Corpus
+    phase: Phase
+    history_uri: str
+    endpoint_url: str | None
+    snapshots_dir: str
+    data_docs_dir: str
+    suppressions: str
+
+
+def plan_corpus(
+    config: WorkflowsFile,
+    name: str,
+    *,
+    paths: list[str] | None = None,
+    checker: str | None = None,
+    mode: str | None = None,
+    jobs: int | None = None,
+    limit: int | None = None,
+) -> CorpusPlan:
+    """The named corpus with overrides applied; an unknown name lists the valid ones."""
+    if name not in config.corpora:
+        valid = ", ".join(sorted(config.corpora))
+        raise UsageError(f"unknown corpus {name!r}; valid corpora: {valid}")
+    overrides = {
+        key: value
+        for key, value in {
+            "paths": paths,
+            "checker": checker,
+            "mode": mode,
+            "jobs": jobs,
+            "limit": limit,
+        }.items()
+        if value is not None
+    }
+    corpus = Corpus.model_validate({**config.corpora[name].model_dump(by_alias=True), **overrides})
+    history, home = config.history, warden_home()
+    return CorpusPlan(
+        name=name,
+        corpus=corpus,
+        phase=Phase(corpus.mode),
+        history_uri=_local_or_uri(history.uri, home / "history"),
+        endpoint_url=history.endpoint_url,
+        snapshots_dir=_local_or_uri(history.snapshots_dir, home / "workflow_history"),
+        data_docs_dir=_local_or_uri(history.data_docs_dir, home / "out" / "data-docs"),
+        suppressions=_local_or_uri(config.suppressions, home / "workflow_suppressions.txt"),
+    )
+
+
+def _local_or_uri(value: str | None, default: Path) -> str:
+    """A URI as given; a relative path against the working directory; unset: the default."""
+    if value is None:
+        return str(default)
+    return value if "://" in value else str(Path(value).resolve())
+
+
+def batch_size_for(total: int, corpus: Corpus) -> int:
+    """Batches big enough to keep orchestration small, small enough to keep every job busy."""
+    per_job = -(-total // max(corpus.jobs * 4, 1)) if total else 1
+    return max(1, min(corpus.batch_size, per_job))
+
+
+def resolve(root: Path, value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else root / path

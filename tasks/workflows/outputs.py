@@ -1,0 +1,201 @@
+"""What a classification run leaves on disk: the seed's failures files, a history snapshot,
+and ``trends.json`` (the last 20 snapshots), all written atomically.
+
+A snapshot is the same document as ``workflow_failures.json``; its ``timestamp`` is when the
+run finished, its file name when it started. ``trends.json`` is rebuilt from the snapshots
+themselves, so a corrupt or truncated one is skipped (and counted), never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.platform.files import write_atomic
+from tasks.workflows.models import ClassificationReport, FileResult, WorkflowCode
+
+FAILURES_JSON = "workflow_failures.json"
+FAILURES_MD = "workflow_failures.md"
+TRENDS_JSON = "trends.json"
+SNAPSHOT_SUFFIX = "_classification.json"
+TRENDS_KEEP = 20
+TOP_FINGERPRINTS = 10
+
+log = logging.getLogger(__name__)
+
+
+def iso_utc(moment: datetime, timespec: str = "auto") -> str:
+    """ISO 8601 in UTC with a ``Z``; a naive time is taken to be UTC already."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def failures_document(report: ClassificationReport) -> dict:
+    """workflow_failures.json: the run, its summary and every file's row."""
+    return {
+        "corpus": report.corpus,
+        "checker": report.checker,
+        "mode": report.mode.value,
+        "started_at": iso_utc(report.started_at),
+        "finished_at": iso_utc(report.finished_at),
+        "timestamp": iso_utc(report.finished_at),
+        "duration_sec": round((report.finished_at - report.started_at).total_seconds(), 3),
+        "summary": report.summary.model_dump(mode="json"),
+        "suppression_warnings": list(report.suppression_warnings),
+        "files": [row.model_dump(mode="json") for row in report.files],
+    }
+
+
+def failures_markdown(report: ClassificationReport) -> str:
+    """workflow_failures.md: the seed's category table, then codes and top fingerprints."""
+    summary = report.summary
+    lines = [
+        f"# Workflow failures: {_cell(report.corpus)}",
+        "",
+        f"Checker `{report.checker}`, {report.mode.value} mode, "
+        f"{iso_utc(report.started_at, 'seconds')} to {iso_utc(report.finished_at, 'seconds')}.",
+        f"**{summary.failed} failed** of {summary.total} files "
+        f"({summary.suppressed_failures} suppressed failures).",
+        "",
+        "| Category | Count |",
+        "|---|---|",
+        *(f"| {_cell(name)} | {count} |" for name, count in _by_count(summary.by_category)),
+        "",
+        "| Code | Name | Count |",
+        "|---|---|---|",
+        *(
+            f"| {_code_number(name)} | {name} | {count} |"
+            for name, count in _by_count(summary.by_code)
+        ),
+    ]
+    lines += _fingerprint_table(report.files)
+    if report.suppression_warnings:
+        lines += ["", "## Suppression file warnings", ""]
+        lines += [f"- {_cell(warning)}" for warning in report.suppression_warnings]
+    return "\n".join(lines) + "\n"
+
+
+def _fingerprint_table(files: list[FileResult]) -> list[str]:
+    """The most frequent failure fingerprints, with one example message each."""
+    failures = [row for row in files if row.fingerprint]
+    if not failures:
+        return []
+    counts = Counter(row.fingerprint for row in failures)
+    example = {}
+    for row in failures:
+        example.setdefault(row.fingerprint, row)
+    lines = [
+        "",
+        "## Top fingerprints",
+        "",
+        "| Fingerprint | Code | Count | Example |",
+        "|---|---|---|---|",
+    ]
+    for mark, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[
+        :TOP_FINGERPRINTS
+    ]:
+        row = example[mark]
+        where = f"{row.path}:{row.line}" if row.line is not None else row.path
+        note = " (suppressed)" if row.suppressed else ""
+        lines.append(
+            f"| `{mark}`{note} | {row.code_name} | {count} | {_cell(where)}: {_cell(row.message)} |"
+        )
+    return lines
+
+
+def _by_count(counts: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _code_number(name: str) -> str:
+    return str(int(WorkflowCode[name])) if name in WorkflowCode.__members__ else "?"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside one markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")[:200]
+
+
+def write_run_outputs(report: ClassificationReport, out_dir: Path) -> list[Path]:
+    """Write workflow_failures.json and .md into ``out_dir``; returns both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / FAILURES_JSON, out_dir / FAILURES_MD
+    write_atomic(json_path, json.dumps(failures_document(report), indent=2) + "\n")
+    write_atomic(md_path, failures_markdown(report))
+    return [json_path, md_path]
+
+
+def write_snapshot(report: ClassificationReport, history_dir: Path) -> Path:
+    """Keep this run in the history as ``<YYYYMMDDTHHMMSS>_classification.json`` (UTC start);
+    a second run in the same second gets microseconds, then a counter, never an overwrite."""
+    history_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.fromisoformat(iso_utc(report.started_at).replace("Z", "+00:00"))
+    path = history_dir / f"{started:%Y%m%dT%H%M%S}{SNAPSHOT_SUFFIX}"
+    if path.exists():
+        path = history_dir / f"{started:%Y%m%dT%H%M%S%f}{SNAPSHOT_SUFFIX}"
+    counter = 1
+    while path.exists():
+        path = history_dir / f"{started:%Y%m%dT%H%M%S%f}-{counter}{SNAPSHOT_SUFFIX}"
+        counter += 1
+    write_atomic(path, json.dumps(failures_document(report), indent=2) + "\n")
+    return path
+
+
+class TrendPoints(BaseModel):
+    """Every readable snapshot's trend point (oldest first) and the snapshots skipped."""
+
+    model_config = ConfigDict(frozen=True)
+
+    points: list[dict] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)  # "<file>: why"
+
+
+def read_trend_points(history_dir: Path) -> TrendPoints:
+    """``{file, timestamp, failed, total}`` of each snapshot, oldest first."""
+    dated: list[tuple[datetime, str, dict]] = []
+    skipped: list[str] = []
+    for path in sorted(history_dir.glob(f"*{SNAPSHOT_SUFFIX}")):
+        try:
+            moment, point = _trend_point(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            skipped.append(f"{path.name}: {type(exc).__name__}: {exc}")
+            continue
+        dated.append((moment, path.name, point))
+    dated.sort(key=lambda item: (item[0], item[1]))
+    return TrendPoints(points=[point for _, _, point in dated], skipped=skipped)
+
+
+def _trend_point(path: Path) -> tuple[datetime, dict]:
+    """One snapshot's point; raises ValueError/KeyError/TypeError for a corrupt snapshot."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    summary = document["summary"]
+    failed, total = summary["failed"], summary["total"]
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (failed, total)):
+        raise TypeError("summary.failed and summary.total must be integers")
+    moment = datetime.fromisoformat(str(document["timestamp"]).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    point = {
+        "file": path.name,
+        "timestamp": iso_utc(moment, "seconds"),
+        "failed": failed,
+        "total": total,
+    }
+    return moment, point
+
+
+def update_trends(history_dir: Path, keep: int = TRENDS_KEEP) -> list[dict]:
+    """Rebuild ``trends.json`` as the last ``keep`` snapshots, exactly the seed's shape."""
+    history_dir.mkdir(parents=True, exist_ok=True)
+    found = read_trend_points(history_dir)
+    for reason in found.skipped:
+        log.warning("skipped corrupt history snapshot %s", reason)
+    points = found.points[-keep:] if keep > 0 else []
+    write_atomic(history_dir / TRENDS_JSON, json.dumps(points, indent=2) + "\n")
+    return points

@@ -1,0 +1,121 @@
+"""Prefect tasks of workflow health: thin wrappers with their policies, then pure code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from blocks.errors import WardenError
+from blocks.migration_rules import load_rules
+from blocks.workflows import load_workflows_file
+from tasks.platform.naming import utc_now
+from tasks.workflows.baseline import build_baseline, read_baseline, write_baseline
+from tasks.workflows.checkers import checker_from_spec
+from tasks.workflows.classify import classify_batch, discover
+from tasks.workflows.contract import validate_snapshot
+from tasks.workflows.corpus import CorpusPlan, plan_corpus, resolve
+from tasks.workflows.fingerprint import load_suppressions
+from tasks.workflows.gate import GateReport, compare
+from tasks.workflows.history import HistoryStore, rows_from_report
+from tasks.workflows.migrate import ApplyOutcome, MigrationPlan, apply_plan, plan_migration
+from tasks.workflows.models import ClassificationReport, FileResult
+from tasks.workflows.outputs import update_trends, write_run_outputs, write_snapshot
+
+
+def _retryable(task, task_run, state) -> bool:
+    """Retry only what the error itself says may pass (an unreachable history store)."""
+    try:
+        state.result()
+    except WardenError as exc:
+        return exc.retryable
+    except Exception:
+        return False
+    return False
+
+
+@task(name="plan-corpus", cache_policy=NO_CACHE)
+def load_corpus(config: str, corpus: str, overrides: dict) -> CorpusPlan:
+    return plan_corpus(load_workflows_file(config), corpus, **overrides)
+
+
+@task(name="discover-files", cache_policy=NO_CACHE)
+def discover_files(plan: CorpusPlan, root: str) -> list[str]:
+    base = Path(root)
+    paths = [resolve(base, p) for p in plan.corpus.paths]
+    found = discover(paths, plan.corpus.patterns, plan.corpus.limit)
+    return [str(p.relative_to(base)) if p.is_relative_to(base) else str(p) for p in found]
+
+
+@task(name="load-suppressions", cache_policy=NO_CACHE)
+def suppressions_for(plan: CorpusPlan) -> tuple[list[str], list[str]]:
+    loaded = load_suppressions(Path(plan.suppressions))
+    return sorted(loaded.fingerprints), loaded.warnings
+
+
+@task(name="check-batch", task_run_name="check-batch-{index}", cache_policy=NO_CACHE)
+def check_batch(
+    index: int, paths: list[str], plan: CorpusPlan, suppressions: list[str]
+) -> list[FileResult]:
+    """One batch of files through the corpus's checker (never one task per file)."""
+    corpus = plan.corpus
+    schema = Path(corpus.schema_file) if corpus.schema_file else None
+    checker = checker_from_spec(
+        corpus.checker,
+        timeout_sec=corpus.timeout_sec,
+        schema_path=schema,
+        prefixes=tuple(corpus.error_prefixes),
+    )
+    return classify_batch(paths, checker, plan.phase, frozenset(suppressions))
+
+
+@task(
+    name="record-history",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=_retryable,
+)
+def record_history(report: ClassificationReport, plan: CorpusPlan, run_id: str) -> str:
+    """Validate the snapshot's contract (Great Expectations), then append it; or append nothing."""
+    files, runs = rows_from_report(report, run_id)
+    validate_snapshot(files, runs, docs_dir=Path(plan.data_docs_dir)).raise_if_failed()
+    store = HistoryStore(plan.history_uri, endpoint_url=plan.endpoint_url)
+    store.append_frames(files, runs, run_id)
+    return store.uri
+
+
+@task(name="write-classification-outputs", cache_policy=NO_CACHE)
+def write_classification_outputs(
+    report: ClassificationReport, out_dir: str, snapshots_dir: str
+) -> list[str]:
+    written = write_run_outputs(report, Path(out_dir))
+    history = Path(snapshots_dir)
+    history.mkdir(parents=True, exist_ok=True)
+    written.append(write_snapshot(report, history))
+    update_trends(history)
+    return [str(path) for path in written]
+
+
+@task(name="write-baseline", cache_policy=NO_CACHE)
+def write_parse_baseline(results: list[FileResult], output: str) -> dict:
+    baseline = build_baseline(results, utc_now())
+    write_baseline(Path(output), baseline)
+    return baseline
+
+
+@task(name="compare-baselines", cache_policy=NO_CACHE)
+def compare_baselines(new: str, ref: str, options: dict) -> GateReport:
+    return compare(read_baseline(Path(new)), read_baseline(Path(ref)), now=utc_now(), **options)
+
+
+@task(name="plan-migration", cache_policy=NO_CACHE)
+def plan_files_migration(paths: list[str], patterns: list[str], rules: str) -> MigrationPlan:
+    files = discover([Path(p) for p in paths], patterns)
+    return plan_migration(files, load_rules(rules), root=Path.cwd())
+
+
+@task(name="apply-migration", cache_policy=NO_CACHE)
+def apply_files_migration(plan: MigrationPlan) -> ApplyOutcome:
+    return apply_plan(plan)

@@ -1,0 +1,187 @@
+"""Discovery, batches, classify_batch (suppression, crashing checker), summaries, pools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from blocks.errors import ConfigError
+from tasks.workflows.classify import (
+    batches,
+    classify_batch,
+    classify_parallel,
+    discover,
+    summarize,
+)
+from tasks.workflows.fingerprint import fingerprint
+from tasks.workflows.models import CheckStatus, FileResult, Phase, WorkflowCode
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    for name in ["b.py", "a.py", "sub/c.py", "sub/deep/d.py", "sub/e.yaml", ".hidden/f.py"]:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x = 1\n")
+    return tmp_path
+
+
+# fmt: off
+DISCOVERY = [
+    # inputs (relative), patterns, limit, expected (relative)
+    pytest.param(["."], ["*.py"], None, ["a.py", "b.py", "sub/c.py", "sub/deep/d.py"],
+                 id="walk-skips-hidden"),
+    pytest.param(["."], ["*.py", "*.yaml"], None,
+                 ["a.py", "b.py", "sub/c.py", "sub/deep/d.py", "sub/e.yaml"], id="two-patterns"),
+    pytest.param(["sub", "sub/c.py", "./sub/c.py"], ["*.py"], None, ["sub/c.py", "sub/deep/d.py"],
+                 id="deduplicated"),
+    pytest.param(["sub/e.yaml"], ["*.py"], None, ["sub/e.yaml"], id="direct-file-kept"),
+    pytest.param([".hidden/f.py"], ["*.py"], None, [".hidden/f.py"], id="direct-hidden-kept"),
+    pytest.param(["gone.py"], ["*.py"], None, ["gone.py"], id="missing-kept-to-be-reported"),
+    pytest.param(["."], ["*.py"], 2, ["a.py", "b.py"], id="limit"),
+    pytest.param(["."], ["*.py"], 0, [], id="limit-zero"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("inputs", "patterns", "limit", "expected"), DISCOVERY)
+def test_discover(
+    corpus: Path, inputs: list[str], patterns: list[str], limit: int | None, expected: list[str]
+) -> None:
+    found = discover([corpus / name for name in inputs], patterns, limit)
+    assert [p.resolve().relative_to(corpus).as_posix() for p in found] == expected
+
+
+@pytest.mark.parametrize(
+    ("items", "size", "expected"),
+    [
+        ([], 3, []),
+        ([1, 2, 3], 3, [[1, 2, 3]]),
+        ([1, 2, 3, 4, 5], 2, [[1, 2], [3, 4], [5]]),
+        ([1, 2], 10, [[1, 2]]),
+    ],
+)
+def test_batches(items: list[int], size: int, expected: list[list[int]]) -> None:
+    assert batches(items, size) == expected
+
+
+def test_batches_reject_a_size_below_one() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        batches([1], 0)
+
+
+class ScriptedChecker:
+    """Answers from a table by file name; raises for names it was told to crash on."""
+
+    name = "scripted"
+
+    def __init__(self, answers: dict[str, tuple[WorkflowCode, str, int | None]]) -> None:
+        self.answers = answers
+
+    def check(self, path: Path, phase: Phase) -> tuple[CheckStatus, bool]:
+        answer = self.answers[path.name]
+        if answer is None:
+            raise RuntimeError("checker bug\nsecond line")
+        code, message, line = answer
+        ok = code is WorkflowCode.SUCCESS
+        status = CheckStatus(
+            ok=ok, code=code, file=str(path), phase=phase, message=message, line=line
+        )
+        return status, True
+
+
+ANSWERS = {
+    "ok.wf": (WorkflowCode.SUCCESS, "", None),
+    "parse.wf": (WorkflowCode.PARSE_ERROR, "Parse error (assignment) line 12: goal", 12),
+    "parse2.wf": (WorkflowCode.PARSE_ERROR, "Parse error (assignment) line 12: goal", 12),
+    "sig.wf": (WorkflowCode.SIGNATURE_ERROR, "unsigned", None),
+    "io.wf": (WorkflowCode.IO_ERROR, "file not found", None),
+    "crash.wf": None,
+}
+SUPPRESSED = frozenset({fingerprint("PARSE_ERROR", 12, "Parse error (assignment) line 12: goal")})
+
+
+def classified() -> list[FileResult]:
+    return classify_batch(list(ANSWERS), ScriptedChecker(ANSWERS), Phase.PARSE, SUPPRESSED)
+
+
+# fmt: off
+ROWS = [
+    # file, ok, code, category, suppressed, has fingerprint
+    ("ok.wf", True, WorkflowCode.SUCCESS, "OK", False, False),
+    ("parse.wf", False, WorkflowCode.PARSE_ERROR, "Suppressed-ParseError", True, True),
+    ("parse2.wf", False, WorkflowCode.PARSE_ERROR, "Suppressed-ParseError", True, True),
+    ("sig.wf", False, WorkflowCode.SIGNATURE_ERROR, "SignatureMissing", False, True),
+    ("io.wf", False, WorkflowCode.IO_ERROR, "Other", False, True),
+    ("crash.wf", False, WorkflowCode.INTERNAL_ERROR, "Other", False, True),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("name", "ok", "code", "category", "suppressed", "marked"), ROWS)
+def test_classify_batch_rows(
+    name: str, ok: bool, code: WorkflowCode, category: str, suppressed: bool, marked: bool
+) -> None:
+    row = {r.path: r for r in classified()}[name]
+    assert (row.ok, row.code, row.code_name) == (ok, int(code), code.name)
+    assert (row.category, row.suppressed) == (category, suppressed)
+    assert (row.fingerprint is not None) is marked
+    assert row.duration_sec >= 0
+
+
+def test_classify_batch_keeps_order_and_survives_a_crash() -> None:
+    results = classified()
+    assert [r.path for r in results] == list(ANSWERS)
+    crash = results[-1]
+    assert crash.message == "checker crashed: RuntimeError: checker bug"
+    assert crash.structured is False
+
+
+def test_summarize_counts() -> None:
+    summary = summarize(classified())
+    assert (summary.total, summary.failed, summary.suppressed_failures) == (6, 3, 2)
+    assert summary.by_category == {
+        "OK": 1,
+        "Other": 2,
+        "SignatureMissing": 1,
+        "Suppressed-ParseError": 2,
+    }
+    assert summary.by_code == {
+        "INTERNAL_ERROR": 1,
+        "IO_ERROR": 1,
+        "PARSE_ERROR": 2,
+        "SIGNATURE_ERROR": 1,
+        "SUCCESS": 1,
+    }
+    assert summarize([]).total == 0
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_classify_parallel_matches_classify_batch_in_input_order(tmp_path: Path, jobs: int) -> None:
+    texts = ["x = 1\n", "y = (\n", "print(nope)\n", "z = 2\n", "def f(:\n"]
+    paths = []
+    for index, text in enumerate(texts):
+        path = tmp_path / f"w{index}.py"
+        path.write_text(text)
+        paths.append(str(path))
+    paths.insert(2, str(tmp_path / "missing.py"))
+    results = classify_parallel(
+        paths, "python", Phase.PARSE, frozenset(), jobs=jobs, batch_size=2, timeout_sec=5
+    )
+    assert [r.path for r in results] == paths
+    assert [r.code_name for r in results] == [
+        "SUCCESS",
+        "PARSE_ERROR",
+        "IO_ERROR",
+        "VALIDATION_ERROR",
+        "SUCCESS",
+        "PARSE_ERROR",
+    ]
+
+
+def test_classify_parallel_rejects_a_bad_checker_before_any_work() -> None:
+    with pytest.raises(ConfigError):
+        classify_parallel(
+            ["a.py"], "no-such-tool-xyz {file}", Phase.PARSE, frozenset(), 2, 10, timeout_sec=5
+        )
