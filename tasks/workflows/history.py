@@ -66,6 +66,7 @@ RUNS_SCHEMA = pa.schema(
         ("date", pa.string()),
     ]
 )
+SCHEMAS = {FILES_DIR: FILES_SCHEMA, RUNS_DIR: RUNS_SCHEMA}
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _PANDAS_TYPES = {
     pa.int16(): pd.Int16Dtype(),
@@ -109,13 +110,8 @@ def rows_from_report(
     run_ts = _utc(report.started_at)
     common = {"run_id": run_id, "corpus": report.corpus, "run_ts": run_ts}
     common["date"] = run_ts.strftime("%Y-%m-%d")
-    files = [
-        {
-            **common,
-            **f.model_dump(include=set(FILES_SCHEMA.names), mode="json"),
-        }
-        for f in report.files
-    ]
+    columns = set(FILES_SCHEMA.names)
+    files = [{**common, **f.model_dump(include=columns, mode="json")} for f in report.files]
     summary = report.summary
     run = {
         **common,
@@ -174,14 +170,10 @@ class HistoryStore:
         """Append frames made by :func:`rows_from_report` (e.g. after the contract passed)."""
         _check_run_id(run_id)
         written: list[str] = []
-        for name, frame, schema in (
-            (FILES_DIR, files, FILES_SCHEMA),
-            (RUNS_DIR, runs, RUNS_SCHEMA),
-        ):
-            if frame.empty:
-                continue
-            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-            written += self._write(table, name, run_id)
+        for name, frame in ((FILES_DIR, files), (RUNS_DIR, runs)):
+            if not frame.empty:
+                table = pa.Table.from_pandas(frame, schema=SCHEMAS[name], preserve_index=False)
+                written += self._write(table, name, run_id)
         return written
 
     def _write(self, table: pa.Table, name: str, run_id: str) -> list[str]:
@@ -212,13 +204,12 @@ class HistoryStore:
 
     def dataset(self, name: str) -> ds.Dataset | None:
         """The pyarrow dataset of ``files`` or ``runs``; None while nothing was appended."""
-        schema = FILES_SCHEMA if name == FILES_DIR else RUNS_SCHEMA
         if not self.exists(name):
             return None
         try:
             return ds.dataset(
                 self.path(name),
-                schema=schema,
+                schema=SCHEMAS[name],
                 format="parquet",
                 filesystem=self.filesystem,
                 partitioning=ds.partitioning(PARTITION, flavor="hive"),
@@ -230,7 +221,7 @@ class HistoryStore:
         self, name: str, since: datetime | None = None, corpus: str | None = None
     ) -> tuple[pa.Table, list[str]]:
         """One dataset as an Arrow table, skipping unreadable fragments; returns their paths."""
-        schema = FILES_SCHEMA if name == FILES_DIR else RUNS_SCHEMA
+        schema = SCHEMAS[name]
         dataset = self.dataset(name)
         if dataset is None:
             return schema.empty_table(), []
@@ -239,10 +230,18 @@ class HistoryStore:
         for fragment in dataset.get_fragments(filter=row_filter):
             try:
                 tables.append(fragment.to_table(schema=schema, filter=row_filter))
-            except READ_ERRORS:
+            except READ_ERRORS as exc:
+                self._ensure_reachable(fragment.path, exc)
                 errors.append(fragment.path)
         table = pa.concat_tables(tables) if tables else schema.empty_table()
         return table.sort_by([("run_ts", "ascending")]), errors
+
+    def _ensure_reachable(self, path: str, error: Exception) -> None:
+        """A file that cannot be read is skipped only if the store itself still answers."""
+        try:
+            self.filesystem.get_file_info(path)
+        except READ_ERRORS as exc:
+            raise HistoryUnavailable(f"cannot read {path} from {self.uri}: {error}") from exc
 
     def load_history(self, since: datetime | None = None, corpus: str | None = None) -> HistoryLoad:
         """Both tables since a moment (UTC) for one corpus or all; corrupt files are counted."""

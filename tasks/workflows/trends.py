@@ -120,6 +120,10 @@ def top_fingerprints(
     now: datetime | None = None,
 ) -> pd.DataFrame:
     """The most frequent failure fingerprints: how often, on how many files, last seen where."""
+    if limit < 1 or since_days < 1:
+        raise UsageError(
+            f"top fingerprints needs limit ≥ 1 and since ≥ 1 day, got {limit}, {since_days}"
+        )
     since = _since(since_days, now)
     sql = """
         SELECT fingerprint, arg_max(code_name, run_ts) AS code_name,

@@ -10,14 +10,14 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from tasks.workflows.history import HistoryStore, load_history
+from tasks.workflows.history import HistoryStore, HistoryUnavailable, load_history
 from tasks.workflows.trends import (
     TrendQuery,
     failures_by_day,
     new_failures_since_previous_run,
     top_fingerprints,
 )
-from tests.unit.workflow_history_data import build_history
+from tests.unit.workflow_history_data import build_history, daily_report
 
 pytestmark = pytest.mark.integration
 BUCKET = "warden-history"
@@ -91,3 +91,14 @@ def test_a_corrupt_object_on_s3_is_skipped(moto_endpoint: str, bucket: str) -> N
     trend = failures_by_day(store, TrendQuery(since_days=31), now=NOW)
     assert trend.attrs["load_errors"] == 1
     assert datetime(2025, 1, 2).date() not in set(trend["day"])
+
+
+def test_an_unreachable_store_fails_loudly(moto_endpoint: str, bucket: str) -> None:
+    missing_bucket = HistoryStore("s3://no-such-bucket/history", endpoint_url=moto_endpoint)
+    with pytest.raises(HistoryUnavailable, match="cannot write"):
+        missing_bucket.append(daily_report(0), "r0")
+    closed = HistoryStore(f"s3://{bucket}/history", endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(HistoryUnavailable, match="cannot list"):
+        closed.load_history()
+    with pytest.raises(HistoryUnavailable):
+        failures_by_day(closed, TrendQuery(), now=NOW)

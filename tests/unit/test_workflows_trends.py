@@ -148,6 +148,8 @@ def test_top_fingerprints(history_dir: Path, frame: pd.DataFrame) -> None:
     assert first["last_seen"] == rows["run_ts"].max()
     assert first["example_path"] in set(rows["path"])
     assert top_fingerprints(history_dir, 30, limit=2, corpus="nightly", now=NOW).shape[0] == 2
+    with pytest.raises(UsageError):
+        top_fingerprints(history_dir, 30, limit=0)
 
 
 def test_render_formats(history_dir: Path) -> None:

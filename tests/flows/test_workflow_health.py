@@ -1,0 +1,128 @@
+"""Workflow-health flows under the Prefect test harness, on the bundled sample corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flows.workflow_health import (
+    baseline_regression_gate,
+    classify_workflows,
+    migrate_workflows,
+    parse_baseline,
+)
+from tasks.workflows.contract import ContractViolation
+from tasks.workflows.history import load_history
+from tasks.workflows.models import ClassificationReport
+
+# The sample files are named after what they must be classified as.
+EXPECTED = {
+    "ok": "SUCCESS",
+    "parse": "PARSE_ERROR",
+    "validation": "VALIDATION_ERROR",
+    "runtime": "RUNTIME_ERROR",
+    "timeout": "TIMEOUT_ERROR",
+    "io": "IO_ERROR",
+}
+
+
+def home() -> Path:
+    import os
+
+    return Path(os.environ["WARDEN_HOME"])
+
+
+def classify(**params) -> ClassificationReport:
+    state = classify_workflows(return_state=True, **params)
+    report = state.result(raise_on_failure=False)
+    assert isinstance(report, ClassificationReport), report
+    return report
+
+
+def test_sample_corpus_is_classified_with_every_output(tmp_path: Path) -> None:
+    report = classify(corpus="sample", out=str(tmp_path / "out"))
+
+    for row in report.files:
+        assert row.code_name == EXPECTED[Path(row.path).name.split("_")[0]], row
+    assert report.summary.total == 13 and report.summary.failed == 10
+    document = json.loads((tmp_path / "out" / "workflow_failures.json").read_text())
+    assert document["summary"]["by_category"]["ParseError"] == 3
+    assert "| Category |" in (tmp_path / "out" / "workflow_failures.md").read_text()
+    trends = json.loads((home() / "workflow_history" / "trends.json").read_text())
+    assert trends[-1]["failed"] == 10 and trends[-1]["total"] == 13
+    history = load_history(str(home() / "history"))
+    assert len(history) == 13 and set(history["corpus"]) == {"sample"}
+    assert (home() / "out" / "data-docs").exists()
+
+
+def test_suppressed_failures_are_listed_but_not_counted(tmp_path: Path) -> None:
+    first = classify(corpus="sample", limit=5, record=False, out=str(tmp_path / "1"))
+    target = next(row for row in first.files if not row.ok)
+    (home() / "workflow_suppressions.txt").write_text(
+        f"# owned by the release team\n{target.fingerprint}  # known\nnot-a-fingerprint\n"
+    )
+    report = classify(corpus="sample", limit=5, record=False, out=str(tmp_path / "2"))
+    row = next(r for r in report.files if r.path == target.path)
+    assert row.suppressed and row.category.startswith("Suppressed-")
+    assert report.summary.suppressed_failures == 1
+    assert report.summary.failed == first.summary.failed - 1
+    assert any(":3:" in warning for warning in report.suppression_warnings)
+
+
+def test_a_snapshot_breaking_its_contract_fails_the_run_and_appends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.workflows.steps as steps
+
+    real = steps.rows_from_report
+
+    def corrupt(report, run_id):
+        files, runs = real(report, run_id)
+        files.loc[files.index[0], "fingerprint"] = "NOT-HEX"
+        files.loc[files.index[0], "ok"] = False
+        return files, runs
+
+    monkeypatch.setattr(steps, "rows_from_report", corrupt)
+    state = classify_workflows(corpus="sample", limit=3, return_state=True)
+    assert state.is_failed()
+    assert isinstance(state.result(raise_on_failure=False), ContractViolation)
+    assert not (home() / "history").exists()
+
+
+def test_baseline_and_regression_gate(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.json"
+    baseline = parse_baseline(corpus="sample", output=str(ref))
+    assert baseline["by_code"]["PARSE_ERROR"] == 3 and baseline["total"] == 13
+
+    state = baseline_regression_gate(new=str(ref), ref=str(ref), return_state=True)
+    assert state.is_completed() and state.result().ok
+
+    worse = dict(baseline, by_code={**baseline["by_code"], "PARSE_ERROR": 30})
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({**worse, "total": baseline["total"] + 27}))
+    state = baseline_regression_gate(new=str(new), ref=str(ref), return_state=True)
+    report = state.result(raise_on_failure=False)
+    assert state.is_failed() and not report.ok
+    assert report.regressions[0].code == "PARSE_ERROR"
+
+
+def test_migration_dry_run_then_apply(tmp_path: Path) -> None:
+    legacy = tmp_path / "flows"
+    legacy.mkdir()
+    (legacy / "a.aether").write_text("intent: ship it  \n")
+    (legacy / "b.aether").write_text("intent: roll back\n")
+    (legacy / "c.aether").write_text("goal: already new\n")
+    before = {p.name: p.read_bytes() for p in legacy.iterdir()}
+
+    dry = migrate_workflows(paths=[str(legacy)], out=str(tmp_path / "report"))
+    assert len(dry["changed"]) == 2 and not dry["written"]
+    assert {p.name: p.read_bytes() for p in legacy.iterdir()} == before
+    assert "+goal: ship it" in "".join(dry["diffs"].values())
+
+    applied = migrate_workflows(paths=[str(legacy)], apply=True, out=str(tmp_path / "report"))
+    assert len(applied["written"]) == 2
+    assert (legacy / "a.aether").read_text() == "goal: ship it\n"
+    assert (legacy / "c.aether").read_bytes() == before["c.aether"]
+    assert (tmp_path / "report" / "migration_report.md").exists()
