@@ -10,7 +10,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import typer  # noqa: E402
 
-from cli import configs, gates, workflows  # noqa: E402
+from cli import configs, gates, trends, workflows  # noqa: E402
 
 app = typer.Typer(
     name="warden",
@@ -25,6 +25,7 @@ app.add_typer(
     name="workflows",
     help="Workflow health: classify, baseline, regression gate, migrate.",
 )
+app.command("trends", help="Workflow failures over time, from the history (DuckDB).")(trends.trends)
 app.add_typer(configs.app, name="config", help="Validate the YAML configs under deployments/.")
 
 

@@ -58,12 +58,18 @@ def plan_corpus(
         name=name,
         corpus=corpus,
         phase=Phase(corpus.mode),
-        history_uri=_local_or_uri(history.uri, home / "history"),
+        history_uri=history_location(config)[0],
         endpoint_url=history.endpoint_url,
         snapshots_dir=_local_or_uri(history.snapshots_dir, home / "workflow_history"),
         data_docs_dir=_local_or_uri(history.data_docs_dir, home / "out" / "data-docs"),
         suppressions=_local_or_uri(config.suppressions, home / "workflow_suppressions.txt"),
     )
+
+
+def history_location(config: WorkflowsFile, override: str | None = None) -> tuple[str, str | None]:
+    """Where the Parquet history is: the override, the config's URI, or WARDEN_HOME/history."""
+    uri = override or config.history.uri
+    return _local_or_uri(uri, warden_home() / "history"), config.history.endpoint_url
 
 
 def _local_or_uri(value: str | None, default: Path) -> str:

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
+from pyarrow.fs import AwsStandardS3RetryStrategy
 
 from tasks.workflows.history import HistoryStore, HistoryUnavailable, load_history
 from tasks.workflows.trends import (
@@ -97,7 +98,10 @@ def test_an_unreachable_store_fails_loudly(moto_endpoint: str, bucket: str) -> N
     missing_bucket = HistoryStore("s3://no-such-bucket/history", endpoint_url=moto_endpoint)
     with pytest.raises(HistoryUnavailable, match="cannot write"):
         missing_bucket.append(daily_report(0), "r0")
-    closed = HistoryStore(f"s3://{bucket}/history", endpoint_url="http://127.0.0.1:9")
+    no_retry = {"retry_strategy": AwsStandardS3RetryStrategy(max_attempts=1)}
+    closed = HistoryStore(
+        f"s3://{bucket}/history", endpoint_url="http://127.0.0.1:9", storage_options=no_retry
+    )
     with pytest.raises(HistoryUnavailable, match="cannot list"):
         closed.load_history()
     with pytest.raises(HistoryUnavailable):
