@@ -33,3 +33,5 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/gates_parallel.py
+	$(PY) bench/classify_scale.py
+	$(PY) bench/trend_query.py

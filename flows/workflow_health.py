@@ -8,6 +8,7 @@ Parquet history -> artifacts. The gate ends Failed on a regression, with its rep
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 from prefect import flow
@@ -20,13 +21,17 @@ from blocks.storage import RESULT_SERIALIZER, result_storage, warden_home
 from blocks.workflows import DEFAULT_WORKFLOWS_FILE
 from tasks.platform.naming import artifact_key, run_stamp, utc_now
 from tasks.platform.steps import emit, ensure_kill_switch_off, publish_summary
-from tasks.workflows.classify import batches, summarize
+from tasks.workflows.classify import batches
 from tasks.workflows.corpus import CorpusPlan, batch_size_for
 from tasks.workflows.gate import GateReport, exit_code, gate_report_md
 from tasks.workflows.migrate import migration_report_md
 from tasks.workflows.models import ClassificationReport, FileResult
 from tasks.workflows.outputs import failures_markdown
-from tasks.workflows.reporting import classification_rows, migration_summary
+from tasks.workflows.reporting import (
+    classification_report,
+    classification_rows,
+    migration_summary,
+)
 from tasks.workflows.steps import (
     apply_files_migration,
     check_batch,
@@ -142,20 +147,10 @@ def migrate_workflows(
     return summary
 
 
-def _classify(plan: CorpusPlan, root: str, started) -> ClassificationReport:
+def _classify(plan: CorpusPlan, root: str, started: datetime) -> ClassificationReport:
     files = discover_files(plan, root)
     fingerprints, warnings = suppressions_for(plan)
-    results = _check_all(plan, files, fingerprints)
-    return ClassificationReport(
-        corpus=plan.name,
-        started_at=started,
-        finished_at=utc_now(),
-        checker=plan.corpus.checker,
-        mode=plan.phase,
-        summary=summarize(results),
-        files=results,
-        suppression_warnings=warnings,
-    )
+    return classification_report(plan, started, _check_all(plan, files, fingerprints), warnings)
 
 
 def _check_all(plan: CorpusPlan, files: list[str], fingerprints: list[str]) -> list[FileResult]:

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from tasks.platform.files import write_atomic
+from tasks.platform.naming import utc_now
+from tasks.workflows.classify import summarize
+from tasks.workflows.corpus import CorpusPlan
 from tasks.workflows.migrate import REPORT_FILE, ApplyOutcome, MigrationPlan
-from tasks.workflows.models import ClassificationReport
+from tasks.workflows.models import ClassificationReport, FileResult
+
+
+def classification_report(
+    plan: CorpusPlan, started: datetime, results: list[FileResult], warnings: list[str]
+) -> ClassificationReport:
+    """The run's report: the files' rows in order, and their summary."""
+    return ClassificationReport(
+        corpus=plan.name,
+        started_at=started,
+        finished_at=utc_now(),
+        checker=plan.corpus.checker,
+        mode=plan.phase,
+        summary=summarize(results),
+        files=results,
+        suppression_warnings=warnings,
+    )
 
 
 def classification_rows(report: ClassificationReport, limit: int = 500) -> list[dict]:

@@ -33,3 +33,16 @@ def test_the_gates_file_example_is_valid(tmp_path: Path) -> None:
 def test_the_exit_code_table_matches_the_code() -> None:
     table = dict(re.findall(r"^\| (\d) \| (.+?) \|$", README, re.M))
     assert sorted(int(code) for code in table) == sorted(int(code) for code in ExitCode)
+
+
+def test_the_history_example_runs(tmp_path: Path) -> None:
+    from tasks.workflows.history import HistoryStore
+    from tests.unit.workflow_history_data import build_history
+
+    example = re.search(r"```python\n(.*?)```", README, re.S)
+    assert example, "README lost its load_history example"
+    build_history(HistoryStore(tmp_path / "history"), days=2, n_files=5, corpus="sample")
+    code = example.group(1).replace('".warden/history"', repr(str(tmp_path / "history")))
+    namespace: dict = {}
+    exec(code, namespace)
+    assert len(namespace["df"]) == 10
