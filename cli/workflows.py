@@ -41,13 +41,16 @@ def classify(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N files.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
     record: Annotated[bool, typer.Option(help="Append the run to the history.")] = True,
+    dask_address: Annotated[
+        str | None, typer.Option("--dask-address", help="Run batches on this Dask scheduler.")
+    ] = None,
 ) -> None:
     """Classify failing workflows: workflow_failures.json/.md, snapshot, trends, history."""
     _validated(config)
-    from flows.workflow_health import classify_workflows
+    from flows.workflow_health import classify_on_dask, classify_workflows
 
     report = flow_result(
-        classify_workflows,
+        classify_on_dask(dask_address) if dask_address else classify_workflows,
         corpus=corpus,
         config=str(config),
         paths=[str(p) for p in paths] if paths else None,

@@ -147,6 +147,14 @@ def migrate_workflows(
     return summary
 
 
+def classify_on_dask(address: str):
+    """classify-workflows with its batches on an existing Dask cluster (corpora beyond one
+    machine): every worker must see the files and the Prefect API."""
+    from prefect_dask import DaskTaskRunner
+
+    return classify_workflows.with_options(task_runner=DaskTaskRunner(address=address))
+
+
 def _classify(plan: CorpusPlan, root: str, started: datetime) -> ClassificationReport:
     files = discover_files(plan, root)
     fingerprints, warnings = suppressions_for(plan)
