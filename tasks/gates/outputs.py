@@ -12,6 +12,7 @@ from typing import Any
 
 from tasks.gates.models import GateResult, GateStatus, GateSuiteReport
 from tasks.platform.files import write_atomic
+from tasks.platform.naming import md_cell
 
 RESULTS_FILE = "gate_results.json"
 SIGN_OFF_FILE = "gate_sign_off.md"
@@ -76,7 +77,7 @@ def sign_off_markdown(report: GateSuiteReport) -> str:
         name = f"{r.name} 🔑" if r.key else r.name
         lines.append(
             f"| {name} | {r.symbol} {r.status} | {r.mode} | {r.weight:g} | "
-            f"{r.duration_sec:.2f} s | {_cell(short_details(r))} |"
+            f"{r.duration_sec:.2f} s | {md_cell(short_details(r))} |"
         )
     if report.reasons:
         lines += ["", "## Reasons", ""] + [f"- {reason}" for reason in report.reasons]
@@ -113,10 +114,6 @@ def short_details(result: GateResult) -> str:
     if len(text) > SHORT_DETAILS_CHARS:
         text = text[: SHORT_DETAILS_CHARS - 1] + "…"
     return text
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
 
 
 def table_rows(report: GateSuiteReport) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +25,7 @@ from pydantic import (
 
 from blocks.errors import ExitCode, WardenError
 from tasks.platform.files import write_atomic
+from tasks.platform.naming import iso_utc
 from tasks.workflows.models import FileResult, WorkflowCode
 
 BASELINE_FILE = "parse_baseline.json"
@@ -45,7 +46,7 @@ def utc_z(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` suffix, as the seed writes baseline timestamps."""
     if moment.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware (UTC)")
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return iso_utc(moment)
 
 
 def _code_order(name: str) -> tuple[int, str]:

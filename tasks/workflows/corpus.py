@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from blocks.errors import UsageError
 from blocks.storage import warden_home
 from blocks.workflows import Corpus, WorkflowsFile
+from tasks.workflows.history import default_history_uri
 from tasks.workflows.models import Phase
 
 
@@ -69,7 +70,7 @@ def plan_corpus(
 def history_location(config: WorkflowsFile, override: str | None = None) -> tuple[str, str | None]:
     """Where the Parquet history is: the override, the config's URI, or WARDEN_HOME/history."""
     uri = override or config.history.uri
-    return _local_or_uri(uri, warden_home() / "history"), config.history.endpoint_url
+    return _local_or_uri(uri, Path(default_history_uri())), config.history.endpoint_url
 
 
 def _local_or_uri(value: str | None, default: Path) -> str:

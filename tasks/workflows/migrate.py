@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from blocks.migration_rules import RuleSet
 from tasks.platform.files import write_atomic
+from tasks.platform.naming import md_cell
 
 MAX_BYTES = 10 * 1024 * 1024
 CHANGED_SINCE_PLANNING = "changed since planning"
@@ -185,10 +186,6 @@ def apply_migration(plan: MigrationPlan) -> list[Path]:
     return apply_plan(plan).written
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _status(change: FileChange, applied: bool, outcome: ApplyOutcome | None) -> str:
     if not applied:
         return "would change"
@@ -203,9 +200,9 @@ def _table(plan: MigrationPlan, applied: bool, outcome: ApplyOutcome | None) -> 
     for change in plan.changed:
         rules = ", ".join(f"{hit.rule} ×{hit.count}" for hit in change.hits)
         status = _status(change, applied, outcome)
-        rows.append(f"| {_cell(str(change.path))} | {rules} | {change.changes} | {status} |")
+        rows.append(f"| {md_cell(str(change.path))} | {rules} | {change.changes} | {status} |")
     for item in plan.skipped:
-        rows.append(f"| {_cell(str(item.path))} | — | 0 | skipped: {_cell(item.reason)} |")
+        rows.append(f"| {md_cell(str(item.path))} | — | 0 | skipped: {md_cell(item.reason)} |")
     return rows
 
 

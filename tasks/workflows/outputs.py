@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.platform.files import write_atomic
+from tasks.platform.naming import iso_utc, md_cell
 from tasks.workflows.models import ClassificationReport, FileResult, WorkflowCode
 
 FAILURES_JSON = "workflow_failures.json"
@@ -27,13 +28,7 @@ TRENDS_KEEP = 20
 TOP_FINGERPRINTS = 10
 
 log = logging.getLogger(__name__)
-
-
-def iso_utc(moment: datetime, timespec: str = "auto") -> str:
-    """ISO 8601 in UTC with a ``Z``; a naive time is taken to be UTC already."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+CELL_CHARS = 200
 
 
 def failures_document(report: ClassificationReport) -> dict:
@@ -56,7 +51,7 @@ def failures_markdown(report: ClassificationReport) -> str:
     """workflow_failures.md: the seed's category table, then codes and top fingerprints."""
     summary = report.summary
     lines = [
-        f"# Workflow failures: {_cell(report.corpus)}",
+        f"# Workflow failures: {md_cell(report.corpus, CELL_CHARS)}",
         "",
         f"Checker `{report.checker}`, {report.mode.value} mode, "
         f"{iso_utc(report.started_at, 'seconds')} to {iso_utc(report.finished_at, 'seconds')}.",
@@ -65,7 +60,10 @@ def failures_markdown(report: ClassificationReport) -> str:
         "",
         "| Category | Count |",
         "|---|---|",
-        *(f"| {_cell(name)} | {count} |" for name, count in _by_count(summary.by_category)),
+        *(
+            f"| {md_cell(name, CELL_CHARS)} | {count} |"
+            for name, count in _by_count(summary.by_category)
+        ),
         "",
         "| Code | Name | Count |",
         "|---|---|---|",
@@ -77,7 +75,7 @@ def failures_markdown(report: ClassificationReport) -> str:
     lines += _fingerprint_table(report.files)
     if report.suppression_warnings:
         lines += ["", "## Suppression file warnings", ""]
-        lines += [f"- {_cell(warning)}" for warning in report.suppression_warnings]
+        lines += [f"- {md_cell(warning, CELL_CHARS)}" for warning in report.suppression_warnings]
     return "\n".join(lines) + "\n"
 
 
@@ -104,7 +102,8 @@ def _fingerprint_table(files: list[FileResult]) -> list[str]:
         where = f"{row.path}:{row.line}" if row.line is not None else row.path
         note = " (suppressed)" if row.suppressed else ""
         lines.append(
-            f"| `{mark}`{note} | {row.code_name} | {count} | {_cell(where)}: {_cell(row.message)} |"
+            f"| `{mark}`{note} | {row.code_name} | {count} | "
+            f"{md_cell(where, CELL_CHARS)}: {md_cell(row.message, CELL_CHARS)} |"
         )
     return lines
 
@@ -115,11 +114,6 @@ def _by_count(counts: dict[str, int]) -> list[tuple[str, int]]:
 
 def _code_number(name: str) -> str:
     return str(int(WorkflowCode[name])) if name in WorkflowCode.__members__ else "?"
-
-
-def _cell(text: str) -> str:
-    """Text safe inside one markdown table cell."""
-    return " ".join(text.split()).replace("|", "\\|")[:200]
 
 
 def write_run_outputs(report: ClassificationReport, out_dir: Path) -> list[Path]:
