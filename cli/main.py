@@ -7,6 +7,9 @@ import os
 # Before Prefect is imported: the temporary API a run starts without PREFECT_API_URL must not
 # try to send telemetry from a machine without internet (it logs tracebacks when it fails).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# That temporary API takes ~20 s to start on a loaded 2-core CI machine, Prefect's default
+# limit (measured: a run here failed at 20.4 s); give it room rather than fail the build.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer  # noqa: E402
 
