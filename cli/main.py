@@ -13,7 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer  # noqa: E402
 
-from cli import configs, gates, trends, workflows  # noqa: E402
+from cli import configs, gates, matrix, trends, workflows  # noqa: E402
 
 app = typer.Typer(
     name="warden",
@@ -29,6 +29,12 @@ app.add_typer(
     help="Workflow health: classify, baseline, regression gate, migrate.",
 )
 app.command("trends", help="Workflow failures over time, from the history (DuckDB).")(trends.trends)
+app.add_typer(
+    matrix.app, name="matrix", help="GPU matrix promotion: run, janitor, status (per environment)."
+)
+app.command(
+    "installer", help="The installer for the approved digest (exit 20 missing, 21 invalid)."
+)(matrix.installer)
 app.add_typer(configs.app, name="config", help="Validate the YAML configs under deployments/.")
 
 

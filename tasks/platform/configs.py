@@ -12,6 +12,7 @@ from typing import Any
 
 from blocks.errors import ConfigError
 from blocks.gates import GatesFile
+from blocks.invariants import InvariantsFile
 from blocks.migration_rules import RuleSet
 from blocks.workflows import WorkflowsFile
 from blocks.yaml_source import load_model, read_yaml
@@ -41,7 +42,13 @@ def _model_for(data: Any) -> type | None:
     """Which config model a YAML document is, by its top-level keys."""
     if not isinstance(data, dict):
         return None
-    for key, model in (("gates", GatesFile), ("corpora", WorkflowsFile), ("rules", RuleSet)):
+    models = (
+        ("gates", GatesFile),
+        ("corpora", WorkflowsFile),
+        ("rules", RuleSet),
+        ("environments", InvariantsFile),
+    )
+    for key, model in models:
         if key in data:
             return model
     return None

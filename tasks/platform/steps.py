@@ -12,7 +12,7 @@ from prefect.events import emit_event
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.variables import Variable
 
-from blocks.errors import KillSwitchOn
+from blocks.errors import KillSwitchOn, WardenError
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE, is_on
 from tasks.platform.naming import event_name, resource_id
 
@@ -61,3 +61,14 @@ def ensure_concurrency_limits(limits: dict[str, int] | None = None) -> list[str]
                     )
                     created.append(name)
     return created
+
+
+def retry_if_retryable(task, task_run, state) -> bool:
+    """A task's ``retry_condition_fn``: retry only what the error itself says may pass."""
+    try:
+        state.result()
+    except WardenError as exc:
+        return exc.retryable
+    except Exception:
+        return False
+    return False

@@ -7,10 +7,10 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.errors import WardenError
 from blocks.migration_rules import load_rules
 from blocks.workflows import load_workflows_file
 from tasks.platform.naming import utc_now
+from tasks.platform.steps import retry_if_retryable
 from tasks.workflows.baseline import build_baseline, read_baseline, write_baseline
 from tasks.workflows.checkers import checker_from_spec
 from tasks.workflows.classify import classify_batch, discover
@@ -22,17 +22,6 @@ from tasks.workflows.history import HistoryStore, rows_from_report
 from tasks.workflows.migrate import ApplyOutcome, MigrationPlan, apply_plan, plan_migration
 from tasks.workflows.models import ClassificationReport, FileResult
 from tasks.workflows.outputs import update_trends, write_run_outputs, write_snapshot
-
-
-def _retryable(task, task_run, state) -> bool:
-    """Retry only what the error itself says may pass (an unreachable history store)."""
-    try:
-        state.result()
-    except WardenError as exc:
-        return exc.retryable
-    except Exception:
-        return False
-    return False
 
 
 @task(name="plan-corpus", cache_policy=NO_CACHE)
@@ -75,7 +64,7 @@ def check_batch(
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=5,
-    retry_condition_fn=_retryable,
+    retry_condition_fn=retry_if_retryable,
 )
 def record_history(report: ClassificationReport, plan: CorpusPlan, run_id: str) -> str:
     """Validate the snapshot's contract (Great Expectations), then append it; or append nothing."""

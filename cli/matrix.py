@@ -1,0 +1,192 @@
+"""``warden matrix``: run the GPU matrix, sweep expired hosts, show an environment's state;
+``warden installer``: the control plane's installer for the approved digest (exit 20 / 21)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from blocks.errors import WardenError
+from blocks.invariants import DEFAULT_INVARIANTS, load_invariants, render
+from blocks.storage import warden_home
+from cli.output import console, errors, fail, flow_result
+from tasks.matrix.digest import parse_approved, parse_candidate
+from tasks.matrix.evidence import EVIDENCE_JSON, EvidencePack
+from tasks.matrix.installer import resolve_approved
+from tasks.matrix.wiring import digest_store
+from tasks.platform.naming import iso_utc
+
+app = typer.Typer(no_args_is_help=True)
+
+EnvOption = Annotated[
+    str, typer.Option("--env", "-e", help="Environment of invariants.yaml (dev, prod, local).")
+]
+InvariantsOption = Annotated[
+    Path, typer.Option("--invariants", help="The invariants file.", show_default=True)
+]
+
+
+def _environment(invariants: Path, env: str):
+    try:
+        return load_invariants(invariants).environment(env)
+    except WardenError as exc:
+        fail(exc)
+
+
+@app.command("run")
+def run(
+    digest: Annotated[
+        str, typer.Option("--digest", "-d", help="Candidate: <registry>/<repo>@sha256:<64 hex>.")
+    ],
+    env: EnvOption = "local",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the manifest only; provision nothing.")
+    ] = False,
+    invariants: InvariantsOption = DEFAULT_INVARIANTS,
+    out: Annotated[Path | None, typer.Option("--out", help="Evidence folder.")] = None,
+) -> None:
+    """Prove the candidate on every leg; exit 0 promoted (or dry run passed), 1 not promoted."""
+    _environment(invariants, env)
+    try:
+        parse_candidate(digest)
+    except WardenError as exc:
+        fail(exc)
+    from flows.gpu_matrix import gpu_matrix_promotion  # Prefect's import is slow
+
+    pack: EvidencePack = flow_result(
+        gpu_matrix_promotion,
+        environment=env,
+        candidate_digest=digest,
+        dry_run=dry_run,
+        invariants=str(invariants),
+        out=str(out) if out else None,
+    )
+    _print_pack(pack)
+    raise typer.Exit(pack.exit_code)
+
+
+@app.command("janitor")
+def janitor(
+    env: EnvOption = "local",
+    ttl_hours: Annotated[
+        float | None, typer.Option("--ttl-hours", help="Override the environment's TTL.")
+    ] = None,
+    invariants: InvariantsOption = DEFAULT_INVARIANTS,
+) -> None:
+    """Terminate hosts with the purpose tag older than the TTL."""
+    _environment(invariants, env)
+    from flows.gpu_matrix import gpu_matrix_janitor
+
+    terminated = flow_result(
+        gpu_matrix_janitor, environment=env, ttl_hours=ttl_hours, invariants=str(invariants)
+    )
+    console.print(
+        f"terminated {len(terminated)} host(s)"
+        + (f": {', '.join(terminated)}" if terminated else "")
+    )
+
+
+@app.command("status")
+def status(
+    env: EnvOption = "local",
+    invariants: InvariantsOption = DEFAULT_INVARIANTS,
+    runs: Annotated[int, typer.Option("--runs", help="How many recent runs to list.")] = 5,
+) -> None:
+    """The approved digest, its version history, and the last runs' verdicts."""
+    spec = _environment(invariants, env)
+    store = digest_store(spec)
+    try:
+        current, history = store.read(), store.history(limit=10)
+    except WardenError as exc:
+        fail(exc)
+    parameter = spec.agent_promotion.digest_store.parameter
+    if current is None:
+        console.print(f"[bold]{env}[/]: no approved digest at {parameter}")
+    else:
+        console.print(
+            f"[bold]{env}[/]: approved [green]{current.value}[/] (version {current.version})"
+        )
+    versions = Table("version", "value", "modified", "writer", title=f"history of {parameter}")
+    for record in history:
+        versions.add_row(
+            str(record.version),
+            record.value,
+            iso_utc(record.modified_at, "seconds"),
+            record.writer or "",
+        )
+    console.print(versions)
+    recent = Table("started", "verdict", "candidate", "failures", "evidence", title="recent runs")
+    for path, pack, problem in _recent_evidence(env, runs):
+        if pack is None:
+            recent.add_row("?", "[red]unreadable[/]", problem, "", str(path))
+            continue
+        recent.add_row(
+            iso_utc(pack.started_at, "seconds"),
+            str(pack.verdict),
+            pack.candidate_digest,
+            ", ".join(pack.failure_codes),
+            str(path),
+        )
+    console.print(recent)
+
+
+def _recent_evidence(env: str, limit: int):
+    root = warden_home() / "out" / "matrix" / env
+    paths = sorted(root.glob(f"*/{EVIDENCE_JSON}"), reverse=True)[:limit]
+    for path in paths:
+        try:
+            yield path, EvidencePack.model_validate_json(path.read_text(encoding="utf-8")), ""
+        except (OSError, ValueError) as exc:
+            yield path, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+
+
+def installer(
+    env: EnvOption = "dev",
+    invariants: InvariantsOption = DEFAULT_INVARIANTS,
+) -> None:
+    """Print the installer for the environment's approved digest (the store is the only source).
+
+    Exit 20 RADIX_INSTALLER_ERROR: APPROVED_DIGEST_MISSING, 21 ... APPROVED_DIGEST_INVALID.
+    """
+    spec = _environment(invariants, env)
+    try:
+        approved = resolve_approved(digest_store(spec), parse_approved)
+    except WardenError as exc:
+        errors.print(exc.message, markup=False)
+        errors.print(exc.remediation, markup=False)
+        raise typer.Exit(int(exc.code)) from None
+    script = render(
+        spec.agent_promotion.installer.script,
+        digest=approved,
+        run_id="installer",
+        leg="control-plane",
+        region=spec.region,
+        scratch="${WARDEN_SCRATCH:-/var/lib/radix-agent}",
+    )
+    typer.echo(script, nl=not script.endswith("\n"))
+
+
+def _print_pack(pack: EvidencePack) -> None:
+    table = Table("leg", "status", "host", "gpu", "time to active", "smoke", "failure")
+    for leg in pack.legs:
+        gpu = leg.gpu
+        table.add_row(
+            leg.name,
+            str(leg.status),
+            leg.host.id if leg.host else "",
+            f"{gpu.count}× {gpu.model or gpu.vendor}" if gpu and gpu.count else "none",
+            "" if leg.time_to_active_seconds is None else f"{leg.time_to_active_seconds:.1f} s",
+            str(leg.smoke_status),
+            str(leg.failure_code or ""),
+        )
+    if pack.legs:
+        console.print(table)
+    before, after = pack.approved_digest_before, pack.approved_digest_after
+    console.print(f"approved before: {before.value} (v{before.version})")
+    console.print(f"approved after:  {after.value} (v{after.version})")
+    for reason in pack.reasons:
+        console.print(f"- {reason}", markup=False)
+    console.print(f"[bold]{pack.verdict}[/] (exit {pack.exit_code}), run {pack.run_id}")

@@ -1,0 +1,267 @@
+"""Prefect tasks of the GPU matrix: thin wrappers with their retry and cache policies.
+
+Side-effecting tasks (provision, terminate, promote) never cache; provisioning retries only
+what the provider marks retryable (capacity), with exponential backoff. A leg is one parent
+task running its steps as nested tasks, so the UI shows each step with its own retries, and its
+``finally`` always terminates the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.blocks.system import Secret
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+from pydantic import SecretStr
+
+from blocks.errors import WardenError
+from blocks.invariants import EnvironmentSpec, LegSpec, render
+from tasks.matrix.auth import TokenProvider
+from tasks.matrix.digest import ImageRef, verify_manifest
+from tasks.matrix.errors import LegError, LegFailure
+from tasks.matrix.evidence import (
+    DigestState,
+    LegResult,
+    LegStatus,
+    ManifestEvidence,
+    StepStatus,
+    leg_failed,
+    tail,
+)
+from tasks.matrix.hosts import CommandResult, Host
+from tasks.matrix.janitor import leg_tags, terminate_expired
+from tasks.matrix.legs import describe, judge_installer, judge_smoke, wait_for_onboarding
+from tasks.matrix.store import DigestRecord
+from tasks.matrix.wiring import digest_store, host_provider, providers_of
+from tasks.platform.naming import utc_now
+from tasks.platform.steps import retry_if_retryable
+
+# Every script runs in the leg's scratch directory: the local provider sets WARDEN_SCRATCH, a
+# cloud host gets one per run and leg. Templates reach it as {{scratch}}.
+SCRATCH_PRELUDE = (
+    ': "${{WARDEN_SCRATCH:=/var/lib/warden-matrix/{run_id}-{leg}}}"\n'
+    'export WARDEN_SCRATCH\nmkdir -p "$WARDEN_SCRATCH" && cd "$WARDEN_SCRATCH" || exit 90\n'
+)
+
+
+def _state(record: DigestRecord | None) -> DigestState:
+    if record is None:
+        return DigestState()
+    return DigestState(value=record.value, version=record.version, modified_at=record.modified_at)
+
+
+def client_token(run_id: str, leg: str) -> str:
+    """The idempotency token of one leg's launch: a retried call never starts a second host."""
+    return hashlib.sha256(f"{run_id}:{leg}".encode()).hexdigest()[:32]
+
+
+@task(
+    name="authenticate",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_if_retryable,
+)
+def authenticate(env: EnvironmentSpec) -> str:
+    """Obtain the control-plane IdToken without a human; returns how, never the token."""
+    spec = env.agent_promotion.auth
+    if spec is None:
+        return "none"
+    if os.environ.get(spec.token_env):
+        return f"env:{spec.token_env}"
+    username = Secret.load(spec.username_secret).get()
+    password = Secret.load(spec.password_secret).get()
+    provider = TokenProvider(
+        env.region,
+        spec.user_pool_id,
+        spec.client_id,
+        username,
+        SecretStr(password),
+        token_env=spec.token_env,
+        refresh_margin_seconds=spec.refresh_margin_seconds,
+    )
+    provider.token()
+    return "cognito"
+
+
+@task(name="sweep-expired-hosts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def sweep_expired_hosts(env: EnvironmentSpec, ttl_hours: float | None = None) -> list[str]:
+    """The janitor: terminate hosts carrying the purpose tag that outlived the TTL."""
+    promo = env.agent_promotion
+    ttl = promo.cleanup_ttl_hours if ttl_hours is None else ttl_hours
+    terminated: list[str] = []
+    for provider in providers_of(env):
+        hosts = terminate_expired(provider, promo.purpose_tag_pair, ttl, utc_now())
+        terminated += [host.id for host in hosts]
+    if terminated:
+        get_run_logger().info("janitor terminated %d host(s): %s", len(terminated), terminated)
+    return terminated
+
+
+@task(
+    name="read-approved-digest",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=3,
+    retry_condition_fn=retry_if_retryable,
+)
+def read_approved_digest(env: EnvironmentSpec) -> DigestState:
+    return _state(digest_store(env).read())
+
+
+@task(
+    name="verify-candidate-manifest",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_if_retryable,
+)
+def verify_candidate_manifest(ref: ImageRef, env: EnvironmentSpec) -> ManifestEvidence:
+    check = verify_manifest(ref, insecure_registries=env.agent_promotion.insecure_registries)
+    return ManifestEvidence(exists=check.exists, media_type=check.media_type, size=check.size)
+
+
+@task(name="promote-digest", cache_policy=NO_CACHE)
+def promote_digest(
+    env: EnvironmentSpec, candidate: str, expected_version: int | None, writer: str
+) -> DigestState:
+    """Compare-and-set the approved digest, then read it back (the evidence's ``after``)."""
+    store = digest_store(env)
+    store.write(candidate, expected_version=expected_version, writer=writer)
+    return _state(store.read())
+
+
+@task(
+    name="provision-instance",
+    cache_policy=NO_CACHE,
+    retries=4,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_if_retryable,
+)
+def provision_instance(
+    leg: LegSpec, env: EnvironmentSpec, run_id: str, token: str, tags: dict[str, str]
+) -> Host:
+    return host_provider(leg, env).provision(leg, run_id=run_id, client_token=token, tags=tags)
+
+
+@task(name="wait-for-host", cache_policy=NO_CACHE)
+def wait_for_host(leg: LegSpec, env: EnvironmentSpec, host: Host) -> None:
+    host_provider(leg, env).wait_ready(host, leg.timeouts.ready_seconds)
+
+
+@task(name="run-installer", cache_policy=NO_CACHE)
+def run_installer(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str) -> CommandResult:
+    return host_provider(leg, env).run(host, script, leg.timeouts.installer_seconds)
+
+
+@task(name="wait-for-onboarding", cache_policy=NO_CACHE)
+def await_onboarding(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str) -> float:
+    return wait_for_onboarding(
+        host_provider(leg, env),
+        host,
+        script,
+        timeout_seconds=leg.timeouts.onboarding_seconds,
+        poll_seconds=leg.timeouts.poll_seconds,
+    )
+
+
+@task(name="run-smoke-job", cache_policy=NO_CACHE)
+def run_smoke_job(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str) -> CommandResult:
+    return host_provider(leg, env).run(host, script, leg.timeouts.smoke_seconds)
+
+
+@task(name="terminate-instance", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=5)
+def terminate_instance(leg: LegSpec, env: EnvironmentSpec, host: Host) -> None:
+    host_provider(leg, env).terminate(host)
+
+
+@task(name="run-vendor-leg", cache_policy=NO_CACHE)
+def run_leg(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str) -> LegResult:
+    """provision → host ready → installer → onboarding → smoke job → GPU info; always terminate."""
+    logger = get_run_logger()
+    started = utc_now()
+    promo = env.agent_promotion
+    values = {
+        "digest": candidate,
+        "run_id": run_id,
+        "leg": leg.name,
+        "region": env.region,
+        "scratch": "${WARDEN_SCRATCH}",
+    }
+    prelude = SCRATCH_PRELUDE.format(run_id=run_id, leg=leg.name)
+    host: Host | None = None
+    fields: dict = {}
+    try:
+        tags = leg_tags(promo.purpose_tag_pair, run_id, leg.name, promo.cleanup_ttl_hours, started)
+        host = provision_instance(leg, env, run_id, client_token(run_id, leg.name), tags)
+        fields["host"] = host
+        logger.info("leg %s: host %s (%s)", leg.name, host.id, host.instance_type or "local")
+        wait_for_host(leg, env, host)
+
+        installer_started = time.monotonic()
+        installer = run_installer(
+            leg, env, host, prelude + render(promo.installer.script, **values)
+        )
+        fields.update(
+            installer_exit_code=installer.exit_code,
+            installer_seconds=round(installer.duration_seconds, 3),
+            output_tail=tail(installer.stdout + installer.stderr),
+        )
+        failure = judge_installer(installer)
+        if failure:
+            raise LegError(describe(installer, "the installer"), failure=failure)
+
+        onboard = await_onboarding(leg, env, host, prelude + render(leg.onboarding_check, **values))
+        fields["onboarding_seconds"] = round(onboard, 3)
+        fields["time_to_active_seconds"] = round(time.monotonic() - installer_started, 3)
+
+        smoke = run_smoke_job(leg, env, host, prelude + render(leg.smoke_job, **values))
+        failure, gpu = judge_smoke(leg.gpu, smoke)
+        fields.update(
+            smoke_exit_code=smoke.exit_code,
+            smoke_seconds=round(smoke.duration_seconds, 3),
+            gpu=gpu,
+            output_tail=tail(smoke.stdout + smoke.stderr),
+            smoke_status=StepStatus.FAILED if failure else StepStatus.PASSED,
+        )
+        if failure:
+            raise LegError(describe(smoke, "the smoke job"), failure=failure)
+        status, failure_code, message = LegStatus.PASSED, None, None
+    except LegError as exc:
+        status, failure_code, message = LegStatus.FAILED, exc.failure, exc.message
+    except WardenError as exc:
+        status, failure_code, message = LegStatus.FAILED, LegFailure.LEG_CRASHED, str(exc)
+    except Exception as exc:  # a crash inside one leg is evidence, never a lost run
+        status, failure_code = LegStatus.FAILED, LegFailure.LEG_CRASHED
+        message = f"{type(exc).__name__}: {exc}"
+    finally:
+        if host is not None:
+            try:
+                terminate_instance(leg, env, host)
+                fields["terminated"] = True
+            except Exception as exc:  # the janitor's TTL catches it; the evidence says so
+                logger.warning("leg %s: could not terminate %s: %s", leg.name, host.id, exc)
+    logger.info("leg %s: %s %s", leg.name, status, failure_code or "")
+    if failure_code is not None:
+        return leg_failed(
+            leg.name, leg.vendor, leg.provider, started, utc_now(), failure_code, message, **fields
+        )
+    return LegResult(
+        name=leg.name,
+        vendor=leg.vendor,
+        provider=leg.provider,
+        status=status,
+        started_at=started,
+        finished_at=utc_now(),
+        **fields,
+    )
+
+
+def evidence_dir(root: Path, environment: str, stamp: str) -> Path:
+    return root / "out" / "matrix" / environment / stamp

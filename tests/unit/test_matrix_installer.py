@@ -1,0 +1,182 @@
+"""The installer's digest: the store or a coded error (20, 21), never an env var or default."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from blocks.errors import BackendUnavailable, UsageError
+from tasks.matrix.errors import ApprovedDigestInvalid, ApprovedDigestMissing
+from tasks.matrix.installer import (
+    INVALID_TAG,
+    MISSING_TAG,
+    cluster_installer,
+    installer_script,
+    resolve_approved,
+)
+from tasks.matrix.store import LocalDigestStore
+
+PARAMETER = "/radix/dev/agent_digest_approved"
+APPROVED = "ghcr.io/org/agent@sha256:" + "a" * 64
+CANDIDATE = "ghcr.io/org/agent@sha256:" + "c" * 64
+_PINNED = re.compile(r"^[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$")
+TEMPLATE = "#!/bin/bash\nset -eu\ndocker pull {{digest}}\nagent --api {{ api_url }} {{digest}}\n"
+
+
+def parse(value: str) -> str:
+    """A stand-in for tasks.matrix.digest.parse_approved."""
+    if not _PINNED.match(value):
+        raise ApprovedDigestInvalid("not <registry>/<repository>@sha256:<64 hex>")
+    return value
+
+
+class _Unreachable:
+    parameter = PARAMETER
+
+    def read(self) -> None:
+        raise BackendUnavailable("SSM in us-west-2 could not be reached")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalDigestStore:
+    return LocalDigestStore(PARAMETER, tmp_path)
+
+
+@pytest.fixture
+def leaky_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every variable an old handler fell back to, set to a digest that must never be served."""
+    for name in ("RADIX_CANDIDATE_DIGEST", "RADIX_APPROVED_DIGEST", "AGENT_DIGEST", "DIGEST"):
+        monkeypatch.setenv(name, CANDIDATE)
+
+
+def test_approved_digest_comes_from_the_store(store) -> None:
+    store.write(APPROVED, expected_version=None, writer="run-1")
+    assert resolve_approved(store, parse) == APPROVED
+
+
+@pytest.mark.usefixtures("leaky_environment")
+def test_empty_store_is_missing_even_with_digests_in_the_environment(store) -> None:
+    with pytest.raises(ApprovedDigestMissing) as raised:
+        resolve_approved(store, parse)
+    error = raised.value
+    assert error.code == 20
+    assert error.message.startswith(MISSING_TAG + "\n")
+    assert f"parameter {PARAMETER} holds no approved digest" in error.message
+    assert "  1. " in error.message and "  2. " in error.message and "  3. " in error.message
+    assert f"--name {PARAMETER}" in error.message
+    assert CANDIDATE not in error.message
+
+
+@pytest.mark.parametrize(
+    ("value", "parse_error"),
+    [
+        ("ghcr.io/org/agent:latest", ApprovedDigestInvalid("a tag, not a digest")),
+        ("ghcr.io/org/agent@sha256:abc", ValueError("digest is not 64 hex characters")),
+        ("garbage", TypeError("cannot parse")),
+    ],
+)
+def test_value_the_parser_rejects_is_invalid(store, value, parse_error) -> None:
+    store.write(value, expected_version=None, writer="hand-edit")
+
+    def rejecting(_: str) -> object:
+        raise parse_error
+
+    with pytest.raises(ApprovedDigestInvalid) as raised:
+        resolve_approved(store, rejecting)
+    error = raised.value
+    assert error.code == 21
+    assert error.message.startswith(INVALID_TAG + "\n")
+    assert f"parameter {PARAMETER} (version 1) holds {value!r}" in error.message
+    assert str(parse_error).split(" — ")[0] in error.message
+    assert "  1. " in error.message and "  3. " in error.message
+    assert error.__cause__ is parse_error
+
+
+def test_pydantic_validation_errors_count_as_invalid(store) -> None:
+    class Ref(BaseModel):
+        digest: int
+
+    store.write("not-a-ref", expected_version=None, writer="w")
+    with pytest.raises(ApprovedDigestInvalid, match="validation error"):
+        resolve_approved(store, lambda value: Ref(digest=value))
+
+
+def test_a_long_invalid_value_is_shown_cut(store) -> None:
+    store.write("x" * 500, expected_version=None, writer="w")
+    with pytest.raises(ApprovedDigestInvalid) as raised:
+        resolve_approved(store, parse)
+    assert "x" * 120 + "…" in raised.value.message
+    assert "x" * 121 not in raised.value.message
+
+
+def test_an_unreachable_store_is_not_reported_as_missing() -> None:
+    with pytest.raises(BackendUnavailable):
+        resolve_approved(_Unreachable(), parse)
+
+
+def test_installer_script_fills_every_placeholder() -> None:
+    script = installer_script(TEMPLATE, APPROVED, api_url="https://cp.example:8443/api")
+    assert script.count(APPROVED) == 2
+    assert "--api https://cp.example:8443/api " in script
+    assert "{{" not in script
+
+
+def test_go_template_braces_are_not_placeholders() -> None:
+    template = "docker pull {{digest}}\ndocker inspect --format '{{.State.Running}}' agent\n"
+    assert "'{{.State.Running}}'" in installer_script(template, APPROVED)
+
+
+@pytest.mark.usefixtures("leaky_environment")
+@pytest.mark.parametrize(
+    ("template", "values", "fragment"),
+    [
+        pytest.param("docker pull $IMAGE", {}, "no {{digest}} placeholder", id="no-digest"),
+        pytest.param(
+            "docker pull {{digest}} {{RADIX_CANDIDATE_DIGEST}}",
+            {},
+            "needs values for {{RADIX_CANDIDATE_DIGEST}}",
+            id="env-named-placeholder",
+        ),
+        pytest.param(TEMPLATE, {}, "needs values for {{api_url}}", id="missing-value"),
+        pytest.param(
+            TEMPLATE,
+            {"api_url": "https://cp", "token": "t"},
+            "values were given for {{token}}",
+            id="unused-value",
+        ),
+    ],
+)
+def test_placeholders_and_values_must_match(template, values, fragment) -> None:
+    with pytest.raises(UsageError) as raised:
+        installer_script(template, APPROVED, **values)
+    assert fragment in raised.value.message
+    assert CANDIDATE not in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "a b", "$(curl evil)", "x;reboot", "it's", "line\nbreak", "`id`", "a|b", 7],
+)
+def test_values_unsafe_in_a_shell_are_refused_without_echoing_them(value) -> None:
+    with pytest.raises(UsageError) as raised:
+        installer_script(TEMPLATE, APPROVED, api_url=value)
+    assert "{{api_url}}" in raised.value.message
+    if value:
+        assert str(value) not in raised.value.message
+
+
+def test_an_unsafe_digest_is_refused() -> None:
+    with pytest.raises(UsageError, match=r"\{\{digest\}\}"):
+        installer_script(TEMPLATE, "img; rm -rf /", api_url="https://cp")
+
+
+@pytest.mark.usefixtures("leaky_environment")
+def test_cluster_installer_serves_only_the_stored_digest(store) -> None:
+    with pytest.raises(ApprovedDigestMissing):
+        cluster_installer(store, TEMPLATE, parse, api_url="https://cp")
+    store.write(APPROVED, expected_version=None, writer="run-1")
+    script = cluster_installer(store, TEMPLATE, parse, api_url="https://cp")
+    assert APPROVED in script and CANDIDATE not in script
