@@ -9,18 +9,14 @@ reads the environment, and a store that cannot be reached raises its own error, 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
-from blocks.errors import UsageError, WardenError
+from blocks.errors import WardenError
 from tasks.matrix.errors import ApprovedDigestInvalid, ApprovedDigestMissing
 from tasks.matrix.store import DigestStore
 
 MISSING_TAG = "RADIX_INSTALLER_ERROR: APPROVED_DIGEST_MISSING"
 INVALID_TAG = "RADIX_INSTALLER_ERROR: APPROVED_DIGEST_INVALID"
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-# What a value may hold to sit unquoted in a bash script: image refs, URLs, ids, JWTs.
-_SHELL_SAFE = re.compile(r"^[A-Za-z0-9@%+=:,./_-]+$")
 _SHOWN_CHARS = 120
 
 
@@ -67,54 +63,6 @@ def resolve_approved(store: DigestStore, parse: Callable[[str], object]) -> str:
     return record.value
 
 
-def installer_script(template: str, digest: str, **values: str) -> str:
-    """``template`` with ``{{digest}}`` and every other ``{{name}}`` replaced by the given values.
-
-    Strict both ways: a placeholder without a value and a value without a placeholder are
-    errors, and so is a value that could not sit unquoted in bash. Errors name the placeholder,
-    never its value (values may be tokens). ``{{.Go.Templates}}`` are not placeholders.
-    """
-    if not isinstance(template, str) or "digest" not in _PLACEHOLDER.findall(template):
-        raise UsageError(
-            "the installer template has no {{digest}} placeholder",
-            remediation="Put {{digest}} where the installer pulls the agent image.",
-        )
-    given = {"digest": digest, **values}
-    names = set(_PLACEHOLDER.findall(template))
-    missing, unused = sorted(names - given.keys()), sorted(given.keys() - names)
-    if missing:
-        raise UsageError(
-            f"the installer template needs values for {_braced(missing)}",
-            remediation="Pass a value for each placeholder; none is read from the environment.",
-        )
-    if unused:
-        raise UsageError(
-            f"values were given for {_braced(unused)}, which the installer template lacks",
-            remediation="Remove those values or add the placeholders to the template.",
-        )
-    unsafe = sorted(
-        k for k, v in given.items() if not isinstance(v, str) or not _SHELL_SAFE.match(v)
-    )
-    if unsafe:
-        raise UsageError(
-            f"the values for {_braced(unsafe)} are empty or hold characters unsafe in a shell "
-            "script",
-            remediation="Use only letters, digits and @%+=:,./_- in installer values.",
-        )
-    return _PLACEHOLDER.sub(lambda match: given[match.group(1)], template)
-
-
-def cluster_installer(
-    store: DigestStore, template: str, parse: Callable[[str], object], **values: str
-) -> str:
-    """The seed's installer handler: the approved digest, then the rendered script."""
-    return installer_script(template, resolve_approved(store, parse), **values)
-
-
 def _message(tag: str, problem: str, steps: list[str]) -> str:
     numbered = "\n".join(f"  {n}. {step}" for n, step in enumerate(steps, start=1))
     return f"{tag}\n{problem}\nRemediation:\n{numbered}"
-
-
-def _braced(names: list[str]) -> str:
-    return ", ".join("{{" + name + "}}" for name in names)

@@ -203,3 +203,35 @@ def test_janitor_removes_expired_local_hosts_only(tmp_path: Path) -> None:
     terminated = gpu_matrix_janitor(environment="t", invariants=str(invariants), ttl_hours=0)
     assert terminated == [ours.id]
     assert [p.name for p in hosts_left()] == [theirs.id]
+
+
+@pytest.fixture(scope="module")
+def registry():
+    from http.server import ThreadingHTTPServer
+
+    from tests.unit.test_matrix_digest import Registry
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_dry_run_checks_the_manifest_and_provisions_nothing(tmp_path: Path, registry: str) -> None:
+    from tests.unit.test_matrix_digest import HEX
+
+    invariants = write_invariants(tmp_path, [leg("cpu")], insecure_registries=[registry])
+    present = f"{registry}/org/agent@sha256:{HEX}"
+    state, pack = run(invariants, candidate=present, dry_run=True)
+
+    assert state.is_completed(), pack.reasons
+    assert (pack.verdict, pack.exit_code) == (Verdict.DRY_RUN_PASSED, 0)
+    assert pack.manifest is not None and pack.manifest.exists
+    assert pack.legs == [] and hosts_left() == [] and store().read() is None
+
+    absent = f"{registry}/org/agent@sha256:{'0' * 64}"
+    state, pack = run(invariants, candidate=absent, dry_run=True)
+    assert state.is_failed()
+    assert (pack.verdict, pack.exit_code) == (Verdict.DRY_RUN_FAILED, 1)
+    assert "push" in " ".join(pack.reasons).lower()

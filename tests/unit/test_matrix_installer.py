@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from blocks.errors import BackendUnavailable, UsageError
+from blocks.errors import BackendUnavailable
 from tasks.matrix.errors import ApprovedDigestInvalid, ApprovedDigestMissing
 from tasks.matrix.installer import (
     INVALID_TAG,
     MISSING_TAG,
-    cluster_installer,
-    installer_script,
     resolve_approved,
 )
 from tasks.matrix.store import LocalDigestStore
@@ -115,68 +113,3 @@ def test_a_long_invalid_value_is_shown_cut(store) -> None:
 def test_an_unreachable_store_is_not_reported_as_missing() -> None:
     with pytest.raises(BackendUnavailable):
         resolve_approved(_Unreachable(), parse)
-
-
-def test_installer_script_fills_every_placeholder() -> None:
-    script = installer_script(TEMPLATE, APPROVED, api_url="https://cp.example:8443/api")
-    assert script.count(APPROVED) == 2
-    assert "--api https://cp.example:8443/api " in script
-    assert "{{" not in script
-
-
-def test_go_template_braces_are_not_placeholders() -> None:
-    template = "docker pull {{digest}}\ndocker inspect --format '{{.State.Running}}' agent\n"
-    assert "'{{.State.Running}}'" in installer_script(template, APPROVED)
-
-
-@pytest.mark.usefixtures("leaky_environment")
-@pytest.mark.parametrize(
-    ("template", "values", "fragment"),
-    [
-        pytest.param("docker pull $IMAGE", {}, "no {{digest}} placeholder", id="no-digest"),
-        pytest.param(
-            "docker pull {{digest}} {{RADIX_CANDIDATE_DIGEST}}",
-            {},
-            "needs values for {{RADIX_CANDIDATE_DIGEST}}",
-            id="env-named-placeholder",
-        ),
-        pytest.param(TEMPLATE, {}, "needs values for {{api_url}}", id="missing-value"),
-        pytest.param(
-            TEMPLATE,
-            {"api_url": "https://cp", "token": "t"},
-            "values were given for {{token}}",
-            id="unused-value",
-        ),
-    ],
-)
-def test_placeholders_and_values_must_match(template, values, fragment) -> None:
-    with pytest.raises(UsageError) as raised:
-        installer_script(template, APPROVED, **values)
-    assert fragment in raised.value.message
-    assert CANDIDATE not in raised.value.message
-
-
-@pytest.mark.parametrize(
-    "value",
-    ["", "a b", "$(curl evil)", "x;reboot", "it's", "line\nbreak", "`id`", "a|b", 7],
-)
-def test_values_unsafe_in_a_shell_are_refused_without_echoing_them(value) -> None:
-    with pytest.raises(UsageError) as raised:
-        installer_script(TEMPLATE, APPROVED, api_url=value)
-    assert "{{api_url}}" in raised.value.message
-    if value:
-        assert str(value) not in raised.value.message
-
-
-def test_an_unsafe_digest_is_refused() -> None:
-    with pytest.raises(UsageError, match=r"\{\{digest\}\}"):
-        installer_script(TEMPLATE, "img; rm -rf /", api_url="https://cp")
-
-
-@pytest.mark.usefixtures("leaky_environment")
-def test_cluster_installer_serves_only_the_stored_digest(store) -> None:
-    with pytest.raises(ApprovedDigestMissing):
-        cluster_installer(store, TEMPLATE, parse, api_url="https://cp")
-    store.write(APPROVED, expected_version=None, writer="run-1")
-    script = cluster_installer(store, TEMPLATE, parse, api_url="https://cp")
-    assert APPROVED in script and CANDIDATE not in script
