@@ -35,3 +35,4 @@ bench: $(STAMP)
 	$(PY) bench/gates_parallel.py
 	$(PY) bench/classify_scale.py
 	$(PY) bench/trend_query.py
+	$(PY) bench/matrix_parallel.py
