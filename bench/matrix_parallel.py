@@ -108,7 +108,7 @@ def main() -> int:
         measure(config)  # warm-up: the first run pays imports and the limit's creation
         row = measure(config)
     ratio = row["legs_phase"] / row["slowest_leg"]
-    print("| legs | slowest leg s | sum of legs s | legs phase s | whole flow s | phase / slowest |")
+    print("| legs | slowest leg s | sum of legs s | legs phase s | whole flow s | phase/slowest |")
     print("|---|---|---|---|---|---|")
     print(
         f"| {row['legs']} | {row['slowest_leg']:.2f} | {row['sum_of_legs']:.2f} | "

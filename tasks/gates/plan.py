@@ -7,17 +7,15 @@ not set, a dependency cycle) is found here, before any gate runs.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from blocks.errors import ConfigError, UsageError
 from blocks.gates import Gate, GatesFile, Scoring
+from tasks.platform.variables import expand
 
 DEFAULT_PROFILE = "default"
-_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 # Fields whose strings may hold ${VAR} or ${VAR:-default}.
 _EXPANDED = ("argv", "cwd", "env", "url", "headers", "report", "baseline", "deployment")
 
@@ -114,31 +112,14 @@ def _dependency_order(gates: list[Gate]) -> list[Gate]:
 
 
 def _expand(gate: Gate, variables: Mapping[str, str]) -> Gate:
-    missing: list[str] = []
-
-    def sub(value: Any) -> Any:
-        if isinstance(value, str):
-            return _VARIABLE.sub(lambda m: _lookup(m, variables, missing), value)
-        if isinstance(value, list):
-            return [sub(item) for item in value]
-        if isinstance(value, dict):
-            return {key: sub(item) for key, item in value.items()}
-        return value
-
-    update = {field: sub(getattr(gate, field)) for field in _EXPANDED if hasattr(gate, field)}
+    update, missing = {}, []
+    for field in _EXPANDED:
+        if hasattr(gate, field):
+            update[field], unset = expand(getattr(gate, field), variables)
+            missing += unset
     if missing:
         raise ConfigError(
             f"gate {gate.name!r} uses unset variable(s): {', '.join(sorted(set(missing)))}",
             remediation="Export them, give a default (${NAME:-value}) or set them in the profile.",
         )
     return gate.model_copy(update=update)
-
-
-def _lookup(match: re.Match[str], variables: Mapping[str, str], missing: list[str]) -> str:
-    name, default = match["name"], match["default"]
-    if name in variables:
-        return variables[name]
-    if default is not None:
-        return default
-    missing.append(name)
-    return match.group(0)

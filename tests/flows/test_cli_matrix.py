@@ -1,4 +1,4 @@
-"""`warden matrix run|janitor|status` and `warden installer` as CI and the control plane call them."""
+"""`warden matrix run|janitor|status` and `warden installer`: exit codes and output."""
 
 from __future__ import annotations
 

@@ -1,0 +1,58 @@
+"""Delivering the spool: oldest first, while the breaker allows, stopping at the first failure.
+
+Stopping at a failure (the failed event is marked with its backoff) keeps publishing order:
+``Spool.due`` returns only the due prefix, so nothing behind a backed-off event overtakes it.
+Delivered events are deleted per batch; a crash between sending and deleting re-sends them
+later with the same ``Idempotency-Key``, which the receiver uses to drop the duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from tasks.events.breaker import CircuitBreaker
+from tasks.events.models import DrainResult, DrainStop, SpooledEvent
+from tasks.events.spool import Spool
+
+DRAIN_BATCH = 100
+
+# (body, idempotency key) -> None when delivered, else the failure's reason
+Send = Callable[[str, str], str | None]
+
+
+def drain(
+    spool: Spool,
+    send: Send,
+    breaker: CircuitBreaker,
+    *,
+    max_events: int,
+    now: datetime | None = None,
+) -> DrainResult:
+    """Send up to ``max_events`` due events in spool order; say how many and why it stopped."""
+    sent, stopped, error = 0, DrainStop.LIMIT, None
+    while sent < max_events and stopped is DrainStop.LIMIT:
+        rows = spool.due(min(DRAIN_BATCH, max_events - sent), now=now)
+        if not rows:
+            stopped = DrainStop.NOT_DUE if spool.pending_count() else DrainStop.EMPTY
+            break
+        done, stopped, error = _send_rows(rows, send, breaker)
+        spool.mark_sent(done)
+        sent += len(done)
+        if error is not None:
+            spool.mark_failed(rows[len(done)].id, error, now=now)
+    return DrainResult(sent=sent, pending=spool.pending_count(), stopped=stopped, error=error)
+
+
+def _send_rows(
+    rows: list[SpooledEvent], send: Send, breaker: CircuitBreaker
+) -> tuple[list[str], DrainStop, str | None]:
+    done: list[str] = []
+    for row in rows:
+        if not breaker.allow():
+            return done, DrainStop.BREAKER_OPEN, None
+        error = send(row.body, row.id)
+        if error is not None:
+            return done, DrainStop.SEND_FAILED, error
+        done.append(row.id)
+    return done, DrainStop.LIMIT, None

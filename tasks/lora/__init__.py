@@ -1,0 +1,1 @@
+"""LoRA gauntlet deploy: adapter integrity, targets, gauntlet, readiness."""

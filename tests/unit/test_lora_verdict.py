@@ -1,0 +1,253 @@
+"""The gauntlet verdict on exact, synthetic sides: every threshold, its boundary, and the output."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from blocks.errors import ConfigError, UsageError
+from tasks.lora.dataset import (
+    Dataset,
+    GauntletItem,
+    ItemErrorKind,
+    ItemResult,
+    MatchKind,
+    SideResult,
+    percentile,
+    summarize_side,
+)
+from tasks.lora.verdict import (
+    GauntletPolicy,
+    ReasonCode,
+    Verdict,
+    VerdictStatus,
+    compare,
+    render_markdown,
+    table_rows,
+)
+from tasks.platform.naming import utc_now
+
+ACC, LAT, ERR, CRIT, INC = (
+    ReasonCode.ACCURACY_DROP,
+    ReasonCode.LATENCY_REGRESSION,
+    ReasonCode.ERROR_RATE,
+    ReasonCode.CRITICAL_DOMAIN_REGRESSION,
+    ReasonCode.INCONCLUSIVE,
+)
+
+
+def dataset(general: int = 90, safety: int = 10, sha: str = "a" * 64) -> Dataset:
+    """``general`` prompts, then ``safety`` prompts in a domain the dataset marks critical."""
+    items = [(f"g{i}", "general", False) for i in range(general)]
+    items += [(f"s{i}", "safety", True) for i in range(safety)]
+    return Dataset(
+        path="memory.jsonl",
+        sha256=sha,
+        items=tuple(
+            GauntletItem(id=i, domain=d, prompt=i, expected="x", match=MatchKind.EXACT, critical=c)
+            for i, d, c in items
+        ),
+    )
+
+
+def side(
+    data: Dataset | None = None,
+    *,
+    wrong: int = 0,
+    wrong_safety: int = 0,
+    errors: int = 0,
+    latency: float = 100.0,
+    name: str = "adapter",
+) -> SideResult:
+    """A side whose first ``wrong`` general answers are wrong and last ``errors`` failed."""
+    data = data or dataset()
+    general = [item for item in data.items if item.domain == "general"]
+    failed = {item.id for item in general[len(general) - errors :]} if errors else set()
+    missed = {item.id for item in general[:wrong]} | {f"s{i}" for i in range(wrong_safety)}
+    results = [
+        ItemResult(
+            id=item.id,
+            domain=item.domain,
+            output=None if item.id in failed else "x",
+            correct=item.id not in failed | missed,
+            latency_ms=latency,
+            error="HTTP 503" if item.id in failed else None,
+            error_kind=ItemErrorKind.HTTP_STATUS if item.id in failed else None,
+        )
+        for item in data.items
+    ]
+    return summarize_side(data, name, results, started_at=utc_now(), duration_s=1.0, concurrency=4)
+
+
+# fmt: off
+CASES = [
+    # candidate, stable, policy, status, reason codes
+    pytest.param({}, {}, {}, "PASS", [], id="identical"),
+    pytest.param({"wrong": 2}, {}, {}, "FAIL", [ACC], id="drop-2-points"),
+    pytest.param({"wrong": 1}, {}, {}, "PASS", [], id="drop-exactly-1-point"),
+    pytest.param({}, {"wrong": 5}, {}, "PASS", [], id="candidate-better"),
+    pytest.param({"wrong": 3}, {}, {"max_accuracy_drop_points": 3}, "PASS", [],
+                 id="looser-accuracy-policy"),
+    pytest.param({"latency": 125}, {}, {}, "FAIL", [LAT], id="p95-plus-25pct"),
+    pytest.param({"latency": 120}, {}, {}, "PASS", [], id="p95-plus-exactly-20pct"),
+    pytest.param({"latency": 150}, {}, {"max_p95_latency_increase_pct": 60}, "PASS", [],
+                 id="looser-latency-policy"),
+    pytest.param({"latency": 1.5}, {"latency": 1.0}, {"min_p95_latency_increase_ms": 5}, "PASS",
+                 [], id="latency-jitter-under-floor"),
+    pytest.param({"latency": 10}, {"latency": 1.0}, {"min_p95_latency_increase_ms": 5}, "FAIL",
+                 [LAT], id="latency-above-floor"),
+    pytest.param({"errors": 6}, {"errors": 6}, {}, "FAIL", [ERR], id="error-rate-6pct"),
+    pytest.param({"errors": 5}, {"errors": 5}, {}, "PASS", [], id="error-rate-exactly-5pct"),
+    pytest.param({"errors": 25}, {"errors": 25}, {}, "FAIL", [ERR],
+                 id="error-rate-25pct-is-not-yet-inconclusive"),
+    pytest.param({"errors": 26}, {}, {}, "INCONCLUSIVE", [INC], id="candidate-inconclusive"),
+    pytest.param({}, {"errors": 26}, {}, "INCONCLUSIVE", [INC], id="stable-inconclusive"),
+    pytest.param({"errors": 30}, {"errors": 30}, {}, "INCONCLUSIVE", [INC, INC],
+                 id="both-inconclusive"),
+    pytest.param({"wrong_safety": 1}, {}, {}, "FAIL", [CRIT], id="critical-domain-1-miss"),
+    pytest.param({"wrong_safety": 1}, {"wrong_safety": 1}, {}, "PASS", [],
+                 id="critical-domain-no-change"),
+    pytest.param({"wrong": 1}, {}, {"critical_domains": ("general",)}, "FAIL", [CRIT],
+                 id="policy-critical-domain"),
+    pytest.param({"wrong": 2, "wrong_safety": 1, "latency": 200, "errors": 6}, {}, {}, "FAIL",
+                 [ACC, LAT, ERR, CRIT], id="all-reasons-in-order"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("cand", "stab", "policy", "status", "codes"), CASES)
+def test_compare(cand: dict, stab: dict, policy: dict, status: str, codes: list) -> None:
+    verdict = compare(side(**cand), side(**stab), GauntletPolicy(**policy))
+    assert verdict.status is VerdictStatus(status)
+    assert [r.code for r in verdict.reasons] == codes
+    assert verdict.passed is (status == "PASS")
+    assert verdict.failure_reason == (codes[0].lower() if codes else None)
+    assert all(r.message for r in verdict.reasons)
+
+
+def test_half_point_drop_passes_and_one_and_a_half_fails() -> None:
+    data = dataset(general=190, safety=10)
+    assert compare(side(data, wrong=1), side(data)).passed
+    verdict = compare(side(data, wrong=3), side(data))
+    assert verdict.failure_reason == "accuracy_drop"
+    assert (
+        "dropped 1.50 points (100.00% -> 98.50%); at most 1 allowed" in verdict.reasons[0].message
+    )
+
+
+@pytest.mark.parametrize(
+    ("wrong", "minimum", "passed"),
+    [(0, 0.0, True), (30, 0.0, True), (10, 0.9, True), (11, 0.9, False)],
+    ids=["perfect", "default-minimum-0", "at-minimum", "below-minimum"],
+)
+def test_first_deploy_uses_the_absolute_minimum(wrong: int, minimum: float, passed: bool) -> None:
+    verdict = compare(side(wrong=wrong), None, GauntletPolicy(min_accuracy=minimum))
+    assert verdict.passed is passed and verdict.stable is None
+    if not passed:
+        assert verdict.failure_reason == "accuracy_drop"
+        assert "below the minimum 90.00% (first deploy" in verdict.reasons[0].message
+
+
+def test_first_deploy_still_judges_errors() -> None:
+    assert compare(side(errors=6), None).failure_reason == "error_rate"
+    assert compare(side(errors=26), None).status is VerdictStatus.INCONCLUSIVE
+
+
+def test_sides_of_different_datasets_are_refused() -> None:
+    other = dataset(sha="b" * 64)
+    with pytest.raises(UsageError, match="different datasets") as caught:
+        compare(side(), side(other))
+    assert "a" * 64 in caught.value.message and "b" * 64 in caught.value.message
+
+
+def test_unknown_critical_domain_in_policy_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        compare(side(), side(), GauntletPolicy(critical_domains=("saftey",)))
+    assert caught.value.problems == [
+        "critical_domains: 'saftey' (dataset has ['general', 'safety'])"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"max_accuracy_drop_points": -1}, "greater than or equal to 0"),
+        ({"max_error_rate": 1.5}, "less than or equal to 1"),
+        ({"max_error_rate": 0.3}, "inconclusive_error_rate 0.25 is below max_error_rate 0.3"),
+        ({"min_accuracy": 2}, "less than or equal to 1"),
+        ({"max_accuracy_drop": 1}, "Extra inputs are not permitted"),
+    ],
+    ids=["negative-drop", "error-rate-over-1", "inconclusive-below-fail", "min-over-1", "typo"],
+)
+def test_invalid_policy_is_refused(fields: dict, fragment: str) -> None:
+    with pytest.raises(ValidationError, match=fragment):
+        GauntletPolicy(**fields)
+
+
+def test_metrics_table_holds_both_sides() -> None:
+    verdict = compare(side(wrong=2, latency=130), side(name="stable-v3"))
+    rows = {row["metric"]: row for row in table_rows(verdict)}
+    assert rows["accuracy"] == {
+        "metric": "accuracy",
+        "unit": "%",
+        "candidate": 98.0,
+        "stable": 100.0,
+        "delta": -2.0,
+        "limit": "drop <= 1 pt",
+        "ok": "NO",
+    }
+    assert (rows["accuracy[safety]"]["limit"], rows["accuracy[safety]"]["ok"]) == (
+        "critical: no drop",
+        "yes",
+    )
+    assert rows["accuracy[general]"]["ok"] == ""  # shown, not judged on its own
+    assert (rows["p95 latency"]["delta"], rows["p95 latency"]["ok"]) == (30.0, "NO")
+    assert (rows["error rate"]["candidate"], rows["error rate"]["ok"]) == (0.0, "yes")
+    assert (rows["prompts"]["candidate"], rows["prompts"]["stable"]) == (100, 100)
+
+
+def test_first_deploy_table_has_no_stable_column_values() -> None:
+    rows = table_rows(compare(side(), None))
+    assert all(row["stable"] is None and row["delta"] is None for row in rows)
+    assert rows[0]["limit"] == ">= 0.00%"
+
+
+def test_render_markdown() -> None:
+    verdict = compare(side(wrong_safety=2, name="canary | v4"), side(name="stable"))
+    text = render_markdown(verdict)
+    assert text.startswith("# LoRA gauntlet: FAIL\n")
+    assert "- candidate: `canary \\| v4`" in text  # a pipe cannot break the table
+    assert "- **CRITICAL_DOMAIN_REGRESSION**: critical domain 'safety' accuracy dropped" in text
+    assert "| accuracy[safety] | % | 80.00 | 100.00 | -20.00 | critical: no drop | NO |" in text
+    assert (
+        len([line for line in text.splitlines() if line.startswith("| ")]) == 1 + 9
+    )  # header and nine metrics
+
+
+def test_render_markdown_of_a_first_deploy_pass() -> None:
+    text = render_markdown(compare(side(), None))
+    assert "# LoRA gauntlet: PASS" in text
+    assert "- stable: none (first deploy)" in text and "- none: passed" in text
+
+
+def test_verdict_round_trips_through_json() -> None:
+    verdict = compare(side(wrong=2), side())
+    again = Verdict.model_validate_json(verdict.model_dump_json())
+    assert again == verdict and again.reasons[0].code is ReasonCode.ACCURACY_DROP
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [([], 95, None), ([7.0], 99, 7.0), ([1, 2, 3, 4], 50, 2.5), (list(range(1, 101)), 95, 95.05)],
+)
+def test_percentile(values: list[float], q: float, expected: float | None) -> None:
+    got = percentile(values, q)
+    assert got is None if expected is None else got == pytest.approx(expected)
+
+
+def test_side_counts_and_domains() -> None:
+    result = side(wrong=3, wrong_safety=1, errors=2)
+    assert (result.total, result.answered, result.correct, result.errors) == (100, 98, 94, 2)
+    assert result.accuracy_by_domain == {"general": 85 / 90, "safety": 0.9}
+    assert result.critical_domains == ("safety",) and result.error_counts == {"http_status": 2}
+    assert result.p50_ms == result.p95_ms == 100.0
