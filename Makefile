@@ -24,8 +24,13 @@ run: $(STAMP)
 stop:
 	@if [ -x $(PY) ]; then $(PY) deployments/local/bootstrap.py down; else echo "nothing to stop"; fi
 
-test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+# The readiness integration test runs a real Prometheus (Debian's package): required in CI.
+PROMETHEUS := /usr/bin/prometheus
+$(PROMETHEUS):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+
+test: $(STAMP) $(PROMETHEUS)
+	WARDEN_REQUIRE_PROMETHEUS=1 $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

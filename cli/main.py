@@ -13,7 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer  # noqa: E402
 
-from cli import configs, gates, matrix, trends, workflows  # noqa: E402
+from cli import configs, gates, lora, matrix, trends, workflows  # noqa: E402
 
 app = typer.Typer(
     name="warden",
@@ -35,6 +35,9 @@ app.add_typer(
 app.command(
     "installer", help="The installer for the approved digest (exit 20 missing, 21 invalid)."
 )(matrix.installer)
+app.add_typer(
+    lora.app, name="lora", help="LoRA gauntlet deploy: deploy, gauntlet, rollback, status."
+)
 app.add_typer(configs.app, name="config", help="Validate the YAML configs under deployments/.")
 
 

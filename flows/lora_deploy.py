@@ -28,6 +28,7 @@ from tasks.lora.report import FAILING, LoraDeployReport, Outcome, render_markdow
 from tasks.lora.steps import (
     a2a_event,
     check_adapter,
+    check_dataset,
     check_operational_readiness,
     deploy_canary,
     effective_switches,
@@ -38,6 +39,7 @@ from tasks.lora.steps import (
     run_gauntlet,
 )
 from tasks.lora.switches import describe
+from tasks.lora.verdict import Verdict
 from tasks.platform.naming import artifact_key, utc_now
 from tasks.platform.steps import emit, ensure_kill_switch_off, publish_summary
 
@@ -146,42 +148,54 @@ def _deploy(
             "reasons": ["operations not ready for the gauntlet: " + "; ".join(readiness.reasons)],
         }
 
+    if not switches.skip_gauntlet:
+        check_dataset(lora)  # a changed dataset is refused before anything is deployed
     started = time.monotonic()
     _announce("begin", lora, target, publisher, mode=str(switches.gauntlet_mode))
     pointers = deploy_canary(target, lora, version, adapter)
-    canary, stable = _default_models(target, lora, pointers)
-    if switches.skip_gauntlet:
-        logger.info("SKIP_GAUNTLET: the mock gauntlet passes without running (the seed's CI mode)")
-        verdict = None
-        passed, failure_reason = True, None
-    else:
-        verdict = run_gauntlet(target, lora, canary, stable)
-        passed, failure_reason = verdict.passed, verdict.failure_reason
-        publish_summary(
-            artifact_key("lora-gauntlet", target),
-            gauntlet_report.render_markdown(verdict),
-            gauntlet_report.table_rows(verdict),
-            f"LoRA gauntlet {target}",
-        )
+    try:
+        verdict = _judge_canary(target, lora, pointers, switches)
+    except BaseException:  # the canary must not outlive a gauntlet that could not finish
+        _announce("fail", lora, target, publisher, failure_reason="gauntlet_error")
+        roll_back(target, lora)
+        raise
     found["gauntlet"] = verdict
-    duration = round(time.monotonic() - started, 3)
+    passed = verdict is None or verdict.passed
     if passed:
+        duration = round(time.monotonic() - started, 3)
         _announce("pass", lora, target, publisher, duration_seconds=duration)
         after = promote_canary(target, lora)
         return found | {"outcome": Outcome.PROMOTED, "exit_code": 0, "stable_after": after.stable}
 
-    _announce(
-        "fail", lora, target, publisher, failure_reason=failure_reason or "canary_test_failed"
-    )
+    failure_reason = verdict.failure_reason or "canary_test_failed"
+    _announce("fail", lora, target, publisher, failure_reason=failure_reason)
     rollback = roll_back(target, lora)
-    reasons = [f"{r.code}: {r.message}" for r in verdict.reasons] if verdict else []
     return found | {
         "outcome": Outcome.ROLLED_BACK,
         "exit_code": int(ExitCode.VERDICT_FAILED),
         "rollback": rollback,
         "stable_after": rollback.stable,
-        "reasons": reasons or [f"gauntlet failed: {failure_reason}"],
+        "reasons": [f"{r.code}: {r.message}" for r in verdict.reasons]
+        or [f"gauntlet failed: {failure_reason}"],
     }
+
+
+def _judge_canary(target: str, lora: LoraFile, pointers: Pointers, switches) -> Verdict | None:
+    """The gauntlet's verdict on the canary against stable; None for the seed's mock gauntlet."""
+    if switches.skip_gauntlet:
+        get_run_logger().info(
+            "SKIP_GAUNTLET: the mock gauntlet passes without running (the seed's CI mode)"
+        )
+        return None
+    canary, stable = _default_models(target, lora, pointers)
+    verdict = run_gauntlet(target, lora, canary, stable)
+    publish_summary(
+        artifact_key("lora-gauntlet", target),
+        gauntlet_report.render_markdown(verdict),
+        gauntlet_report.table_rows(verdict),
+        f"LoRA gauntlet {target}",
+    )
+    return verdict
 
 
 def _announce(kind: str, lora: LoraFile, target: str, publisher, **metadata) -> A2AEvent:

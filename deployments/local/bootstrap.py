@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import processes as proc
 from rich.console import Console
@@ -19,9 +20,11 @@ from rich.table import Table
 console = Console(highlight=False)
 POOL = "warden-process"
 DEMO_TAG = "demo"
+SECOND_WAVE_TAG = "demo-after"  # triggered once the first wave has finished
+EXPECT_FAILED_TAG = "demo-expect-failed"  # a demo of a refusal: Failed is its success
 
 
-def up() -> int:
+def up(demo: bool = True) -> int:
     os.environ.update(proc.platform_env())  # the Prefect client below talks to our server
     _start_server()
     from prefect.client.orchestration import get_client
@@ -32,15 +35,21 @@ def up() -> int:
         _deploy()
         pid, started = proc.start(proc.WORKER)
         console.print(f"worker: {'started' if started else 'already running'} (pid {pid})")
-        runs = _trigger_demo_runs(client)
-        results = _wait(client, runs)
-    _print_table(results)
+        pid, started = proc.start(proc.DEMO_LLM)
+        waited = proc.wait_http(f"http://{proc.HOST}:{proc.DEMO_LLM_PORT}/health", proc.DEMO_LLM)
+        what = "started" if started else "already running"
+        console.print(f"demo LLM (fixture): {what} (pid {pid}), ready after {waited:.1f}s")
+        results = []
+        for wave in _demo_waves(client) if demo else []:
+            results += _wait(client, [_trigger(client, deployment) for deployment in wave])
+    if demo:
+        _print_table(results)
     console.print(f"UI: {proc.API_URL.removesuffix('/api')}  (make stop stops it)")
-    return 0 if all(state == "Completed" for _, state, _, _ in results) else 1
+    return 0 if all(row.state == row.expected for row in results) else 1
 
 
 def down() -> int:
-    for service in (proc.WORKER, proc.SERVER):
+    for service in (proc.DEMO_LLM, proc.WORKER, proc.SERVER):
         console.print(proc.stop(service))
     return 0
 
@@ -107,46 +116,66 @@ def _prefect(*args: str) -> None:
         raise SystemExit(f"prefect {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
-def _trigger_demo_runs(client) -> list:
+def _demo_waves(client) -> list[list]:
+    """Deployments tagged ``demo``: those also tagged ``demo-after`` run in a second wave."""
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
-    from prefect.deployments import run_deployment
 
     demos = client.read_deployments(
         deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[DEMO_TAG]))
     )
-    runs = []
-    for deployment in demos:
-        flow = client.read_flow(deployment.flow_id)
-        runs.append(run_deployment(f"{flow.name}/{deployment.name}", timeout=0))
-    return runs
+    first = [d for d in demos if SECOND_WAVE_TAG not in d.tags]
+    second = [d for d in demos if SECOND_WAVE_TAG in d.tags]
+    return [wave for wave in (first, second) if wave]
 
 
-def _wait(client, runs: list, timeout_sec: float = 900.0) -> list[tuple[str, str, str, str]]:
+def _trigger(client, deployment):
+    from prefect.deployments import run_deployment
+
+    flow = client.read_flow(deployment.flow_id)
+    run = run_deployment(f"{flow.name}/{deployment.name}", timeout=0)
+    expected = "Failed" if EXPECT_FAILED_TAG in deployment.tags else "Completed"
+    return run, f"{flow.name}/{deployment.name}", expected
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    name: str
+    state: str
+    expected: str
+    duration: str
+    link: str
+
+
+def _wait(client, runs: list, timeout_sec: float = 900.0) -> list[DemoResult]:
     deadline = time.monotonic() + timeout_sec
-    pending = {run.id for run in runs}
+    pending = {run.id for run, _, _ in runs}
     while pending and time.monotonic() < deadline:
         time.sleep(2)
         pending = {rid for rid in pending if not client.read_flow_run(rid).state.is_final()}
     rows = []
-    for run in runs:
+    for run, name, expected in runs:
         run = client.read_flow_run(run.id)
-        flow = client.read_flow(run.flow_id)
         duration = f"{run.total_run_time.total_seconds():.1f}s"
         link = f"{proc.API_URL.removesuffix('/api')}/runs/flow-run/{run.id}"
-        rows.append((flow.name, run.state.name, duration, link))
-        if run.state.name != "Completed":
-            console.print(f"[red]{flow.name}: {run.state.name}[/]: {run.state.message}")
+        rows.append(DemoResult(name, run.state.name, expected, duration, link))
+        if run.state.name != expected:
+            console.print(
+                f"[red]{name}: {run.state.name}[/] (expected {expected}): {run.state.message}"
+            )
     return rows
 
 
-def _print_table(rows: list[tuple[str, str, str, str]]) -> None:
-    table = Table("flow", "final state", "duration", title="demo runs")
+def _print_table(rows: list[DemoResult]) -> None:
+    table = Table("deployment", "final state", "expected", "duration", title="demo runs")
     table.add_column("UI link", overflow="fold")
-    for flow, state, duration, link in rows:
-        colour = "green" if state == "Completed" else "red"
-        table.add_row(flow, f"[{colour}]{state}[/]", duration, link)
+    for row in rows:
+        colour = "green" if row.state == row.expected else "red"
+        table.add_row(row.name, f"[{colour}]{row.state}[/]", row.expected, row.duration, row.link)
     console.print(table)
 
 
 if __name__ == "__main__":
-    sys.exit({"up": up, "down": down}[sys.argv[1] if len(sys.argv) > 1 else "up"]())
+    command = sys.argv[1] if len(sys.argv) > 1 else "up"
+    if command == "up":
+        sys.exit(up(demo="--no-demo" not in sys.argv[2:]))
+    sys.exit({"down": down}[command]())

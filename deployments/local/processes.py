@@ -23,6 +23,7 @@ HOME = Path(os.environ.get("WARDEN_HOME") or ROOT / ".warden").resolve()
 RUN_DIR = HOME / "run"
 LOG_DIR = HOME / "logs"
 HOST, PORT = "127.0.0.1", int(os.environ.get("WARDEN_PORT", "4200"))
+DEMO_LLM_PORT = int(os.environ.get("WARDEN_DEMO_LLM_PORT", "8766"))
 API_URL = f"http://{HOST}:{PORT}/api"
 
 
@@ -30,6 +31,7 @@ API_URL = f"http://{HOST}:{PORT}/api"
 class Service:
     name: str
     argv: list[str]
+    marker: bytes = b"prefect"  # in the command line of a live process that is ours
 
     @property
     def pid_file(self) -> Path:
@@ -56,6 +58,7 @@ def platform_env() -> dict[str, str]:
         "WARDEN_HOME": str(HOME),
         "WARDEN_ROOT": str(ROOT),
         "WARDEN_RESULT_STORAGE": "local-file-system/warden-results",
+        "WARDEN_DEMO_LLM_PORT": str(DEMO_LLM_PORT),
     }
 
 
@@ -66,6 +69,23 @@ WORKER = Service(
 )
 
 
+# DEMO FIXTURE: the OpenAI-compatible server the LoRA gauntlet demo deploys to and asks.
+DEMO_LLM = Service(
+    "demo-llm",
+    [
+        sys.executable,
+        str(ROOT / "deployments" / "local" / "demo_llm.py"),
+        "--port",
+        str(DEMO_LLM_PORT),
+        "--registry",
+        str(HOME / "lora" / "demo"),
+        "--dataset",
+        str(ROOT / "deployments" / "lora" / "gauntlet.jsonl"),
+    ],
+    marker=b"demo_llm",
+)
+
+
 def running_pid(service: Service) -> int | None:
     """The pid recorded for ``service`` if that process is alive and still ours."""
     try:
@@ -73,7 +93,7 @@ def running_pid(service: Service) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except (OSError, ValueError):
         return None
-    return pid if b"prefect" in cmdline else None
+    return pid if service.marker in cmdline else None
 
 
 def start(service: Service) -> tuple[int, bool]:
@@ -128,18 +148,24 @@ def _group_alive(pgid: int) -> bool:
 
 def wait_healthy(timeout_sec: float = 90.0) -> float:
     """Wait for the API's health endpoint; return seconds waited or raise with the log's tail."""
+    return wait_http(f"{API_URL}/health", SERVER, timeout_sec)
+
+
+def wait_http(url: str, service: Service, timeout_sec: float = 90.0) -> float:
+    """Wait until ``url`` answers 200 while ``service`` runs; raise with its log's tail."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_sec:
         try:
-            if httpx.get(f"{API_URL}/health", timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return time.monotonic() - started
         except httpx.HTTPError:
             pass
-        if running_pid(SERVER) is None:
+        if running_pid(service) is None:
             break
         time.sleep(0.5)
-    tail = SERVER.log_file.read_text(errors="replace")[-3000:] if SERVER.log_file.exists() else ""
+    log = service.log_file
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
     raise RuntimeError(
-        f"Prefect server did not become healthy at {API_URL} within {timeout_sec:.0f}s.\n"
-        f"Is port {PORT} used by another program? Log {SERVER.log_file}:\n{tail}"
+        f"{service.name} did not answer at {url} within {timeout_sec:.0f}s. "
+        f"Is its port used by another program? Log {log}:\n{tail}"
     )

@@ -102,6 +102,13 @@ def roll_back(target: str, lora: LoraFile) -> RollbackResult:
     return deploy_target(target, lora).rollback()
 
 
+@task(name="check-dataset", cache_policy=NO_CACHE)
+def check_dataset(lora: LoraFile) -> str:
+    """The sealed dataset still has its pinned hash and parses; returns the hash."""
+    gauntlet = lora.gauntlet
+    return load_dataset(gauntlet.dataset, pinned_sha256=gauntlet.dataset_sha256).sha256
+
+
 @task(name="run-gauntlet", cache_policy=NO_CACHE)
 def run_gauntlet(target: str, lora: LoraFile, candidate: str, stable: str | None) -> Verdict:
     """The sealed dataset against ``candidate`` and ``stable`` side by side, then the verdict."""

@@ -13,6 +13,7 @@ from typing import Any
 from blocks.errors import ConfigError
 from blocks.gates import GatesFile
 from blocks.invariants import InvariantsFile
+from blocks.lora import LoraFile
 from blocks.migration_rules import RuleSet
 from blocks.workflows import WorkflowsFile
 from blocks.yaml_source import load_model, read_yaml
@@ -47,6 +48,7 @@ def _model_for(data: Any) -> type | None:
         ("corpora", WorkflowsFile),
         ("rules", RuleSet),
         ("environments", InvariantsFile),
+        ("targets", LoraFile),
     )
     for key, model in models:
         if key in data:

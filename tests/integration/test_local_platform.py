@@ -33,12 +33,17 @@ def _free_port() -> int:
 def platform(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("platform") / ".warden"
     port = _free_port()
-    env = {**os.environ, "WARDEN_HOME": str(home), "WARDEN_PORT": str(port)}
+    env = {
+        **os.environ,
+        "WARDEN_HOME": str(home),
+        "WARDEN_PORT": str(port),
+        "WARDEN_DEMO_LLM_PORT": str(_free_port()),
+    }
     env.pop("PREFECT_API_URL", None)
 
-    def bootstrap(command: str) -> subprocess.CompletedProcess[str]:
+    def bootstrap(*command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(BOOTSTRAP), command],
+            [sys.executable, str(BOOTSTRAP), *command],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -60,12 +65,22 @@ def _pids(home: Path) -> dict[str, int]:
 def test_make_run_deploys_everything_and_the_demo_run_completes(platform) -> None:
     up = platform["up"]
     assert up.returncode == 0, up.stdout + up.stderr
-    assert "go-no-go-gates" in up.stdout and "Completed" in up.stdout
+    for demo in (
+        "go-no-go-gates/ci",
+        "classify-workflows/nightly",
+        "gpu-matrix-promotion/local-demo",
+        "lora-deploy/demo",
+        "lora-deploy/demo-bad-adapter",  # the gauntlet catches it: Failed, as expected
+    ):
+        assert demo in up.stdout, up.stdout
     response = httpx.post(f"{platform['api']}/deployments/filter", json={}, timeout=10)
     names = {d["name"] for d in response.json()}
-    assert {"ci", "sign-off"} <= names
+    assert {"ci", "sign-off", "local-demo", "dev-nightly", "demo", "demo-bad-adapter"} <= names
     results = list((platform["home"] / "out" / "gates").glob("*/gate_results.json"))
     assert results, "the demo run wrote no gate_results.json"
+    assert list((platform["home"] / "out" / "matrix" / "local").glob("*/evidence.json"))
+    history = (platform["home"] / "lora" / "demo" / "history.jsonl").read_text()
+    assert '"action": "rollback"' in history, history
 
 
 def test_the_scheduler_creates_scheduled_runs(platform) -> None:
@@ -83,7 +98,7 @@ def test_the_scheduler_creates_scheduled_runs(platform) -> None:
 
 def test_running_it_again_reuses_server_and_worker(platform) -> None:
     before = _pids(platform["home"])
-    again = platform["run"]("up")
+    again = platform["run"]("up", "--no-demo")  # the demo runs were checked above
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already running" in again.stdout
     assert _pids(platform["home"]) == before
@@ -91,7 +106,7 @@ def test_running_it_again_reuses_server_and_worker(platform) -> None:
 
 def test_down_stops_exactly_what_it_started(platform) -> None:
     pids = _pids(platform["home"])
-    assert set(pids) == {"server", "worker"}
+    assert set(pids) == {"server", "worker", "demo-llm"}
     down = platform["run"]("down")
     assert down.returncode == 0
     for pid in pids.values():

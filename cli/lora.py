@@ -1,0 +1,164 @@
+"""``warden lora``: deploy an adapter behind the gauntlet, run the gauntlet alone, roll back,
+show a target's state. Exit 0 deployed/promoted, 1 refused/not ready/rolled back, 2 bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from blocks.errors import WardenError
+from blocks.lora import DEFAULT_LORA_FILE, LoraFile, load_lora_file
+from cli.output import console, fail, flow_result
+
+app = typer.Typer(no_args_is_help=True)
+
+TargetOption = Annotated[str, typer.Option("--target", "-t", help="Target of the LoRA file.")]
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The LoRA file.")]
+
+
+def _config(config: Path, target: str) -> LoraFile:
+    try:
+        lora = load_lora_file(config)
+        lora.target(target)
+    except WardenError as exc:
+        fail(exc)
+    return lora
+
+
+@app.command("deploy")
+def deploy(
+    adapter: Annotated[
+        Path,
+        typer.Argument(
+            help="PEFT adapter folder (adapter_config.json + adapter_model.safetensors)."
+        ),
+    ],
+    target: TargetOption = "demo",
+    version: Annotated[
+        str | None, typer.Option("--version", help="Version name (default: sha-<hash>).")
+    ] = None,
+    config: ConfigOption = DEFAULT_LORA_FILE,
+    gauntlet: Annotated[
+        bool | None, typer.Option("--gauntlet/--no-gauntlet", help="Override GAUNTLET_ENABLED.")
+    ] = None,
+    a2a: Annotated[
+        bool | None, typer.Option("--a2a/--no-a2a", help="Override A2A_ENABLED.")
+    ] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="Override GAUNTLET_MODE.")] = None,
+    skip_gauntlet: Annotated[
+        bool | None,
+        typer.Option("--skip-gauntlet/--run-gauntlet", help="Override SKIP_GAUNTLET (mock)."),
+    ] = None,
+) -> None:
+    """Deploy ADAPTER to the target's canary, run the gauntlet, promote or roll back."""
+    _config(config, target)
+    from flows.lora_deploy import lora_deploy  # Prefect's import is slow
+
+    report = flow_result(
+        lora_deploy,
+        adapter=str(adapter),
+        target=target,
+        version=version,
+        config=str(config),
+        gauntlet_enabled=gauntlet,
+        a2a_enabled=a2a,
+        gauntlet_mode=mode,
+        skip_gauntlet=skip_gauntlet,
+    )
+    console.print(f"switches: {report.switches}", markup=False)
+    console.print(f"stable: {report.stable_before} -> {report.stable_after}", markup=False)
+    if report.gauntlet is not None:
+        _print_metrics(report.gauntlet)
+    for reason in report.reasons:
+        console.print(f"- {reason}", markup=False)
+    console.print(f"[bold]{report.outcome}[/] version {report.version} (exit {report.exit_code})")
+    raise typer.Exit(report.exit_code)
+
+
+@app.command("gauntlet")
+def gauntlet(
+    target: TargetOption = "demo",
+    candidate: Annotated[
+        str | None, typer.Option("--candidate", help="Model name (default: canary, else stable).")
+    ] = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Model name (default: the stable adapter).")
+    ] = None,
+    config: ConfigOption = DEFAULT_LORA_FILE,
+) -> None:
+    """Run the sealed gauntlet against what the target serves; exit 0 pass, 1 fail."""
+    _config(config, target)
+    from flows.lora_deploy import lora_gauntlet
+
+    verdict = flow_result(
+        lora_gauntlet, target=target, candidate=candidate, baseline=baseline, config=str(config)
+    )
+    _print_metrics(verdict)
+    for reason in verdict.reasons:
+        console.print(f"- {reason.code}: {reason.message}", markup=False)
+    console.print(f"[bold]{verdict.status}[/]: {verdict.candidate} vs {verdict.stable}")
+    raise typer.Exit(0 if verdict.passed else 1)
+
+
+@app.command("rollback")
+def rollback(target: TargetOption = "demo", config: ConfigOption = DEFAULT_LORA_FILE) -> None:
+    """The rollback handler: restore the previous stable, unload the canary (idempotent)."""
+    from tasks.lora.wiring import deploy_target
+
+    lora = _config(config, target)
+    try:
+        result = deploy_target(target, lora).rollback()
+    except WardenError as exc:
+        fail(exc)
+    console.print(result.message, markup=False)
+    console.print(f"stable: {result.stable}; canary removed: {result.canary}", markup=False)
+
+
+@app.command("status")
+def status(
+    target: TargetOption = "demo",
+    config: ConfigOption = DEFAULT_LORA_FILE,
+    history: Annotated[int, typer.Option("--history", help="History entries to show.")] = 10,
+) -> None:
+    """Stable and canary versions, the deploy history, and A2A events waiting in the spool."""
+    from tasks.events import Spool
+    from tasks.lora.wiring import deploy_target
+
+    lora = _config(config, target)
+    try:
+        backend = deploy_target(target, lora)
+        pointers, entries = backend.current(), backend.history()
+    except WardenError as exc:
+        fail(exc)
+    console.print(
+        f"[bold]{target}[/] ({lora.target(target).kind}): stable {pointers.stable}, "
+        f"canary {pointers.canary}"
+    )
+    table = Table("at", "action", "version", "previous stable", title="history")
+    for entry in entries[-history:]:
+        table.add_row(
+            *(str(entry.get(k, "")) for k in ("at", "action", "version", "previous_stable"))
+        )
+    console.print(table)
+    spool_path = lora.a2a.spool_path()
+    if spool_path.exists():
+        spool = Spool(spool_path)
+        try:
+            console.print(f"A2A spool: {spool.pending_count()} event(s) waiting ({spool_path})")
+        finally:
+            spool.close()
+
+
+def _print_metrics(verdict) -> None:
+    from tasks.lora.verdict import table_rows
+
+    rows = table_rows(verdict)
+    if not rows:
+        return
+    table = Table(*rows[0].keys(), title=f"gauntlet {verdict.status}")
+    for row in rows:
+        table.add_row(*(str(value) for value in row.values()))
+    console.print(table)
