@@ -202,17 +202,7 @@ class TokenProvider:
         return SecretStr(result["IdToken"]), expires_at
 
     def _refuse_expired_override(self, override: str) -> None:
-        try:
-            expires_at = jwt_expiry(override)
-        except ValueError:
-            return  # an opaque token: the operator chose it, the control plane judges it
-        if self._clock().timestamp() >= expires_at:
-            raise AuthFailed(
-                f"the token in ${self.token_env} expired at "
-                f"{iso_utc(datetime.fromtimestamp(expires_at, UTC))}",
-                remediation=f"Set a fresh token in {self.token_env}, or unset it to "
-                "authenticate with the Cognito test user.",
-            )
+        refuse_expired(override, self.token_env, self._clock)
 
     def _translate(self, exc: ClientError) -> WardenError:
         code = exc.response.get("Error", {}).get("Code", "Unknown")
@@ -229,6 +219,21 @@ class TokenProvider:
 
 
 _FILL = "Fill in {name} (invariants.yaml, or the Prefect Secret block it names)."
+
+
+def refuse_expired(token: str, token_env: str, clock: Callable[[], datetime] = utc_now) -> None:
+    """An override token that is a readable JWT past its ``exp`` is refused, never sent."""
+    try:
+        expires_at = jwt_expiry(token)
+    except ValueError:
+        return  # an opaque token: the operator chose it, the control plane judges it
+    if clock().timestamp() >= expires_at:
+        raise AuthFailed(
+            f"the token in ${token_env} expired at "
+            f"{iso_utc(datetime.fromtimestamp(expires_at, UTC))}",
+            remediation=f"Set a fresh token in {token_env}, or unset it to "
+            "authenticate with the Cognito test user.",
+        )
 
 
 def jwt_expiry(token: str) -> float:

@@ -19,9 +19,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
-from blocks.errors import WardenError
+from blocks.errors import ConfigError, WardenError
 from blocks.invariants import EnvironmentSpec, LegSpec, render
-from tasks.matrix.auth import TokenProvider
+from tasks.matrix.auth import TokenProvider, refuse_expired
 from tasks.matrix.digest import ImageRef, verify_manifest
 from tasks.matrix.errors import LegError, LegFailure
 from tasks.matrix.evidence import (
@@ -72,10 +72,12 @@ def authenticate(env: EnvironmentSpec) -> str:
     spec = env.agent_promotion.auth
     if spec is None:
         return "none"
-    if os.environ.get(spec.token_env):
+    override = os.environ.get(spec.token_env, "").strip()
+    if override:
+        refuse_expired(override, spec.token_env)
         return f"env:{spec.token_env}"
-    username = Secret.load(spec.username_secret).get()
-    password = Secret.load(spec.password_secret).get()
+    username = _secret(spec.username_secret, "auth.username_secret")
+    password = _secret(spec.password_secret, "auth.password_secret")
     provider = TokenProvider(
         env.region,
         spec.user_pool_id,
@@ -87,6 +89,17 @@ def authenticate(env: EnvironmentSpec) -> str:
     )
     provider.token()
     return "cognito"
+
+
+def _secret(name: str, field: str) -> str:
+    try:
+        return Secret.load(name).get()
+    except ValueError as exc:  # Prefect: "Unable to find block document named ..."
+        raise ConfigError(
+            f"the Prefect Secret block {name!r} ({field} in invariants.yaml) cannot be loaded",
+            remediation="Create it (prefect block create secret, or "
+            f"Secret(value=...).save({name!r})) or fix the name in invariants.yaml.",
+        ) from exc
 
 
 @task(name="sweep-expired-hosts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)

@@ -235,3 +235,32 @@ def test_dry_run_checks_the_manifest_and_provisions_nothing(tmp_path: Path, regi
     assert state.is_failed()
     assert (pack.verdict, pack.exit_code) == (Verdict.DRY_RUN_FAILED, 1)
     assert "push" in " ".join(pack.reasons).lower()
+
+
+AUTH = {
+    "user_pool_id": "us-west-2_abcdef123",
+    "client_id": "1example23456789",
+    "username_secret": "warden-test-missing-username",
+    "password_secret": "warden-test-missing-password",
+}
+
+
+def test_a_missing_secret_block_is_a_configuration_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("RADIX_JWT_TOKEN", raising=False)
+    state, pack = run(write_invariants(tmp_path, [leg("cpu")], auth=AUTH))
+
+    assert (pack.verdict, pack.exit_code) == (Verdict.ERROR, 2)
+    assert "warden-test-missing-username" in " ".join(pack.reasons)
+    assert pack.legs == [] and store().read() is None
+
+
+def test_an_expired_jwt_override_is_refused(tmp_path: Path, monkeypatch) -> None:
+    import base64
+
+    claims = base64.urlsafe_b64encode(json.dumps({"exp": 1000}).encode()).decode().rstrip("=")
+    monkeypatch.setenv("RADIX_JWT_TOKEN", f"eyJhbGciOiJub25lIn0.{claims}.sig")
+    state, pack = run(write_invariants(tmp_path, [leg("cpu")], auth=AUTH))
+
+    assert (pack.verdict, pack.exit_code) == (Verdict.ERROR, 2)
+    assert "expired" in " ".join(pack.reasons) and claims not in pack.model_dump_json()
+    assert pack.legs == []
