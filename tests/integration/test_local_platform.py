@@ -38,6 +38,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory):
         "WARDEN_HOME": str(home),
         "WARDEN_PORT": str(port),
         "WARDEN_DEMO_LLM_PORT": str(_free_port()),
+        "COLUMNS": "250",  # the demo table's names are asserted: do not let rich cut them
     }
     env.pop("PREFECT_API_URL", None)
 
