@@ -41,3 +41,5 @@ bench: $(STAMP)
 	$(PY) bench/classify_scale.py
 	$(PY) bench/trend_query.py
 	$(PY) bench/matrix_parallel.py
+	$(PY) bench/gauntlet_runner.py
+	$(PY) bench/event_publisher.py
