@@ -16,6 +16,7 @@ import httpx
 
 from blocks.gates import HttpGate, JsonExpectation
 from tasks.gates.models import Outcome
+from tasks.platform.urls import safe_url
 
 BODY_EXCERPT_CHARS = 500
 MISSING: Any = object()  # what resolve_path returns for a path that is not there
@@ -161,17 +162,6 @@ def resolve_path(body: Any, path: str) -> Any:
         else:
             return MISSING
     return node
-
-
-def safe_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` so it can be logged and stored."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return url
-    if parsed.password:
-        return str(parsed.copy_with(password="***"))
-    return url
 
 
 def _json_body(response: httpx.Response) -> Any:

@@ -31,6 +31,7 @@ from tasks.lora.dataset import (
     summarize_side,
 )
 from tasks.platform.naming import utc_now
+from tasks.platform.urls import safe_url
 
 OUTPUT_CHARS = 2_000  # answer text kept per item in a side's result
 ERROR_BODY_CHARS = 200  # response or stderr excerpt kept in an item's error
@@ -88,7 +89,7 @@ class OpenAITarget:
 
     @property
     def name(self) -> str:
-        return f"{self.model} ({self.api}) at {_safe_url(self.url)}"
+        return f"{self.model} ({self.api}) at {safe_url(self.url)}"
 
     def __repr__(self) -> str:
         return f"OpenAITarget({self.name!r})"
@@ -112,7 +113,7 @@ class OpenAITarget:
             )
         except httpx.HTTPError as exc:
             kind, text = next((k, t) for cls, k, t in _HTTPX_ERRORS if isinstance(exc, cls))
-            detail = text.format(timeout=self.timeout, url=_safe_url(self.url))
+            detail = text.format(timeout=self.timeout, url=safe_url(self.url))
             raise TargetError(kind, f"{detail} ({type(exc).__name__})") from exc
         if response.status_code != 200:
             raise TargetError(
@@ -168,11 +169,6 @@ def _choice_text(response: httpx.Response, api: str) -> str:
     if not isinstance(text, str):
         raise TargetError(ItemErrorKind.BAD_JSON, f"{where} is {type(text).__name__}, not text")
     return text
-
-
-def _safe_url(url: str) -> str:
-    parsed = httpx.URL(url)
-    return str(parsed.copy_with(password="***")) if parsed.password else url
 
 
 class CommandTarget:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from blocks.errors import BackendUnavailable, ConfigError
 from blocks.lora import ReadinessPolicy
 from tasks.platform.naming import iso_utc, utc_now
+from tasks.platform.urls import safe_url
 
 DEFAULT_UP_QUERY = "count(up == 1)"
 ALERTS_QUERY = 'count(ALERTS{alertstate="firing"})'
@@ -464,17 +465,6 @@ def _checked_timeout(timeout: float) -> float:
             remediation="Use e.g. timeout=5.",
         )
     return float(timeout)
-
-
-def safe_url(url: str) -> str:
-    """The URL with any password replaced by ``***``, fit for logs and reasons."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return url
-    if not parsed.password:
-        return url
-    return str(parsed.copy_with(username=parsed.username, password="***"))  # keeps the user
 
 
 def _excerpt(response: httpx.Response) -> str:

@@ -28,6 +28,7 @@ from tasks.lora.registry import (
     adapter_model_name,
     check_name,
 )
+from tasks.platform.urls import safe_url
 
 __all__ = ["DeployTarget", "Pointers", "RollbackResult", "Slot", "VllmRejected", "VllmTarget"]
 
@@ -261,11 +262,7 @@ class VllmTarget:
         return self.base_url + path
 
     def _safe_url(self, path: str = "") -> str:
-        """The URL with any password masked, fit for messages and logs."""
-        url = httpx.URL(self._url(path))
-        if not url.password:
-            return str(url)
-        return str(url.copy_with(username=url.username, password="***"))
+        return safe_url(self._url(path))
 
 
 def _error_body(response: httpx.Response) -> Any:

@@ -23,7 +23,6 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -32,7 +31,6 @@ import botocore.session
 import pytest
 import yaml
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 from prefect.blocks.system import Secret
 
 from blocks.errors import ExitCode
@@ -101,17 +99,6 @@ TIMEOUTS = {
     "smoke_seconds": 30,
     "poll_seconds": 0.2,
 }
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import boto3
 import pytest
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 from pyarrow.fs import AwsStandardS3RetryStrategy
 
 from tasks.workflows.history import HistoryStore, HistoryUnavailable, load_history
@@ -23,17 +21,6 @@ from tests.unit.workflow_history_data import build_history, daily_report
 pytestmark = pytest.mark.integration
 BUCKET = "warden-history"
 NOW = datetime(2025, 1, 31, 12, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture
