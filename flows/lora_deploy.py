@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
@@ -89,7 +90,8 @@ def lora_deploy(
     publisher = open_publisher(lora, switches)
     try:
         if publisher is not None:
-            drained = publisher.drain_spool()
+            # a new run retries what earlier runs spooled at once, whatever their backoff
+            drained = publisher.drain_spool(now=utc_now() + timedelta(days=1))
             if drained.sent:
                 logger.info("A2A: delivered %d spooled event(s) from earlier runs", drained.sent)
         ensure_kill_switch_off(PROCESS)

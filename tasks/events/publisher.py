@@ -256,9 +256,12 @@ class EventPublisher:
         to_spool: list[A2AEvent] = []
         errors: dict[str, str] = {}
         delivered_durable: list[str] = []
+        # Older events waiting in the spool go first: while any wait, new ones queue behind
+        # them (drain_spool delivers them in order), so the bus never sees an event overtaken.
+        backlog = self._sink is not None and self._backlog(batch)
         for item in batch:
             event = item.event
-            if self._sink is None or self._stop.is_set() or not self._breaker.allow():
+            if backlog or self._sink is None or self._stop.is_set() or not self._breaker.allow():
                 if not item.durable:
                     to_spool.append(event)
                 continue
@@ -276,6 +279,13 @@ class EventPublisher:
         # a failed delete only means a duplicate later, which the idempotency key absorbs
         self._quietly(self._spool.mark_sent, delivered_durable)
         self._settle(len(batch))
+
+    def _backlog(self, batch: list[_Item]) -> bool:
+        """Spooled events wait besides this batch's own durable ones (already in the spool)."""
+        try:
+            return self._spool.pending_count() > sum(item.durable for item in batch)
+        except Exception:  # an unreadable spool: _spool_now will report it
+            return False
 
     def _send(self, body: str, event_id: str) -> str | None:
         """Deliver one body and tell the breaker; the failure's reason, or None when sent."""

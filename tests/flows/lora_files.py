@@ -1,0 +1,98 @@
+"""LoRA files, loopback servers and read-backs for the LoRA deploy flow tests."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect.client.orchestration import get_client
+
+from tests.conftest import ROOT
+
+LORA_FILE = ROOT / "deployments" / "lora.yaml"
+DATASET = ROOT / "deployments" / "lora" / "gauntlet.jsonl"
+GOOD_ADAPTER = ROOT / "deployments" / "lora" / "demo-adapter"
+DEGRADED_ADAPTER = ROOT / "deployments" / "lora" / "demo-adapter-degraded"
+
+
+def write_lora(
+    folder: Path, *, name: str = "lora.yaml", dotenv: str | None = None, **sections: Any
+) -> Path:
+    """The bundled LoRA file with ``dotenv`` set and top-level ``sections`` merged one level deep.
+
+    ``dotenv`` defaults to none, so a ``.env`` in the checkout never reaches a test.
+    """
+    document = yaml.safe_load(LORA_FILE.read_text(encoding="utf-8"))
+    document["dotenv"] = dotenv
+    document["gauntlet"]["dataset"] = str(DATASET)
+    for name, value in sections.items():
+        if isinstance(value, dict) and isinstance(document.get(name), dict):
+            document[name] = {**document[name], **value}
+        else:
+            document[name] = value
+    path = folder / name
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def json_server(body: dict[str, Any]) -> Iterator[str]:
+    """A loopback server answering every GET with ``body``; yields its base URL."""
+    data = json.dumps(body).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def gauntlet_events(since: datetime, expected: set[str], timeout_sec: float = 20.0) -> list:
+    """``warden.gauntlet.*`` events that occurred since ``since``, oldest first.
+
+    Events reach the API asynchronously: poll until every name in ``expected`` is there.
+    """
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
+
+    events: list = []
+    deadline = time.monotonic() + timeout_sec
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            query = EventFilter(  # built each time: ``until`` defaults to the moment it is made
+                event=EventNameFilter(prefix=["warden.gauntlet."]),
+                occurred=EventOccurredFilter(since=since),
+            )
+            events = client.read_events(query, limit=50).events
+            if expected <= {event.event for event in events}:
+                break
+            time.sleep(0.25)
+    return sorted(events, key=lambda event: event.occurred)

@@ -1,0 +1,425 @@
+"""The LoRA gauntlet deploy end to end: real tasks, the demo OpenAI-compatible server, a registry.
+
+Every test gets a fresh WARDEN_HOME, so the demo target's registry (WARDEN_HOME/lora/demo) starts
+empty; the demo server serves that registry's versions and answers from the sealed dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from blocks.storage import warden_home
+from deployments.local import demo_llm
+from flows.lora_deploy import lora_deploy, lora_gauntlet
+from tasks.events import A2AEvent, Spool
+from tasks.lora.adapter import write_adapter
+from tasks.lora.registry import LocalRegistry, Pointers
+from tasks.lora.report import LoraDeployReport, Outcome
+from tasks.lora.switches import NAMES
+from tasks.lora.verdict import Verdict, VerdictStatus
+from tasks.platform.naming import utc_now
+from tests.flows.lora_files import (
+    DATASET,
+    DEGRADED_ADAPTER,
+    GOOD_ADAPTER,
+    closed_port,
+    gauntlet_events,
+    json_server,
+    write_lora,
+)
+
+WRONG_SHA256 = "0" * 64
+
+
+@pytest.fixture(autouse=True)
+def _no_switches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller's GAUNTLET_* / A2A_* / SKIP_* variables must not reach the flow."""
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def demo(monkeypatch: pytest.MonkeyPatch):
+    """The demo LLM serving the demo target's registry; the LoRA file's URLs point at it."""
+    server = demo_llm.start(warden_home() / "lora" / "demo", DATASET, port=0, prefix="demo")
+    monkeypatch.setenv("WARDEN_DEMO_LLM_PORT", str(server.server_address[1]))
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def registry() -> LocalRegistry:
+    return LocalRegistry(warden_home() / "lora" / "demo", name_prefix="demo")
+
+
+def deploy(config: Path, adapter: Path, **params) -> tuple[object, LoraDeployReport]:
+    state = lora_deploy(adapter=str(adapter), config=str(config), return_state=True, **params)
+    report = state.result(raise_on_failure=False)
+    assert isinstance(report, LoraDeployReport), report
+    return state, report
+
+
+def seed_stable(config: Path, version: str = "v1") -> None:
+    """A good adapter deployed directly (gauntlet off) as the stable version."""
+    state, report = deploy(config, GOOD_ADAPTER, version=version, gauntlet_enabled=False)
+    assert state.is_completed() and report.outcome is Outcome.DEPLOYED, report.reasons
+    assert registry().current() == Pointers(stable=version, canary=None)
+
+
+# -- inert default and switches -------------------------------------------------------------
+
+
+def test_inert_by_default_deploys_directly_without_a_gauntlet(tmp_path: Path, demo) -> None:
+    since = utc_now()
+    state, report = deploy(write_lora(tmp_path), GOOD_ADAPTER)
+
+    assert state.is_completed()
+    assert (report.outcome, report.exit_code) == (Outcome.DEPLOYED, 0)
+    assert (
+        report.version.startswith("sha-") and report.version == f"sha-{report.adapter_sha256[:12]}"
+    )
+    assert registry().current() == Pointers(stable=report.version, canary=None)
+    assert (report.stable_before, report.stable_after) == (None, report.version)
+    assert report.gauntlet is None and report.readiness == []
+    assert "GAUNTLET_ENABLED=false (default)" in report.switches
+    assert [entry["action"] for entry in registry().history()] == ["deploy_canary", "promote"]
+
+    events = gauntlet_events(since, {"warden.gauntlet.skipped"})
+    skipped = [e for e in events if e.event == "warden.gauntlet.skipped"]
+    assert len(skipped) == 1
+    assert skipped[0].payload == {"reason": "disabled", "version": report.version}
+    assert skipped[0].resource.id == "warden.lora-target.demo"
+    assert not {e.event for e in events} & {"warden.gauntlet.begin", "warden.gauntlet.pass"}
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "environment", "params", "expected", "outcome"),
+    [
+        pytest.param(
+            "GAUNTLET_ENABLED=true\n",
+            None,
+            {"gauntlet_enabled": False},
+            ["GAUNTLET_ENABLED=false (parameter)"],
+            Outcome.DEPLOYED,
+            id="parameter-beats-dotenv",
+        ),
+        pytest.param(
+            "GAUNTLET_ENABLED=false\nSKIP_GAUNTLET=true\n",
+            "true",
+            {},
+            ["GAUNTLET_ENABLED=true (environment)", "SKIP_GAUNTLET=true (.env)"],
+            Outcome.PROMOTED,
+            id="environment-beats-dotenv",
+        ),
+        pytest.param(
+            "GAUNTLET_ENABLED=true\nSKIP_GAUNTLET=true\n",
+            None,
+            {},
+            ["GAUNTLET_ENABLED=true (.env)", "A2A_ENABLED=false (default)"],
+            Outcome.PROMOTED,
+            id="dotenv-beats-default",
+        ),
+    ],
+)
+def test_switch_precedence_shows_in_the_report(
+    tmp_path: Path,
+    demo,
+    monkeypatch: pytest.MonkeyPatch,
+    dotenv: str,
+    environment: str | None,
+    params: dict,
+    expected: list[str],
+    outcome: Outcome,
+) -> None:
+    env_file = tmp_path / "switches.env"
+    env_file.write_text(dotenv, encoding="utf-8")
+    if environment is not None:
+        monkeypatch.setenv("GAUNTLET_ENABLED", environment)
+    state, report = deploy(write_lora(tmp_path, dotenv=str(env_file)), GOOD_ADAPTER, **params)
+
+    assert state.is_completed() and report.outcome is outcome, report.reasons
+    for part in expected:
+        assert part in report.switches
+    assert registry().current().stable == report.version
+
+
+# -- the gauntlet: pass, fail, skip -----------------------------------------------------------
+
+
+def test_gauntlet_promotes_a_first_deploy_then_a_second_good_version(tmp_path: Path, demo) -> None:
+    config = write_lora(tmp_path)
+    state, first = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
+    assert state.is_completed() and first.outcome is Outcome.PROMOTED, first.reasons
+    assert first.gauntlet.passed and first.gauntlet.stable is None  # first deploy: no stable side
+
+    since = utc_now()
+    state, second = deploy(config, GOOD_ADAPTER, version="v2", gauntlet_enabled=True)
+
+    assert state.is_completed()
+    assert (second.outcome, second.exit_code) == (Outcome.PROMOTED, 0)
+    assert (second.stable_before, second.stable_after) == ("v1", "v2")
+    assert registry().current() == Pointers(stable="v2", canary=None)
+    verdict = second.gauntlet
+    assert verdict.status is VerdictStatus.PASS and verdict.passed
+    # side by side: each side is labelled "<model> (<api>) at <url>"
+    assert verdict.candidate.startswith("demo-v2 (") and verdict.stable.startswith("demo-v1 (")
+
+    with get_client(sync_client=True) as client:
+        keys = ["lora-gauntlet-demo", "lora-gauntlet-demo-table", "lora-deploy-demo"]
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
+    assert {a.key for a in artifacts} == set(keys)
+
+    events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.pass"})
+    by_name = {e.event: e for e in events}
+    assert "warden.gauntlet.fail" not in by_name
+    begin, passed = (
+        by_name["warden.gauntlet.begin"].payload,
+        by_name["warden.gauntlet.pass"].payload,
+    )
+    for payload, event_type in ((begin, "GAUNTLET_BEGIN"), (passed, "GAUNTLET_PASS")):
+        assert set(payload) == {"event_type", "timestamp", "source", "metadata"}
+        assert payload["event_type"] == event_type
+        assert payload["source"] == "release-warden/lora_deploy"
+        assert payload["timestamp"].endswith("Z")
+        assert payload["metadata"]["pipeline"] == "lora_deployment"
+    assert begin["metadata"]["mode"] == "canary"
+    duration = passed["metadata"]["duration_seconds"]
+    assert isinstance(duration, int | float) and duration >= 0
+
+
+def test_degraded_adapter_is_rolled_back_and_the_run_fails(tmp_path: Path, demo) -> None:
+    config = write_lora(tmp_path)
+    seed_stable(config, "v1")
+    since = utc_now()
+    state, report = deploy(config, DEGRADED_ADAPTER, version="v2", gauntlet_enabled=True)
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.ROLLED_BACK, 1)
+    assert registry().current() == Pointers(stable="v1", canary=None)
+    assert (report.stable_before, report.stable_after) == ("v1", "v1")
+    assert report.rollback.rolled_back and report.rollback.canary == "v2"
+    assert report.rollback.stable == "v1"
+    verdict = report.gauntlet
+    assert not verdict.passed and verdict.status is VerdictStatus.FAIL
+    assert report.reasons and any("ACCURACY_DROP" in reason for reason in report.reasons)
+    assert registry().history()[-1]["action"] == "rollback"
+
+    events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.fail"})
+    names = [e.event for e in events]
+    assert "warden.gauntlet.pass" not in names
+    fail = next(e for e in events if e.event == "warden.gauntlet.fail").payload
+    assert fail["event_type"] == "GAUNTLET_FAIL"
+    assert fail["metadata"]["pipeline"] == "lora_deployment"
+    assert fail["metadata"]["failure_reason"] == verdict.failure_reason
+    assert fail["metadata"]["failure_reason"]
+
+
+def test_skip_gauntlet_promotes_without_running_it_but_still_announces(
+    tmp_path: Path, demo
+) -> None:
+    config = write_lora(tmp_path)
+    seed_stable(config, "v1")
+    since = utc_now()
+    state, report = deploy(
+        config, DEGRADED_ADAPTER, version="v2", gauntlet_enabled=True, skip_gauntlet=True
+    )
+
+    assert state.is_completed()
+    # The degraded adapter would fail a real gauntlet: promoted proves the gauntlet did not run.
+    assert (report.outcome, report.exit_code, report.gauntlet) == (Outcome.PROMOTED, 0, None)
+    assert "SKIP_GAUNTLET=true (parameter)" in report.switches
+    assert registry().current() == Pointers(stable="v2", canary=None)
+    events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.pass"})
+    assert [e.event for e in events] == ["warden.gauntlet.begin", "warden.gauntlet.pass"]
+
+
+# -- refused before anything is deployed ------------------------------------------------------
+
+
+def test_readiness_below_thresholds_deploys_nothing(tmp_path: Path, demo) -> None:
+    seed_stable(write_lora(tmp_path, name="seed.yaml"))
+    board = {"targets_up": 3, "alerts": 2, "soak_hours": 96}
+    with json_server(board) as url:
+        config = write_lora(tmp_path, readiness={"url": f"{url}/health"})
+        state, report = deploy(config, GOOD_ADAPTER, version="v2", gauntlet_enabled=True)
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.NOT_READY, 1)
+    assert len(report.readiness) == 2
+    assert any("3 targets up, at least 20 required" in r for r in report.readiness)
+    assert any("2 active alerts, at most 0 allowed" in r for r in report.readiness)
+    assert all(r in report.reasons[0] for r in report.readiness)
+    assert registry().current() == Pointers(stable="v1", canary=None)
+    assert registry().versions() == ["v1"] and report.gauntlet is None
+
+
+def test_readiness_source_down_is_not_ready(tmp_path: Path, demo) -> None:
+    config = write_lora(
+        tmp_path,
+        readiness={"url": f"http://127.0.0.1:{closed_port()}/health", "timeout_seconds": 2},
+    )
+    state, report = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.NOT_READY, 1)
+    assert report.readiness and "ops board" in report.readiness[0]
+    assert registry().current() == Pointers() and registry().versions() == []
+
+
+def _nan_adapter(folder: Path) -> Path:
+    return write_adapter(folder, rank=4, target_modules=["q_proj", "v_proj"], poison="nan")
+
+
+def _no_config(folder: Path) -> Path:
+    shutil.copytree(GOOD_ADAPTER, folder)
+    (folder / "adapter_config.json").unlink()
+    return folder
+
+
+def _with_pickle(folder: Path) -> Path:
+    shutil.copytree(GOOD_ADAPTER, folder)
+    (folder / "adapter_model.bin").write_bytes(b"\x80\x04K\x01.")  # pickle protocol 4 magic
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        pytest.param(_nan_adapter, "NON_FINITE", id="nan"),
+        pytest.param(_no_config, "MISSING_CONFIG", id="missing-config"),
+        pytest.param(_with_pickle, "PICKLE_FILE", id="pickle"),
+    ],
+)
+def test_unsound_adapter_is_refused_before_anything_is_deployed(
+    tmp_path: Path, demo, make, code: str
+) -> None:
+    adapter = make(tmp_path / "adapter")
+    state, report = deploy(write_lora(tmp_path), adapter, gauntlet_enabled=True)
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.REFUSED, 1)
+    assert any(reason.startswith(f"{code}:") for reason in report.reasons), report.reasons
+    assert report.version is None and report.gauntlet is None
+    assert registry().current() == Pointers() and registry().versions() == []
+
+
+# -- a dataset that changed -------------------------------------------------------------------
+
+
+def test_changed_dataset_is_refused_before_the_canary_is_deployed(tmp_path: Path, demo) -> None:
+    config = write_lora(
+        tmp_path,
+        gauntlet={"dataset_sha256": WRONG_SHA256},
+        a2a={"spool": str(tmp_path / "a2a-spool.sqlite")},  # the bus: the demo server
+    )
+    seed_stable(config, "v1")
+    state, report = deploy(
+        config, GOOD_ADAPTER, version="v2", gauntlet_enabled=True, a2a_enabled=True
+    )
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 2)
+    assert "changed" in report.reasons[0] and WRONG_SHA256 in report.reasons[0]
+    assert registry().current() == Pointers(stable="v1", canary=None)
+    assert registry().versions() == ["v1"]  # the candidate was never even stored
+    assert [entry["action"] for entry in registry().history()] == ["deploy_canary", "promote"]
+    # No GAUNTLET_BEGIN left dangling on the bus (the publisher flushed before the run ended).
+    assert demo.model.events == [] and report.events_spooled == 0
+
+
+# -- A2A: best effort, spooled, delivered in order ----------------------------------------------
+
+
+def test_a2a_bus_down_spools_events_and_delivers_them_first_later(tmp_path: Path, demo) -> None:
+    spool_path = tmp_path / "a2a-spool.sqlite"
+    down = write_lora(
+        tmp_path,
+        name="bus-down.yaml",
+        a2a={
+            "webhook_url": f"http://127.0.0.1:{closed_port()}/a2a/events",
+            "spool": str(spool_path),
+        },
+    )
+    switches = {"gauntlet_enabled": True, "a2a_enabled": True, "skip_gauntlet": True}
+    started = time.monotonic()
+    state, report = deploy(down, GOOD_ADAPTER, version="v1", **switches)
+
+    assert state.is_completed() and report.outcome is Outcome.PROMOTED
+    assert time.monotonic() - started < 15
+    assert report.events_spooled >= 2
+    spooled = Spool(spool_path).pending()
+    assert [e.event_type for e in spooled] == ["GAUNTLET_BEGIN", "GAUNTLET_PASS"]
+    assert demo.model.events == []
+
+    # The failed first delivery set a backoff (at most 1 s): wait until the events are due.
+    wait = max(e.next_attempt_at for e in spooled) - utc_now()
+    time.sleep(max(0.0, wait.total_seconds()) + 0.1)
+    up = write_lora(tmp_path, a2a={"spool": str(spool_path)})  # the demo server's /a2a/events
+    state, report = deploy(up, GOOD_ADAPTER, version="v2", **switches)
+
+    assert state.is_completed() and report.outcome is Outcome.PROMOTED
+    assert report.events_spooled == 0 and Spool(spool_path).pending_count() == 0
+    received = demo.model.events
+    assert [e["event_type"] for e in received] == [
+        "GAUNTLET_BEGIN",
+        "GAUNTLET_PASS",
+        "GAUNTLET_BEGIN",
+        "GAUNTLET_PASS",
+    ]
+    assert [json.dumps(e, separators=(",", ":")) for e in received[:2]] == [e.body for e in spooled]
+
+
+# -- the gauntlet alone -----------------------------------------------------------------------
+
+
+def test_lora_gauntlet_ad_hoc_passes_identical_and_fails_degraded(tmp_path: Path, demo) -> None:
+    config = write_lora(tmp_path)
+    seed_stable(config, "v1")
+    registry().store_version("v1-copy", GOOD_ADAPTER)
+    registry().store_version("v2-degraded", DEGRADED_ADAPTER)
+
+    state = lora_gauntlet(candidate="demo-v1-copy", config=str(config), return_state=True)
+    verdict = state.result(raise_on_failure=False)
+    assert isinstance(verdict, Verdict)
+    assert state.is_completed() and verdict.passed
+    assert verdict.candidate.startswith("demo-v1-copy (") and verdict.stable.startswith("demo-v1 (")
+
+    state = lora_gauntlet(candidate="demo-v2-degraded", config=str(config), return_state=True)
+    verdict = state.result(raise_on_failure=False)
+    assert isinstance(verdict, Verdict)
+    assert state.is_failed() and not verdict.passed
+    assert verdict.candidate.startswith("demo-v2-degraded (")
+    assert verdict.stable.startswith("demo-v1 (")
+    assert verdict.failure_reason
+    assert registry().current() == Pointers(
+        stable="v1", canary=None
+    )  # the gauntlet deploys nothing
+
+
+def test_a2a_events_in_backoff_are_not_overtaken_by_new_ones(tmp_path: Path, demo) -> None:
+    spool_path = tmp_path / "a2a-spool.sqlite"
+    spool = Spool(spool_path)
+    earlier = [A2AEvent.gauntlet_begin(), A2AEvent.gauntlet_pass(duration_seconds=1.0)]
+    spool.put_many(earlier)
+    retry_at = utc_now() + timedelta(minutes=5)  # several failed runs: a long backoff
+    for event in earlier:
+        spool.mark_failed(event.id, "connection refused", next_attempt_at=retry_at)
+    spool.close()
+
+    config = write_lora(tmp_path, a2a={"spool": str(spool_path)})
+    switches = {"gauntlet_enabled": True, "a2a_enabled": True, "skip_gauntlet": True}
+    state, _ = deploy(config, GOOD_ADAPTER, version="v1", **switches)
+
+    assert state.is_completed()
+    received = [json.dumps(e, separators=(",", ":")) for e in demo.model.events]
+    assert received[:2] == [event.to_json() for event in earlier]
