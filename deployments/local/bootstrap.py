@@ -95,6 +95,7 @@ def _ensure_objects() -> None:
     created = ensure_concurrency_limits()
     console.print(f"concurrency limits: {', '.join(created) or 'already there'}")
     _prefect("block", "register", "-m", "prefect_aws")
+    _prefect("block", "register", "-m", "blocks.lora_settings")  # Warden Gauntlet Settings
     LocalFileSystem(basepath=str(proc.HOME / "results")).save(LOCAL_RESULTS_BLOCK, overwrite=True)
     if Variable.get(KILL_SWITCH_VARIABLE) is None:
         Variable.set(KILL_SWITCH_VARIABLE, False)

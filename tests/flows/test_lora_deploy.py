@@ -16,6 +16,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
+from blocks.errors import ConfigError
 from blocks.storage import warden_home
 from deployments.local import demo_llm
 from flows.lora_deploy import lora_deploy, lora_gauntlet
@@ -149,6 +150,29 @@ def test_switch_precedence_shows_in_the_report(
     for part in expected:
         assert part in report.switches
     assert registry().current().stable == report.version
+
+
+def test_a_settings_block_overrides_the_environment_and_parameters_override_it(
+    tmp_path: Path, demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blocks.lora_settings import GauntletSettings
+
+    GauntletSettings(skip_gauntlet=True, gauntlet_enabled=True).save(
+        "warden-test-switches", overwrite=True
+    )
+    monkeypatch.setenv("GAUNTLET_ENABLED", "false")
+    config = write_lora(tmp_path, settings_block="warden-test-switches")
+    state, report = deploy(config, GOOD_ADAPTER)
+    assert "GAUNTLET_ENABLED=true (block)" in report.switches
+    assert "SKIP_GAUNTLET=true (block)" in report.switches
+    assert report.outcome is Outcome.PROMOTED and report.gauntlet is None
+
+    # a block that cannot be loaded is a configuration error before anything runs
+    missing = write_lora(tmp_path, name="other.yaml", settings_block="no-such")
+    state = lora_deploy(adapter=str(GOOD_ADAPTER), config=str(missing), return_state=True)
+    error = state.result(raise_on_failure=False)
+    assert state.is_failed() and isinstance(error, ConfigError), error
+    assert "no-such" in error.message and error.code == 2
 
 
 # -- the gauntlet: pass, fail, skip -----------------------------------------------------------
