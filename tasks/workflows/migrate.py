@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from blocks.migration_rules import RuleSet
 from tasks.platform.files import write_atomic
 from tasks.platform.naming import md_cell
+from tasks.workflows.reading import read_text
 
 MAX_BYTES = 10 * 1024 * 1024
 CHANGED_SINCE_PLANNING = "changed since planning"
@@ -81,22 +82,6 @@ class ApplyOutcome(BaseModel):
 
     written: list[Path]
     skipped: list[SkippedFile]
-
-
-def read_text(path: Path, max_bytes: int = MAX_BYTES) -> tuple[str | None, str | None]:
-    """``(text, None)`` for a UTF-8 text file, else ``(None, reason)``; never raises."""
-    try:
-        if path.stat().st_size > max_bytes:
-            return None, f"too large (over {max_bytes} bytes)"
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, f"unreadable: {exc.strerror or exc}"
-    if b"\0" in data:
-        return None, "binary (contains a NUL byte)"
-    try:
-        return data.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        return None, f"undecodable: not UTF-8 (byte offset {exc.start})"
 
 
 def rewrite(text: str, rules: RuleSet) -> tuple[str, list[RuleHit]]:

@@ -17,40 +17,49 @@ BINARY_SNIFF_BYTES = 8 * 1024  # a NUL byte in this prefix marks the file as bin
 
 def read_source(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str | CheckStatus:
     """The file's UTF-8 text (a leading BOM dropped), or a CheckStatus saying why not."""
-    data = _read_bytes(path, max_bytes)
-    if isinstance(data, CheckStatus):
-        return data
-    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
-        offset = data.index(b"\x00")
-        return io_error(path, f"binary file (NUL byte at offset {offset}), not a text workflow")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return io_error(
-            path, f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}"
-        )
+    text, problem = read_text(path, max_bytes)
+    if text is None:
+        return io_error(path, problem or "cannot read")
     return text.removeprefix("\ufeff")
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes | CheckStatus:
-    """At most ``max_bytes`` + 1 bytes of a regular file, or the IO_ERROR explaining why not."""
+def read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str | None, str | None]:
+    """``(text, None)`` for a UTF-8 text file (a BOM kept), else ``(None, why not)``; never raises.
+
+    The one reader of workflow files: the classifier turns the reason into IO_ERROR, the
+    migration into a skipped file.
+    """
+    data = _read_bytes(path, max_bytes)
+    if isinstance(data, str):
+        return None, data
+    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
+        offset = data.index(b"\x00")
+        return None, f"binary file (NUL byte at offset {offset}), not a text workflow"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}"
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes | str:
+    """At most ``max_bytes`` + 1 bytes of a regular file, or why they cannot be read."""
     try:
         if path.is_dir():
-            return io_error(path, "is a directory, not a file")
+            return "is a directory, not a file"
         if path.exists() and not path.is_file():
-            return io_error(path, "not a regular file (device, socket or pipe)")
+            return "not a regular file (device, socket or pipe)"
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)  # never load a huge file whole
     except FileNotFoundError:
-        return io_error(path, "file not found")
+        return "file not found"
     except PermissionError:
-        return io_error(path, "permission denied")
+        return "permission denied"
     except IsADirectoryError:
-        return io_error(path, "is a directory, not a file")
+        return "is a directory, not a file"
     except OSError as exc:
-        return io_error(path, f"cannot read: {exc.strerror or exc}")
+        return f"cannot read: {exc.strerror or exc}"
     if len(data) > max_bytes:
-        return io_error(path, f"file larger than the size limit of {max_bytes:,} bytes")
+        return f"file larger than the size limit of {max_bytes:,} bytes"
     return data
 
 

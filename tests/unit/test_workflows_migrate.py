@@ -92,8 +92,8 @@ def test_dry_run_plans_diffs_and_writes_nothing(rules: RuleSet, corpus: Path) ->
     )
     assert plan.unchanged == [corpus / "clean.aether"]
     assert {item.path.name: item.reason for item in plan.skipped} == {
-        "blob.aether": "binary (contains a NUL byte)",
-        "latin1.aether": "undecodable: not UTF-8 (byte offset 11)",
+        "blob.aether": "binary file (NUL byte at offset 9), not a text workflow",
+        "latin1.aether": "not valid UTF-8: byte 0xe9 at offset 11",
     }
     assert (plan.total_files, plan.total_changes) == (4, 3)
 
@@ -147,9 +147,9 @@ def test_each_file_is_planned_once(rules: RuleSet, corpus: Path) -> None:
 
 
 UNREADABLE = {
-    "binary": (b"intent: a\0", "binary (contains a NUL byte)"),
-    "undecodable": (b"\xff\xfe", "undecodable: not UTF-8 (byte offset 0)"),
-    "too-large": (b"intent: a\n" * 10, "too large (over 50 bytes)"),
+    "binary": (b"intent: a\0", "binary file (NUL byte at offset 9), not a text workflow"),
+    "undecodable": (b"\xff\xfe", "not valid UTF-8: byte 0xff at offset 0"),
+    "too-large": (b"intent: a\n" * 10, "file larger than the size limit of 50 bytes"),
 }
 
 
@@ -162,8 +162,8 @@ def test_unusable_files_are_skipped_with_a_reason(case: str, tmp_path: Path) -> 
 
 
 def test_missing_and_directory_paths_are_unreadable(tmp_path: Path) -> None:
-    assert read_text(tmp_path / "nope")[1].startswith("unreadable: ")
-    assert read_text(tmp_path)[1].startswith("unreadable: ")
+    assert read_text(tmp_path / "nope") == (None, "file not found")
+    assert read_text(tmp_path) == (None, "is a directory, not a file")
 
 
 def test_file_without_final_newline_gets_a_marked_diff(rules: RuleSet, tmp_path: Path) -> None:
@@ -180,7 +180,7 @@ def test_report_for_dry_run_and_apply(rules: RuleSet, corpus: Path) -> None:
     assert "| file | rules | changes | status |" in dry
     row = "intent-to-goal ×2, trailing-whitespace ×1 | 3 | would change |"
     assert f"| {corpus / 'legacy.aether'} | {row}" in dry
-    assert "skipped: binary (contains a NUL byte)" in dry
+    assert "skipped: binary file (NUL byte at offset" in dry
     assert "4 file(s) scanned, 1 to change, 1 unchanged, 2 skipped; 3 replacement(s)." in dry
     outcome = apply_plan(plan)
     done = migration_report_md(plan, applied=True, outcome=outcome)
