@@ -39,6 +39,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory):
         "WARDEN_PORT": str(port),
         "WARDEN_DEMO_LLM_PORT": str(_free_port()),
         "COLUMNS": "250",  # the demo table's names are asserted: do not let rich cut them
+        # The gates demo runs this project's unit suite again under coverage (~2.5 min); the
+        # go-no-go flow has its own flow tests, and the other demos exercise the worker path.
+        "WARDEN_DEMO_SKIP": "go-no-go-gates/ci",
     }
     env.pop("PREFECT_API_URL", None)
 
@@ -66,8 +69,8 @@ def _pids(home: Path) -> dict[str, int]:
 def test_make_run_deploys_everything_and_the_demo_run_completes(platform) -> None:
     up = platform["up"]
     assert up.returncode == 0, up.stdout + up.stderr
+    assert "go-no-go-gates/ci" not in up.stdout  # left out by WARDEN_DEMO_SKIP
     for demo in (
-        "go-no-go-gates/ci",
         "classify-workflows/nightly",
         "gpu-matrix-promotion/local-demo",
         "lora-deploy/demo",
@@ -77,8 +80,6 @@ def test_make_run_deploys_everything_and_the_demo_run_completes(platform) -> Non
     response = httpx.post(f"{platform['api']}/deployments/filter", json={}, timeout=10)
     names = {d["name"] for d in response.json()}
     assert {"ci", "sign-off", "local-demo", "dev-nightly", "demo", "demo-bad-adapter"} <= names
-    results = list((platform["home"] / "out" / "gates").glob("*/gate_results.json"))
-    assert results, "the demo run wrote no gate_results.json"
     assert list((platform["home"] / "out" / "matrix" / "local").glob("*/evidence.json"))
     history = (platform["home"] / "lora" / "demo" / "history.jsonl").read_text()
     assert '"action": "rollback"' in history, history
