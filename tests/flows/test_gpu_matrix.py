@@ -264,3 +264,46 @@ def test_an_expired_jwt_override_is_refused(tmp_path: Path, monkeypatch) -> None
     assert (pack.verdict, pack.exit_code) == (Verdict.ERROR, 2)
     assert "expired" in " ".join(pack.reasons) and claims not in pack.model_dump_json()
     assert pack.legs == []
+
+
+def test_crash_hook_terminates_this_runs_hosts_and_leaves_evidence(tmp_path: Path) -> None:
+    """on_crashed / on_cancellation: what a run killed by Prefect left is cleaned at once."""
+    from types import SimpleNamespace
+
+    from flows.gpu_matrix import _clean_up_after
+    from tasks.matrix.janitor import leg_tags
+    from tasks.matrix.local_host import LocalHostProvider
+    from tasks.platform.naming import utc_now
+
+    invariants = write_invariants(tmp_path, [leg("cpu")])
+    provider = LocalHostProvider(warden_home() / "matrix" / "hosts")
+    spec = SimpleNamespace(name="cpu", vendor="cpu", gpu="none")
+    purpose = ("radix:purpose", "gpu-matrix-test")
+    ours = provider.provision(
+        spec,
+        run_id="run-a",
+        client_token="c" * 32,
+        tags=leg_tags(purpose, "run-a", "cpu", 4, utc_now()),
+    )
+    other = provider.provision(
+        spec,
+        run_id="run-b",
+        client_token="d" * 32,
+        tags=leg_tags(purpose, "run-b", "cpu", 4, utc_now()),
+    )
+    flow_run = SimpleNamespace(
+        id="run-a",
+        start_time=utc_now(),
+        parameters={
+            "environment": "t",
+            "invariants": str(invariants),
+            "candidate_digest": CANDIDATE,
+        },
+    )
+    _clean_up_after(None, flow_run, SimpleNamespace(name="Crashed", message="worker lost"))
+
+    assert [p.name for p in hosts_left()] == [other.id]
+    (evidence,) = (warden_home() / "out" / "matrix" / "t").glob("*/evidence.json")
+    pack = EvidencePack.model_validate_json(evidence.read_text())
+    assert pack.janitor_terminated == [ours.id] and pack.verdict is Verdict.ERROR
+    assert "Crashed" in pack.reasons[0] and "worker lost" in pack.reasons[0]
