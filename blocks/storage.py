@@ -21,6 +21,15 @@ def warden_home() -> Path:
     return Path(os.environ.get("WARDEN_HOME") or Path.cwd() / ".warden").resolve()
 
 
+def persisted_results() -> dict[str, object]:
+    """The flow decorator's persistence settings: JSON results in the configured storage."""
+    return {
+        "persist_result": True,
+        "result_storage": result_storage(),
+        "result_serializer": RESULT_SERIALIZER,
+    }
+
+
 def result_storage() -> str | Path:
     """The result storage a flow decorator gets: a block slug, or a local folder."""
     slug = os.environ.get(RESULT_STORAGE_ENV, "").strip()

@@ -11,10 +11,9 @@ from rich.table import Table
 
 from blocks.errors import WardenError
 from blocks.invariants import DEFAULT_INVARIANTS, load_invariants, render
-from blocks.storage import warden_home
 from cli.output import console, errors, fail, flow_result
 from tasks.matrix.digest import parse_approved, parse_candidate
-from tasks.matrix.evidence import EVIDENCE_JSON, EvidencePack
+from tasks.matrix.evidence import EVIDENCE_JSON, EvidencePack, evidence_root
 from tasks.matrix.installer import resolve_approved
 from tasks.matrix.wiring import digest_store
 from tasks.platform.naming import iso_utc
@@ -134,8 +133,7 @@ def status(
 
 
 def _recent_evidence(env: str, limit: int):
-    root = warden_home() / "out" / "matrix" / env
-    paths = sorted(root.glob(f"*/{EVIDENCE_JSON}"), reverse=True)[:limit]
+    paths = sorted(evidence_root(env).glob(f"*/{EVIDENCE_JSON}"), reverse=True)[:limit]
     for path in paths:
         try:
             yield path, EvidencePack.model_validate_json(path.read_text(encoding="utf-8")), ""

@@ -18,7 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.errors import KillSwitchOn
 from blocks.gates import DEFAULT_GATES_FILE, GateMode
-from blocks.storage import RESULT_SERIALIZER, result_storage, warden_home
+from blocks.storage import persisted_results, warden_home
 from tasks.gates.models import GateResult, GateStatus
 from tasks.gates.outputs import sign_off_markdown, table_rows
 from tasks.gates.plan import GatePlan
@@ -46,9 +46,7 @@ PROCESS = "go-no-go"
     name="go-no-go-gates",
     description="Release sign-off from declared gates: score, key-gate veto, verdict.",
     task_runner=ThreadPoolTaskRunner(max_workers=32),
-    persist_result=True,
-    result_storage=result_storage(),
-    result_serializer=RESULT_SERIALIZER,
+    **persisted_results(),
 )
 def go_no_go_gates(
     config: str = str(DEFAULT_GATES_FILE),

@@ -22,13 +22,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.errors import ExitCode, KillSwitchOn, WardenError
 from blocks.invariants import DEFAULT_INVARIANTS, EnvironmentSpec, load_invariants
-from blocks.storage import RESULT_SERIALIZER, result_storage, warden_home
+from blocks.storage import persisted_results
 from tasks.matrix.digest import ImageRef, parse_candidate
 from tasks.matrix.errors import ManifestMissing, PromotionRaced
 from tasks.matrix.evidence import (
     EvidencePack,
     Verdict,
     decide,
+    evidence_root,
     git_sha,
     render_markdown,
     write_evidence,
@@ -37,7 +38,6 @@ from tasks.matrix.evidence import table_rows as evidence_rows
 from tasks.matrix.janitor import terminate_expired
 from tasks.matrix.steps import (
     authenticate,
-    evidence_dir,
     promote_digest,
     read_approved_digest,
     run_leg,
@@ -88,16 +88,14 @@ def _clean_up_after(flow, flow_run, state) -> None:
         reasons=[f"the run ended {state.name}: {state.message or 'no message'}"],
         exit_code=int(ExitCode.INTERNAL_ERROR),
     )
-    write_evidence(pack, evidence_dir(warden_home(), env_name, run_stamp(started)))
+    write_evidence(pack, evidence_root(env_name) / run_stamp(started))
 
 
 @flow(
     name="gpu-matrix-promotion",
     description="Prove a candidate image on every GPU vendor, then promote its digest.",
     task_runner=ThreadPoolTaskRunner(max_workers=16),
-    persist_result=True,
-    result_storage=result_storage(),
-    result_serializer=RESULT_SERIALIZER,
+    **persisted_results(),
     on_crashed=[_clean_up_after],
     on_cancellation=[_clean_up_after],
 )
@@ -198,7 +196,7 @@ def _prove(env: EnvironmentSpec, ref: ImageRef, run_id: str, dry_run: bool, fact
 def _publish(facts: dict, out: str | None, started: datetime) -> EvidencePack:
     """Evidence pack to disk (with the flow's result) and as artifacts, whatever happened."""
     pack = EvidencePack(**({"verdict": Verdict.ERROR} | facts | {"finished_at": utc_now()}))
-    target = Path(out) if out else evidence_dir(warden_home(), pack.environment, run_stamp(started))
+    target = Path(out) if out else evidence_root(pack.environment) / run_stamp(started)
     write_evidence(pack, target)
     key = artifact_key(PROCESS + "-evidence", pack.environment)
     try:
@@ -228,9 +226,7 @@ def _publish(facts: dict, out: str | None, started: datetime) -> EvidencePack:
 @flow(
     name="gpu-matrix-janitor",
     description="Terminate GPU matrix hosts that outlived their TTL (tagged with the purpose).",
-    persist_result=True,
-    result_storage=result_storage(),
-    result_serializer=RESULT_SERIALIZER,
+    **persisted_results(),
 )
 def gpu_matrix_janitor(
     environment: str = "local",

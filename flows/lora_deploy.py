@@ -21,7 +21,7 @@ from prefect.states import Completed, Failed, State
 
 from blocks.errors import ExitCode, KillSwitchOn, UsageError, WardenError
 from blocks.lora import DEFAULT_LORA_FILE, LoraFile, load_lora_file
-from blocks.storage import RESULT_SERIALIZER, result_storage
+from blocks.storage import persisted_results
 from tasks.events import A2AEvent, EventPublisher
 from tasks.lora import verdict as gauntlet_report
 from tasks.lora.registry import Pointers, adapter_model_name
@@ -50,9 +50,7 @@ PROCESS = "gauntlet"
 @flow(
     name="lora-deploy",
     description="Canary-deploy a LoRA adapter behind the gauntlet; roll back on failure.",
-    persist_result=True,
-    result_storage=result_storage(),
-    result_serializer=RESULT_SERIALIZER,
+    **persisted_results(),
 )
 def lora_deploy(
     adapter: str,
@@ -225,9 +223,7 @@ def _row(report: LoraDeployReport) -> dict:
 @flow(
     name="lora-gauntlet",
     description="Run the sealed gauntlet against a target's canary and stable adapters.",
-    persist_result=True,
-    result_storage=result_storage(),
-    result_serializer=RESULT_SERIALIZER,
+    **persisted_results(),
 )
 def lora_gauntlet(
     target: str = "demo",

@@ -17,7 +17,7 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from blocks.storage import RESULT_SERIALIZER, result_storage, warden_home
+from blocks.storage import persisted_results, warden_home
 from blocks.workflows import DEFAULT_WORKFLOWS_FILE
 from tasks.platform.naming import artifact_key, run_stamp, utc_now
 from tasks.platform.steps import emit, ensure_kill_switch_off, publish_summary
@@ -46,11 +46,7 @@ from tasks.workflows.steps import (
 )
 
 PROCESS = "workflow-health"
-PERSIST = {
-    "persist_result": True,
-    "result_storage": result_storage(),
-    "result_serializer": RESULT_SERIALIZER,
-}
+PERSIST = persisted_results()
 
 
 @flow(name="classify-workflows", task_runner=ThreadPoolTaskRunner(max_workers=64), **PERSIST)

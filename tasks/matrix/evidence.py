@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from blocks.storage import warden_home
 from tasks.matrix.errors import REMEDIATION, LegFailure
 from tasks.matrix.gpuinfo import GpuInfo
 from tasks.matrix.hosts import Host
@@ -179,6 +180,11 @@ def git_sha(cwd: Path | None = None) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def evidence_root(environment: str) -> Path:
+    """Where an environment's evidence packs live: one folder per run, named by its start."""
+    return warden_home() / "out" / "matrix" / environment
 
 
 def write_evidence(pack: EvidencePack, out_dir: Path) -> tuple[Path, Path]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.blocks.system import Secret
@@ -274,7 +273,3 @@ def run_leg(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str) -> 
         finished_at=utc_now(),
         **fields,
     )
-
-
-def evidence_dir(root: Path, environment: str, stamp: str) -> Path:
-    return root / "out" / "matrix" / environment / stamp
