@@ -28,7 +28,9 @@ class Corpus(Strict):
     mode: Literal["parse", "execute"] = "parse"
     timeout_sec: float = Field(30.0, gt=0, le=3600)
     jobs: int = Field(2, ge=1, le=256)
-    batch_size: int = Field(200, ge=1, le=100_000)
+    batch_size: int = Field(
+        1000, ge=1, le=100_000, description="most files in one task; about 8 batches a job"
+    )
     limit: int | None = Field(None, ge=1)
     error_prefixes: list[str] = Field(default_factory=lambda: ["WARDEN", "AETHER"], min_length=1)
 

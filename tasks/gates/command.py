@@ -52,7 +52,7 @@ def run_command(
 ) -> CommandRun:
     """Run ``argv`` with stdout and stderr merged; never raises for a command that cannot run."""
     started = time.monotonic()
-    proc = _start(argv, cwd, {**os.environ, **env})
+    proc = _start(argv, cwd, {**os.environ, **env} if env else None)
     if isinstance(proc, tuple):
         kind, message = proc
         return CommandRun(
@@ -76,7 +76,7 @@ def run_command(
 
 
 def _start(
-    argv: list[str], cwd: Path | None, env: dict[str, str]
+    argv: list[str], cwd: Path | None, env: dict[str, str] | None
 ) -> subprocess.Popen[bytes] | tuple[ErrorKind, str]:
     """Start the command in its own session, or say why it cannot start."""
     if not argv or not argv[0]:

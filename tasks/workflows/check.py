@@ -3,17 +3,23 @@
 ``python -m tasks.workflows.check --checker python|yaml [--execute] [--schema FILE] FILE``
 prints the JSON status line on stdout, ``WARDEN_ERROR_CODE:<n>`` on stderr and exits with the
 code (0 on success), so a built-in can be driven exactly like any external checker.
+
+``--serve`` (no FILE) makes it a batch worker for :class:`tasks.workflows.classify.WorkerPool`:
+one JSON request a line on stdin ``{"paths", "phase", "suppressions"}``, one JSON line back
+``{"results": [FileResult, ...]}``, until stdin closes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from blocks.errors import ConfigError
-from tasks.workflows.checkers import BUILTIN_CHECKERS, checker_from_spec
+from tasks.workflows.checkers import BUILTIN_CHECKERS, Checker, checker_from_spec
+from tasks.workflows.classify import classify_batch
 from tasks.workflows.models import CheckStatus, Phase
 
 
@@ -39,17 +45,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--execute", action="store_true", help="run the file, not only parse it")
     parser.add_argument("--schema", type=Path, help="JSON Schema for the yaml checker")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to run a file")
-    parser.add_argument("file", type=Path)
+    parser.add_argument("--serve", action="store_true", help="batch worker: requests on stdin")
+    parser.add_argument("file", type=Path, nargs="?")
     args = parser.parse_args(argv)
+    if (args.file is None) != args.serve:
+        parser.error("give exactly one of FILE and --serve")
     try:
         checker = checker_from_spec(args.checker, timeout_sec=args.timeout, schema_path=args.schema)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return int(exc.code)
+    if args.serve:
+        return serve(checker)
     status, _ = checker.check(args.file, Phase.EXECUTE if args.execute else Phase.PARSE)
     print(status_line(status), flush=True)
     print(f"WARDEN_ERROR_CODE:{int(status.code)}", file=sys.stderr, flush=True)
     return int(status.code)
+
+
+def serve(checker: Checker) -> int:
+    """Answer batch requests until stdin closes. Replies go to the original stdout; anything
+    else that prints (a checked file run in-process, a library) is sent to stderr instead."""
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    for line in sys.stdin:
+        request = json.loads(line)
+        rows = classify_batch(
+            request["paths"], checker, Phase(request["phase"]), frozenset(request["suppressions"])
+        )
+        replies.write(json.dumps({"results": [row.model_dump(mode="json") for row in rows]}))
+        replies.write("\n")
+        replies.flush()
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,17 +8,23 @@ not count as failed.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
-import multiprocessing
+import json
 import os
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from tasks.workflows.checkers import Checker, checker_from_spec
+from blocks.errors import ConfigError
+from tasks.gates.command import kill_process_group
+from tasks.workflows.checkers import BUILTIN_CHECKERS, Checker, checker_from_spec
 from tasks.workflows.fingerprint import fingerprint
 from tasks.workflows.models import CheckStatus, FileResult, Phase, RunSummary, WorkflowCode
 from tasks.workflows.protocol import category_for
@@ -119,54 +125,141 @@ def summarize(results: Sequence[FileResult]) -> RunSummary:
     )
 
 
-def classify_parallel(
-    paths: Sequence[str],
-    checker_spec: str,
-    phase: Phase,
-    suppressions: frozenset[str],
-    jobs: int,
-    batch_size: int,
-    *,
-    start_method: str = "spawn",
-    **checker_kwargs: object,
-) -> list[FileResult]:
-    """Classify in ``jobs`` worker processes, one batch per call; results in input order.
+class WorkerDied(RuntimeError):
+    """A batch worker exited or answered garbage; its stderr tail says why."""
 
-    The checker is built here first, so a bad spec fails before any work starts, then again
-    from its spec in each worker. ``spawn`` by default: forking a threaded flow process can
-    deadlock. A batch whose worker died becomes INTERNAL_ERROR rows, never a lost batch.
+
+class _Worker:
+    """One ``python -m tasks.workflows.check --serve`` process: JSON lines in and out."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(_import_path())}
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            text=True,
+            encoding="utf-8",
+            start_new_session=True,  # a Ctrl-C aimed at the flow is the flow's to handle
+        )
+
+    def request(
+        self, paths: list[str], phase: Phase, suppressions: frozenset[str]
+    ) -> list[FileResult]:
+        message = {"paths": paths, "phase": phase.value, "suppressions": sorted(suppressions)}
+        try:
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self.proc.stdin.write(json.dumps(message) + "\n")
+            self.proc.stdin.flush()
+            reply = self.proc.stdout.readline()
+        except (BrokenPipeError, OSError) as exc:
+            raise WorkerDied(self._why(f"pipe closed: {exc}")) from exc
+        if not reply:
+            raise WorkerDied(self._why("no reply"))
+        try:
+            return [FileResult.model_validate(row) for row in json.loads(reply)["results"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WorkerDied(self._why(f"unreadable reply: {exc}")) from exc
+
+    def _why(self, what: str) -> str:
+        code = self.proc.poll()
+        self._stderr.seek(0)
+        tail = self._stderr.read().decode("utf-8", errors="replace").strip().splitlines()[-3:]
+        status = "running" if code is None else f"exit status {code}"
+        return f"batch worker {what} ({status}){': ' + ' | '.join(tail) if tail else ''}"
+
+    def stop(self, grace_sec: float = 5.0) -> None:
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=grace_sec)
+        except subprocess.TimeoutExpired:
+            kill_process_group(self.proc)
+        self._stderr.close()
+
+
+def _import_path() -> list[str]:
+    """This project's root first, so the worker imports the same code wherever it starts."""
+    root = str(Path(__file__).resolve().parents[2])
+    return [root, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+
+
+class WorkerPool:
+    """Batches of a built-in checker in up to ``jobs`` worker processes.
+
+    In-process checkers hold the GIL, so threads give them no CPU parallelism; these workers
+    do. Each is ``python -m tasks.workflows.check --serve`` (JSON lines, no pickle, nothing of
+    the caller's ``__main__`` re-imported), started on first need and kept for the pool's
+    life. The checker is built here first, so a bad spec fails before any work starts. A
+    worker that dies is replaced and its batch retried once; a batch that kills its worker
+    twice becomes INTERNAL_ERROR rows naming why, never a lost batch.
     """
-    checker = checker_from_spec(checker_spec, **checker_kwargs)
-    chunks = batches(list(paths), batch_size)
-    if jobs <= 1:
-        return [r for chunk in chunks for r in classify_batch(chunk, checker, phase, suppressions)]
-    context = multiprocessing.get_context(start_method)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [
-            pool.submit(
-                classify_with_spec, chunk, checker_spec, phase, suppressions, checker_kwargs
-            )
-            for chunk in chunks
-        ]
-        results: list[FileResult] = []
-        for chunk, future in zip(chunks, futures, strict=True):
-            try:
-                results.extend(future.result())
-            except Exception as exc:  # the worker process died (BrokenProcessPool) or similar
-                results.extend(_lost_batch(chunk, phase, exc, suppressions))
-    return results
 
+    def __init__(self, jobs: int, checker_spec: str, checker_kwargs: dict[str, Any]) -> None:
+        checker_from_spec(checker_spec, **checker_kwargs)
+        name = checker_spec.strip()
+        if name not in BUILTIN_CHECKERS:
+            raise ConfigError(f"worker processes run built-in checkers only, not {checker_spec!r}")
+        self._argv = [sys.executable, "-m", "tasks.workflows.check", "--serve", "--checker", name]
+        self._argv += ["--timeout", str(checker_kwargs.get("timeout_sec", 30.0))]
+        if checker_kwargs.get("schema_path") is not None:
+            self._argv += ["--schema", str(checker_kwargs["schema_path"])]
+        self._slots = threading.BoundedSemaphore(jobs)
+        self._idle: list[_Worker] = []
+        self._started: list[_Worker] = []
+        self._lock = threading.Lock()
 
-def classify_with_spec(
-    paths: list[str],
-    checker_spec: str,
-    phase: Phase,
-    suppressions: frozenset[str],
-    checker_kwargs: dict[str, object],
-) -> list[FileResult]:
-    """A worker's batch: rebuild the checker from its spec, then classify_batch."""
-    checker = checker_from_spec(checker_spec, **checker_kwargs)
-    return classify_batch(paths, checker, phase, suppressions)
+    def classify(
+        self, paths: list[str], phase: Phase, suppressions: frozenset[str]
+    ) -> list[FileResult]:
+        """One batch in a worker process; safe to call from many threads at once."""
+        with self._slots:
+            for attempt in (1, 2):
+                try:
+                    worker = self._take()
+                except OSError as exc:  # the interpreter cannot be started at all
+                    return _lost_batch(paths, phase, exc, suppressions)
+                try:
+                    rows = worker.request(paths, phase, suppressions)
+                except WorkerDied as exc:
+                    self._discard(worker)
+                    if attempt == 2:
+                        return _lost_batch(paths, phase, exc, suppressions)
+                    continue
+                with self._lock:
+                    self._idle.append(worker)
+                return rows
+        raise AssertionError("unreachable")
+
+    def _take(self) -> _Worker:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        worker = _Worker(self._argv)
+        with self._lock:
+            self._started.append(worker)
+        return worker
+
+    def _discard(self, worker: _Worker) -> None:
+        with self._lock:
+            self._started.remove(worker)
+        worker.stop(grace_sec=0.5)
+
+    def close(self) -> None:
+        with self._lock:
+            workers, self._started, self._idle = self._started, [], []
+        for worker in workers:
+            worker.stop()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _lost_batch(

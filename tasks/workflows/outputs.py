@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,11 +151,15 @@ class TrendPoints(BaseModel):
     skipped: list[str] = Field(default_factory=list)  # "<file>: why"
 
 
-def read_trend_points(history_dir: Path) -> TrendPoints:
-    """``{file, timestamp, failed, total}`` of each snapshot, oldest first."""
+def read_trend_points(history_dir: Path, newest: int | None = None) -> TrendPoints:
+    """``{file, timestamp, failed, total}`` of the snapshots, oldest first: all of them, or the
+    ``newest`` readable ones — read newest first and no further, so a run does not re-read a
+    year of history to keep 20 points. Corrupt snapshots met on the way are skipped."""
     dated: list[tuple[datetime, str, dict]] = []
     skipped: list[str] = []
-    for path in sorted(history_dir.glob(f"*{SNAPSHOT_SUFFIX}")):
+    for path in sorted(history_dir.glob(f"*{SNAPSHOT_SUFFIX}"), key=_written_order, reverse=True):
+        if newest is not None and len(dated) >= newest:
+            break
         try:
             moment, point = _trend_point(path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -162,7 +167,20 @@ def read_trend_points(history_dir: Path) -> TrendPoints:
             continue
         dated.append((moment, path.name, point))
     dated.sort(key=lambda item: (item[0], item[1]))
-    return TrendPoints(points=[point for _, _, point in dated], skipped=skipped)
+    return TrendPoints(points=[point for _, _, point in dated], skipped=skipped[::-1])
+
+
+_SNAPSHOT_NAME = re.compile(r"^(\d{8}T\d{6})(\d{6})?(?:-(\d+))?" + re.escape(SNAPSHOT_SUFFIX) + "$")
+
+
+def _written_order(path: Path) -> tuple[str, str, int, str]:
+    """The order write_snapshot named them in: second, then microseconds, then counter (a
+    plain sort puts ``..T101500123456_`` before ``..T101500_``); other names first."""
+    match = _SNAPSHOT_NAME.match(path.name)
+    if match is None:
+        return ("", "", 0, path.name)
+    stamp, micros, counter = match.groups()
+    return (stamp, micros or "", int(counter or 0), path.name)
 
 
 def _trend_point(path: Path) -> tuple[datetime, dict]:
@@ -187,9 +205,9 @@ def _trend_point(path: Path) -> tuple[datetime, dict]:
 def update_trends(history_dir: Path, keep: int = TRENDS_KEEP) -> list[dict]:
     """Rebuild ``trends.json`` as the last ``keep`` snapshots, exactly the seed's shape."""
     history_dir.mkdir(parents=True, exist_ok=True)
-    found = read_trend_points(history_dir)
+    found = read_trend_points(history_dir, newest=max(keep, 0))
     for reason in found.skipped:
         log.warning("skipped corrupt history snapshot %s", reason)
-    points = found.points[-keep:] if keep > 0 else []
+    points = found.points
     write_atomic(history_dir / TRENDS_JSON, json.dumps(points, indent=2) + "\n")
     return points

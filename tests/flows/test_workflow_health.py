@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,30 @@ def test_migration_dry_run_then_apply(tmp_path: Path) -> None:
     assert (legacy / "a.aether").read_text() == "goal: ship it\n"
     assert (legacy / "c.aether").read_bytes() == before["c.aether"]
     assert (tmp_path / "report" / "migration_report.md").exists()
+
+
+def test_built_in_checker_batches_run_in_worker_processes_with_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--jobs 2 with the in-process python checker: batches go to worker processes (threads
+    would share one GIL); the verdicts are the same as in the flow process."""
+    import tasks.workflows.steps as steps
+    from tasks.workflows.classify import WorkerPool
+
+    served: list[int] = []
+    original = WorkerPool.classify
+
+    def counting(self, paths, phase, suppressions):
+        rows = original(self, paths, phase, suppressions)
+        served.extend(w.proc.pid for w in self._started)
+        return rows
+
+    monkeypatch.setattr(steps, "POOL_MIN_FILES_PER_JOB", 1)
+    monkeypatch.setattr(WorkerPool, "classify", counting)
+    report = classify(corpus="sample", jobs=2, record=False, out=str(tmp_path / "out"))
+
+    assert served and os.getpid() not in served
+    for row in report.files:
+        assert row.code_name == EXPECTED[Path(row.path).name.split("_")[0]], row
+    assert report.summary.total == 13 and report.summary.failed == 10
+    assert not steps._POOLS  # the pool is closed and forgotten with the run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -280,3 +281,34 @@ def test_check_module_exit_status_and_error_code_line(python_files: Path) -> Non
     payload = json.loads(next(line for line in run.output.splitlines() if line.startswith("{")))
     assert set(payload) == {"ok", "code", "code_name", "file", "phase", "message", "line"}
     assert (payload["code_name"], payload["line"]) == ("VALIDATION_ERROR", 4)
+
+
+def test_serve_mode_answers_batches_until_stdin_closes(python_files: Path) -> None:
+    """The batch worker behind WorkerPool: JSON lines in, JSON lines out; the checked files
+    run in execute mode print nothing into the reply stream."""
+    requests = [
+        {"paths": [str(python_files / "ok.py")], "phase": "execute", "suppressions": []},
+        {"paths": [str(python_files / "undefined.py")], "phase": "parse", "suppressions": []},
+    ]
+    done = subprocess.run(
+        [*CHECK_MODULE, "--serve", "--checker", "python", "--timeout", "10"],
+        input="".join(json.dumps(r) + "\n" for r in requests),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [[row["code_name"] for row in r["results"]] for r in replies] == [
+        ["SUCCESS"],
+        ["VALIDATION_ERROR"],
+    ]
+    assert replies[1]["results"][0]["line"] == 4
+
+
+@pytest.mark.parametrize("args", [["--serve", "x.py"], []])
+def test_serve_mode_and_a_file_are_exclusive(args: list[str]) -> None:
+    done = subprocess.run(
+        [*CHECK_MODULE, "--checker", "python", *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "exactly one of FILE and --serve" in done.stderr

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from blocks.errors import ConfigError
+from tasks.workflows.checkers import PythonChecker
 from tasks.workflows.classify import (
+    WorkerPool,
     batches,
     classify_batch,
-    classify_parallel,
     discover,
     summarize,
 )
@@ -157,8 +162,7 @@ def test_summarize_counts() -> None:
     assert summarize([]).total == 0
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_classify_parallel_matches_classify_batch_in_input_order(tmp_path: Path, jobs: int) -> None:
+def _sample_files(tmp_path: Path) -> list[str]:
     texts = ["x = 1\n", "y = (\n", "print(nope)\n", "z = 2\n", "def f(:\n"]
     paths = []
     for index, text in enumerate(texts):
@@ -166,22 +170,81 @@ def test_classify_parallel_matches_classify_batch_in_input_order(tmp_path: Path,
         path.write_text(text)
         paths.append(str(path))
     paths.insert(2, str(tmp_path / "missing.py"))
-    results = classify_parallel(
-        paths, "python", Phase.PARSE, frozenset(), jobs=jobs, batch_size=2, timeout_sec=5
-    )
-    assert [r.path for r in results] == paths
-    assert [r.code_name for r in results] == [
-        "SUCCESS",
-        "PARSE_ERROR",
-        "IO_ERROR",
-        "VALIDATION_ERROR",
-        "SUCCESS",
-        "PARSE_ERROR",
+    return paths
+
+
+def timeless(groups: list[list[FileResult]]) -> list[list[FileResult]]:
+    return [[r.model_copy(update={"duration_sec": 0.0}) for r in rows] for rows in groups]
+
+
+SAMPLE_CODES = [
+    "SUCCESS",
+    "PARSE_ERROR",
+    "IO_ERROR",
+    "VALIDATION_ERROR",
+    "SUCCESS",
+    "PARSE_ERROR",
+]
+
+
+def test_worker_pool_matches_classify_batch_from_threads_in_other_processes(
+    tmp_path: Path,
+) -> None:
+    paths = _sample_files(tmp_path)
+    suppressed = fingerprint("PARSE_ERROR", 1, "SyntaxError: '(' was never closed")
+    with WorkerPool(2, "python", {"timeout_sec": 5}) as pool:
+        with ThreadPoolExecutor(4) as threads:
+            chunks = batches(paths, 2) * 3
+            answers = list(
+                threads.map(
+                    lambda c: pool.classify(c, Phase.PARSE, frozenset([suppressed])), chunks
+                )
+            )
+        workers = {w.proc.pid for w in pool._started}
+    assert [r.path for r in answers[0] + answers[1] + answers[2]] == paths
+    assert [r.code_name for rows in answers[:3] for r in rows] == SAMPLE_CODES
+    assert answers[0][1].suppressed and answers[0][1].category == "Suppressed-ParseError"
+    assert timeless(answers[:3]) == timeless(answers[3:6]) == timeless(answers[6:])
+    in_process = classify_batch(paths, PythonChecker(), Phase.PARSE, frozenset([suppressed]))
+    assert timeless(answers[:3]) == timeless([in_process[0:2], in_process[2:4], in_process[4:]])
+    assert 1 <= len(workers) <= 2 and os.getpid() not in workers  # never more than jobs
+
+
+def test_worker_pool_replaces_a_dead_worker_and_retries_the_batch(tmp_path: Path) -> None:
+    paths = _sample_files(tmp_path)
+    with WorkerPool(1, "python", {"timeout_sec": 5}) as pool:
+        first = pool.classify(paths, Phase.PARSE, frozenset())
+        victim = pool._started[0].proc
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        again = pool.classify(paths, Phase.PARSE, frozenset())
+        assert pool._started[0].proc.pid != victim.pid
+    assert timeless([again]) == timeless([first])
+    assert [r.code_name for r in again] == [r.code_name for r in first] == SAMPLE_CODES
+
+
+def test_worker_pool_turns_a_batch_that_keeps_killing_workers_into_internal_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker dies on every request (its interpreter is told to exit on start): the
+    batch comes back as INTERNAL_ERROR rows naming the worker's exit, nothing lost."""
+    paths = _sample_files(tmp_path)
+    pool = WorkerPool(1, "python", {"timeout_sec": 5})
+    pool._argv = [
+        sys.executable,
+        "-c",
+        "import sys; print('cannot start', file=sys.stderr); sys.exit(3)",
     ]
+    with pool:
+        rows = pool.classify(paths, Phase.PARSE, frozenset())
+    assert [r.path for r in rows] == paths
+    assert {r.code_name for r in rows} == {"INTERNAL_ERROR"}
+    assert "batch worker" in rows[0].message and "exit status 3" in rows[0].message
+    assert "cannot start" in rows[0].message
 
 
-def test_classify_parallel_rejects_a_bad_checker_before_any_work() -> None:
+def test_worker_pool_refuses_a_bad_or_external_checker_before_any_work() -> None:
     with pytest.raises(ConfigError):
-        classify_parallel(
-            ["a.py"], "no-such-tool-xyz {file}", Phase.PARSE, frozenset(), 2, 10, timeout_sec=5
-        )
+        WorkerPool(2, "no-such-tool-xyz {file}", {"timeout_sec": 5})
+    with pytest.raises(ConfigError, match="built-in checkers only"):
+        WorkerPool(2, "cat {file}", {"timeout_sec": 5})

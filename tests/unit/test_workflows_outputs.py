@@ -166,3 +166,22 @@ def test_trends_keep_parameter(tmp_path: Path, keep: int, expected: int) -> None
 def test_trends_of_an_empty_history(tmp_path: Path) -> None:
     assert update_trends(tmp_path / "new") == []
     assert json.loads((tmp_path / "new" / "trends.json").read_text()) == []
+
+
+def test_trends_read_only_the_newest_snapshots(tmp_path: Path) -> None:
+    """A year of nightly snapshots is not re-read to keep 20 points: older files are never
+    opened (here they are unreadable, and nothing is skipped)."""
+    for day in range(30):
+        write_snapshot(report(FILES, started=STARTED + timedelta(days=day)), tmp_path)
+    for path in sorted(tmp_path.glob("*_classification.json"))[:10]:
+        path.write_text("{corrupt")
+    found = read_trend_points(tmp_path, newest=20)
+    assert len(found.points) == 20 and found.skipped == []
+    assert len(read_trend_points(tmp_path).skipped) == 10
+
+
+def test_trends_follow_the_order_snapshots_were_written_within_a_second(tmp_path: Path) -> None:
+    started = datetime(2025, 9, 12, 10, 15, 0, 123456, tzinfo=UTC)
+    names = [write_snapshot(report(FILES, started=started), tmp_path).name for _ in range(3)]
+    newest = read_trend_points(tmp_path, newest=1).points
+    assert [p["file"] for p in newest] == [names[-1]]
