@@ -7,7 +7,7 @@
    in one process and across 2 worker processes (the pool the flow uses with --jobs 2).
 Bare runs bracket the flow runs (bare, flow, flow, bare, per round); each flow run is compared
 with the mean of the bare runs beside it, and the median over rounds is the figure.
-Usage: python bench/classify_scale.py [--files 3000] [--rounds 2]
+Usage: python bench/classify_scale.py [--files 3000] [--rounds 2] [--rates-only]
 """
 
 from __future__ import annotations
@@ -109,8 +109,15 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rates-only", action="store_true", help="only the python checker")
     args = parser.parse_args()
     count = args.files
+    if args.rates_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            one, two = in_process_rates(make_corpus(Path(tmp), count))
+        print(f"python checker, {count} files: {one:.0f} files/s in one process, ", end="")
+        print(f"{two:.0f} files/s in {JOBS} workers (start-up included)")
+        return 0
     from prefect.testing.utilities import prefect_test_harness
 
     plain: list[float] = []
