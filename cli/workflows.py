@@ -37,7 +37,14 @@ def classify(
     config: Config = DEFAULT_WORKFLOWS_FILE,
     checker: Checker = None,
     mode: Annotated[str | None, typer.Option("--mode", help="parse or execute.")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Parallel batches.")] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Parallel batches; built-in checkers use worker processes from 2,000 files a job.",
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N files.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
     record: Annotated[bool, typer.Option(help="Append the run to the history.")] = True,

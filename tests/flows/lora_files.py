@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +13,7 @@ import yaml
 from prefect.client.orchestration import get_client
 
 from tests.conftest import ROOT
+from tests.loopback import QuietHandler, host_port, loopback_server
 
 LORA_FILE = ROOT / "deployments" / "lora.yaml"
 DATASET = ROOT / "deployments" / "lora" / "gauntlet.jsonl"
@@ -44,36 +41,16 @@ def write_lora(
     return path
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def json_server(body: dict[str, Any]) -> Iterator[str]:
     """A loopback server answering every GET with ``body``; yields its base URL."""
-    data = json.dumps(body).encode()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(200, body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(Handler) as server:
+        yield f"http://{host_port(server)}"
 
 
 def gauntlet_events(since: datetime, expected: set[str], timeout_sec: float = 20.0) -> list:

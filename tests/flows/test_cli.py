@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from tests.conftest import py
 from tests.flows.gate_files import failing, passing, write_gates
+from tests.loopback import free_port
 
 runner = CliRunner()
 
@@ -89,9 +89,7 @@ def test_a_command_that_does_not_exist_fails_its_gate_clearly(tmp_path: Path) ->
 
 
 def test_an_http_gate_aimed_at_a_closed_port_fails_clearly(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     gate = {
         "name": "api",
         "kind": "http",

@@ -19,6 +19,7 @@ from tasks.matrix.evidence import EvidencePack, LegStatus, Verdict
 from tasks.matrix.store import LocalDigestStore
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tests.flows.matrix_files import CANDIDATE, OTHER, leg, write_invariants
+from tests.loopback import host_port, loopback_server
 
 PARAMETER = "/radix/t/agent_digest_approved"
 
@@ -207,15 +208,10 @@ def test_janitor_removes_expired_local_hosts_only(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def registry():
-    from http.server import ThreadingHTTPServer
-
     from tests.unit.test_matrix_digest import Registry
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Registry) as server:
+        yield host_port(server)
 
 
 def test_dry_run_checks_the_manifest_and_provisions_nothing(tmp_path: Path, registry: str) -> None:

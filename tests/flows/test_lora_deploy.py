@@ -31,11 +31,11 @@ from tests.flows.lora_files import (
     DATASET,
     DEGRADED_ADAPTER,
     GOOD_ADAPTER,
-    closed_port,
     gauntlet_events,
     json_server,
     write_lora,
 )
+from tests.loopback import free_port
 
 WRONG_SHA256 = "0" * 64
 
@@ -290,7 +290,7 @@ def test_readiness_below_thresholds_deploys_nothing(tmp_path: Path, demo) -> Non
 def test_readiness_source_down_is_not_ready(tmp_path: Path, demo) -> None:
     config = write_lora(
         tmp_path,
-        readiness={"url": f"http://127.0.0.1:{closed_port()}/health", "timeout_seconds": 2},
+        readiness={"url": f"http://127.0.0.1:{free_port()}/health", "timeout_seconds": 2},
     )
     state, report = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
 
@@ -370,7 +370,7 @@ def test_a2a_bus_down_spools_events_and_delivers_them_first_later(tmp_path: Path
         tmp_path,
         name="bus-down.yaml",
         a2a={
-            "webhook_url": f"http://127.0.0.1:{closed_port()}/a2a/events",
+            "webhook_url": f"http://127.0.0.1:{free_port()}/a2a/events",
             "spool": str(spool_path),
         },
     )

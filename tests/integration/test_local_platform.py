@@ -8,7 +8,6 @@ re-runs, and `down` leaving none of our processes behind.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,26 +17,21 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.loopback import free_port
 
 pytestmark = pytest.mark.integration
 BOOTSTRAP = ROOT / "deployments" / "local" / "bootstrap.py"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("platform") / ".warden"
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "WARDEN_HOME": str(home),
         "WARDEN_PORT": str(port),
-        "WARDEN_DEMO_LLM_PORT": str(_free_port()),
+        "WARDEN_DEMO_LLM_PORT": str(free_port()),
         "COLUMNS": "250",  # the demo table's names are asserted: do not let rich cut them
         # The gates demo runs this project's unit suite again under coverage (~2.5 min); the
         # go-no-go flow has its own flow tests, and the other demos exercise the worker path.

@@ -8,15 +8,11 @@ resolved.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -28,6 +24,7 @@ from tasks.lora.readiness import (
     ReadinessPolicy,
     check_readiness,
 )
+from tests.loopback import QuietHandler, free_port, host_port, loopback_server
 
 pytestmark = pytest.mark.integration
 PROMETHEUS = Path("/usr/bin/prometheus")
@@ -35,20 +32,13 @@ START_TIMEOUT_S = 15
 LENIENT = ReadinessPolicy(min_targets_up=1, max_alerts=0, min_soak_hours=0)
 
 
-class Metrics(BaseHTTPRequestHandler):
+class Metrics(QuietHandler):
     alarm = 0  # the value of warden_test_alarm; the rule fires while it is 1
 
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         body = f"# TYPE warden_test_alarm gauge\nwarden_test_alarm {Metrics.alarm}\n".encode()
-        self.send_response(200 if self.path == "/metrics" else 404)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+        status = 200 if self.path == "/metrics" else 404
+        self.send_body(status, body, "text/plain; version=0.0.4")
 
 
 @dataclass
@@ -58,24 +48,14 @@ class Server:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def target() -> Iterator[str]:
     if not PROMETHEUS.exists():
         if os.environ.get("WARDEN_REQUIRE_PROMETHEUS"):
             pytest.fail(f"{PROMETHEUS} is missing and WARDEN_REQUIRE_PROMETHEUS is set")
         pytest.skip(f"{PROMETHEUS} is missing (apt-get install -y prometheus)")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Metrics) as server:
+        yield host_port(server)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +73,7 @@ def launch(
             "scrape_configs:\n"
             f"  - {{job_name: warden-test, static_configs: [{{targets: ['{target}']}}]}}\n"
         )
-        port, log = _free_port(), home / "prometheus.log"
+        port, log = free_port(), home / "prometheus.log"
         launched = time.time()
         with log.open("wb") as sink:
             processes.append(

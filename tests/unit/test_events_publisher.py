@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -27,6 +25,7 @@ from tasks.events import (
     OpenReason,
 )
 from tasks.platform.naming import utc_now
+from tests.loopback import QuietHandler, free_port, host_port, loopback_server
 
 LATER = timedelta(minutes=10)  # a drain "now" past any first backoff
 
@@ -51,7 +50,7 @@ class Sink:
             return [h["idempotency-key"] for status, h, _ in self.requests if status == 200]
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
         sink: Sink = self.server.sink  # type: ignore[attr-defined]
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -72,28 +71,18 @@ class Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             super().handle()  # the client may have given up (the timeout tests)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
 
 @pytest.fixture
 def sink() -> Iterator[tuple[Sink, str]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.sink = Sink()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server.sink, f"http://127.0.0.1:{server.server_address[1]}/a2a/events?token=SECRET"  # type: ignore[attr-defined]
-    server.sink.release.set()  # type: ignore[attr-defined]
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Handler, poll_interval=0.05) as server:
+        sink = server.sink = Sink()  # type: ignore[attr-defined]
+        yield sink, f"http://{host_port(server)}/a2a/events?token=SECRET"
+        sink.release.set()  # a hanging request lets go before the server stops
 
 
 @pytest.fixture
 def closed_url() -> str:
-    with socket.socket() as probe:  # a port nothing listens on: connection refused
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     return f"http://127.0.0.1:{port}/a2a/events?token=SECRET"
 
 

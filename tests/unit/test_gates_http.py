@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from blocks.gates import HttpGate, JsonExpectation
 from tasks.gates.http_check import MISSING, check_expectation, evaluate_http, resolve_path
+from tests.loopback import QuietHandler, free_port, host_port, loopback_server
 
 HEALTH = {
     "status": "ok",
@@ -24,38 +21,22 @@ HEALTH = {
 }
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         if self.path == "/slow":
             time.sleep(1.5)
         if self.path == "/text":
-            self._send(200, b"plain text, not json", "text/plain")
+            self.send_body(200, b"plain text, not json", "text/plain")
         elif self.path == "/missing":
-            self._send(404, b'{"error": "not here"}', "application/json")
+            self.send_json(404, {"error": "not here"})
         else:
-            self._send(200, json.dumps(HEALTH).encode(), "application/json")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(body)  # the client may have given up (the timeout test)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+            self.send_json(200, HEALTH)
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Handler) as server:
+        yield f"http://{host_port(server)}"
 
 
 def gate(url: str, **fields) -> HttpGate:
@@ -130,9 +111,7 @@ def test_metric_without_path_or_regex_is_elapsed_ms(base_url: str) -> None:
 
 
 def test_closed_port_is_unreachable_with_a_clear_message() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}/health"
     outcome = evaluate_http(gate(url, timeout_sec=2))
     assert (outcome.ok, outcome.reason) == (False, "unreachable")

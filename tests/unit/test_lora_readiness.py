@@ -6,16 +6,13 @@ timeout, closed port, a Prometheus error) is ready=False with the URL named, nev
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +32,7 @@ from tasks.lora.readiness import (
     safe_url,
     stable_seconds,
 )
+from tests.loopback import QuietHandler, free_port, host_port, loopback_server
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = 3600.0
@@ -52,7 +50,7 @@ class FakePrometheus:
     now: float = NOW.timestamp()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """``/board/<name>`` answers from ``BOARDS``; ``/prom/<name>/api/...`` from ``PROMS``."""
 
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
@@ -61,22 +59,11 @@ class Handler(BaseHTTPRequestHandler):
         if parts[0] == "board":
             status, body, delay = BOARDS[parts[1]]
             time.sleep(delay)
-            self._send(status, body if isinstance(body, bytes) else json.dumps(body).encode())
+            self.send_body(status, body if isinstance(body, bytes) else json.dumps(body).encode())
         else:
             params = {k: v[0] for k, v in parse_qs(url.query).items()}
             status, body = prometheus_answer(parts[1], "/" + parts[2], params)
-            self._send(status, body if isinstance(body, bytes) else json.dumps(body).encode())
-
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(body)  # the client may have given up (the timeout tests)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+            self.send_body(status, body if isinstance(body, bytes) else json.dumps(body).encode())
 
 
 def ok(data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -122,20 +109,13 @@ PROMS: dict[str, Any] = {}
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Handler) as server:
+        yield f"http://{host_port(server)}"
 
 
 @pytest.fixture
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def board(base_url: str, name: str, body: Any, status: int = 200, delay: float = 0.0) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from blocks.errors import BackendUnavailable, UsageError
 from tasks.lora.adapter import write_adapter
 from tasks.lora.registry import LocalRegistry, Pointers
 from tasks.lora.targets import DeployTarget, VllmRejected, VllmTarget
+from tests.loopback import free_port
 
 BASE_MODEL = "meta-llama/Llama-3.2-1B-Instruct"
 
@@ -166,9 +166,7 @@ def make_target(vllm: FakeVllm, registry: LocalRegistry, **kwargs) -> VllmTarget
 
 
 def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     return f"http://127.0.0.1:{port}"
 
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -24,6 +21,7 @@ from tasks.matrix.digest import (
     verify_manifest,
 )
 from tasks.matrix.errors import ApprovedDigestInvalid, CandidateDigestInvalid, ManifestMissing
+from tests.loopback import QuietHandler, free_port, host_port, loopback_server
 
 HEX = "0123456789abcdef" * 4
 OTHER_HEX = "f" * 64
@@ -123,7 +121,7 @@ def test_image_ref_validates_its_fields_when_built_directly() -> None:
 # org/basic (Basic challenge).
 
 
-class Registry(BaseHTTPRequestHandler):
+class Registry(QuietHandler):
     requests: list[tuple[str, str, dict[str, str]]] = []
 
     def do_HEAD(self) -> None:  # noqa: N802 (the stdlib's name)
@@ -181,9 +179,6 @@ class Registry(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
 
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -191,13 +186,8 @@ def _basic(user: str, password: str) -> str:
 
 @pytest.fixture(scope="module")
 def registry() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Registry) as server:
+        yield host_port(server)
 
 
 @pytest.fixture(autouse=True)
@@ -292,9 +282,7 @@ def test_registry_failures_are_backend_unavailable(
 
 
 def test_closed_port_is_backend_unavailable() -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago and has no listener
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with pytest.raises(BackendUnavailable, match="ConnectError") as caught:
         check(f"127.0.0.1:{port}")
     assert caught.value.retryable
