@@ -84,8 +84,10 @@ def in_process_rates(files: list[Path]) -> tuple[float, float]:
     """Files per second of the python checker in this process, then in 2 pool workers."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from blocks.workflows import Corpus
     from tasks.workflows.checkers import PythonChecker
     from tasks.workflows.classify import WorkerPool, batches, classify_batch
+    from tasks.workflows.corpus import batch_size_for
     from tasks.workflows.models import Phase
 
     paths = [str(f) for f in files]
@@ -94,7 +96,7 @@ def in_process_rates(files: list[Path]) -> tuple[float, float]:
     one = len(files) / (time.perf_counter() - started)
     started = time.perf_counter()  # worker start-up included
     with WorkerPool(JOBS, "python", {"timeout_sec": 30.0}) as pool, ThreadPoolExecutor(JOBS) as run:
-        chunks = batches(paths, -(-len(paths) // (JOBS * 8)))
+        chunks = batches(paths, batch_size_for(len(paths), Corpus(paths=["."], jobs=JOBS)))
         pooled = [
             r
             for rows in run.map(lambda c: pool.classify(c, Phase.PARSE, frozenset()), chunks)

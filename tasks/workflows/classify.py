@@ -155,7 +155,7 @@ class _Worker:
             self.proc.stdin.write(json.dumps(message) + "\n")
             self.proc.stdin.flush()
             reply = self.proc.stdout.readline()
-        except (BrokenPipeError, OSError) as exc:
+        except OSError as exc:  # BrokenPipeError included: the worker is gone
             raise WorkerDied(self._why(f"pipe closed: {exc}")) from exc
         if not reply:
             raise WorkerDied(self._why("no reply"))
@@ -218,7 +218,7 @@ class WorkerPool:
     ) -> list[FileResult]:
         """One batch in a worker process; safe to call from many threads at once."""
         with self._slots:
-            for attempt in (1, 2):
+            for _ in range(2):  # a dead worker is replaced and the batch tried once more
                 try:
                     worker = self._take()
                 except OSError as exc:  # the interpreter cannot be started at all
@@ -227,13 +227,12 @@ class WorkerPool:
                     rows = worker.request(paths, phase, suppressions)
                 except WorkerDied as exc:
                     self._discard(worker)
-                    if attempt == 2:
-                        return _lost_batch(paths, phase, exc, suppressions)
+                    died = exc
                     continue
                 with self._lock:
                     self._idle.append(worker)
                 return rows
-        raise AssertionError("unreachable")
+        return _lost_batch(paths, phase, died, suppressions)
 
     def _take(self) -> _Worker:
         with self._lock:

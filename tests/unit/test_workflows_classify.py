@@ -224,7 +224,7 @@ def test_worker_pool_replaces_a_dead_worker_and_retries_the_batch(tmp_path: Path
 
 
 def test_worker_pool_turns_a_batch_that_keeps_killing_workers_into_internal_errors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """The worker dies on every request (its interpreter is told to exit on start): the
     batch comes back as INTERNAL_ERROR rows naming the worker's exit, nothing lost."""
