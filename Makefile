@@ -5,18 +5,36 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# The installer is pinned too: a newcomer needs only Python 3.11 and make.
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+LOCK := requirements.lock
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export UV_PYTHON := $(PY)
 
-.PHONY: run stop test lint bench install
+.PHONY: run stop test lint bench install lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(UV):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip check
+	$(PY) -m pip install -q --no-deps uv==$(UV_VERSION)
+
+# Installs exactly the lock (every transitive pin, hash-checked): no resolution happens here.
+# A lock older than pyproject.toml's dependencies stops the install with a message.
+$(STAMP): pyproject.toml $(LOCK) | $(UV)
+	$(PYTHON) deployments/local/lockfile.py check
+	$(UV) pip sync -q --require-hashes $(LOCK)
+	$(UV) pip install -q --no-deps -e .
+	$(UV) pip check -q
 	touch $(STAMP)
+
+# After a change to pyproject.toml's dependencies: re-resolve (current pins are kept where they
+# still fit), record pyproject's inputs in the lock, and commit both files.
+lock: | $(UV)
+	$(UV) pip compile -q pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes -o $(LOCK)
+	$(PYTHON) deployments/local/lockfile.py stamp
 
 run: $(STAMP)
 	$(PY) deployments/local/bootstrap.py up
