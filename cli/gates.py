@@ -55,10 +55,8 @@ def run(
         )
     except WardenError as exc:
         fail(exc)
-    from flows.go_no_go import go_no_go_gates  # Prefect's import is slow: only when running
-
     report: GateSuiteReport = flow_result(
-        go_no_go_gates,
+        "flows.go_no_go:go_no_go_gates",
         config=str(config),
         gates=selected,
         profile=profile,

@@ -55,10 +55,8 @@ def deploy(
 ) -> None:
     """Deploy ADAPTER to the target's canary, run the gauntlet, promote or roll back."""
     _config(config, target)
-    from flows.lora_deploy import lora_deploy  # Prefect's import is slow
-
     report = flow_result(
-        lora_deploy,
+        "flows.lora_deploy:lora_deploy",
         adapter=str(adapter),
         target=target,
         version=version,
@@ -91,10 +89,12 @@ def gauntlet(
 ) -> None:
     """Run the sealed gauntlet against what the target serves; exit 0 pass, 1 fail."""
     _config(config, target)
-    from flows.lora_deploy import lora_gauntlet
-
     verdict = flow_result(
-        lora_gauntlet, target=target, candidate=candidate, baseline=baseline, config=str(config)
+        "flows.lora_deploy:lora_gauntlet",
+        target=target,
+        candidate=candidate,
+        baseline=baseline,
+        config=str(config),
     )
     _print_metrics(verdict)
     for reason in verdict.reasons:

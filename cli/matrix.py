@@ -53,10 +53,8 @@ def run(
         parse_candidate(digest)
     except WardenError as exc:
         fail(exc)
-    from flows.gpu_matrix import gpu_matrix_promotion  # Prefect's import is slow
-
     pack: EvidencePack = flow_result(
-        gpu_matrix_promotion,
+        "flows.gpu_matrix:gpu_matrix_promotion",
         environment=env,
         candidate_digest=digest,
         dry_run=dry_run,
@@ -77,10 +75,11 @@ def janitor(
 ) -> None:
     """Terminate hosts with the purpose tag older than the TTL."""
     _environment(invariants, env)
-    from flows.gpu_matrix import gpu_matrix_janitor
-
     terminated = flow_result(
-        gpu_matrix_janitor, environment=env, ttl_hours=ttl_hours, invariants=str(invariants)
+        "flows.gpu_matrix:gpu_matrix_janitor",
+        environment=env,
+        ttl_hours=ttl_hours,
+        invariants=str(invariants),
     )
     console.print(
         f"terminated {len(terminated)} host(s)"

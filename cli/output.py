@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+import importlib
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from blocks.errors import ExitCode, WardenError
+from blocks.errors import ExitCode, UsageError, WardenError
+from cli.engine import choose_engine
+from tasks.platform.naming import flow_run_link
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -19,18 +23,49 @@ def fail(error: WardenError) -> NoReturn:
     raise typer.Exit(int(error.code))
 
 
-def flow_result(flow, **parameters):
-    """Run ``flow`` in this process and return its result, Failed runs included.
+def flow_result(load: str | Callable[[], Any], *, needs_api: str | None = None, **parameters: Any):
+    """Run the flow ``load()`` returns, in this process, and return its result (Failed runs
+    included), recorded where ``cli.engine`` decides: a Prefect API, or an engine-less run.
 
-    A typed error the run ended with exits with its code; anything else is an internal error.
+    ``load`` ("module:flow", or a function returning the flow) is imported only after that
+    choice (Prefect reads its API address at import).
+    ``needs_api`` names an option that only works against a Prefect API. A typed error the run
+    ended with exits with its code; anything else is an internal error. Whichever path ran,
+    stdout and the exit code are the same; stderr says where the run was recorded.
     """
-    state = flow(**parameters, return_state=True)
-    result = state.result(raise_on_failure=False)
+    try:
+        engine = choose_engine()
+        if engine.api_url is None and needs_api:
+            raise UsageError(
+                f"{needs_api} needs a Prefect API, and none is configured or running",
+                remediation="Start the local platform (make run) or set PREFECT_API_URL.",
+            )
+    except WardenError as exc:
+        fail(exc)
+    if isinstance(load, str):
+        module, _, name = load.partition(":")
+        flow = getattr(importlib.import_module(module), name)
+    else:
+        flow = load()
+    if engine.api_url is None:
+        from tasks.platform.steps import run_engineless
+
+        try:
+            state_name, result = run_engineless(flow, parameters)
+        except Exception as exc:  # a Failed run's result, as the Prefect path reads it
+            state_name, result = "Failed", exc
+        recorded = engine.describe()
+    else:
+        state = flow(**parameters, return_state=True)
+        state_name, result = state.name, state.result(raise_on_failure=False)
+        run_id = state.state_details.flow_run_id
+        recorded = f"{engine.describe()}: {flow_run_link(run_id, engine.api_url)}"
+    errors.print(f"recorded: {recorded}")
     if isinstance(result, WardenError):
         fail(result)
     if isinstance(result, BaseException):
         errors.print(
-            f"[bold red]error[/]: flow ended {state.name}: {type(result).__name__}: {result}"
+            f"[bold red]error[/]: flow ended {state_name}: {type(result).__name__}: {result}"
         )
         raise typer.Exit(ExitCode.INTERNAL_ERROR)
     return result

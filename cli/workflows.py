@@ -54,10 +54,15 @@ def classify(
 ) -> None:
     """Classify failing workflows: workflow_failures.json/.md, snapshot, trends, history."""
     _validated(config)
-    from flows.workflow_health import classify_on_dask, classify_workflows
+
+    def load():
+        from flows.workflow_health import classify_on_dask, classify_workflows
+
+        return classify_on_dask(dask_address) if dask_address else classify_workflows
 
     report = flow_result(
-        classify_on_dask(dask_address) if dask_address else classify_workflows,
+        load,
+        needs_api="--dask-address" if dask_address else None,
         corpus=corpus,
         config=str(config),
         paths=[str(p) for p in paths] if paths else None,
@@ -92,10 +97,8 @@ def baseline(
 ) -> None:
     """Write a parse-only baseline: {timestamp, total, by_code, failure_rate, files}."""
     _validated(config)
-    from flows.workflow_health import parse_baseline
-
     result = flow_result(
-        parse_baseline,
+        "flows.workflow_health:parse_baseline",
         corpus=corpus,
         config=str(config),
         paths=[str(p) for p in paths] if paths else None,
@@ -120,12 +123,11 @@ def gate(
     fail_on_new_internal: Annotated[bool, typer.Option("--fail-on-new-internal")] = False,
 ) -> None:
     """Exit 1 when a watched code rose by more than both thresholds; print the JSON report."""
-    from flows.workflow_health import baseline_regression_gate
     from tasks.workflows.gate import exit_code
 
     names = [part for item in codes or [] for part in item.split(",") if part] or None
     report = flow_result(
-        baseline_regression_gate,
+        "flows.workflow_health:baseline_regression_gate",
         new=str(new),
         ref=str(ref),
         abs_threshold=abs_threshold,
@@ -150,10 +152,8 @@ def migrate(
     ] = None,
 ) -> None:
     """Rewrite legacy syntax with regex rules; --dry-run (default) prints unified diffs."""
-    from flows.workflow_health import migrate_workflows
-
     summary = flow_result(
-        migrate_workflows,
+        "flows.workflow_health:migrate_workflows",
         paths=[str(p) for p in paths],
         rules=str(rules),
         apply=apply,

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.concurrency.sync import concurrency
-from prefect.futures import PrefectFuture, as_completed
+from prefect import flow
+from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -32,11 +30,16 @@ from tasks.gates.steps import (
 )
 from tasks.platform.naming import artifact_key, run_stamp, utc_now
 from tasks.platform.steps import (
+    CONCURRENCY_LIMITS,
     GATE_SUITES,
+    as_completed,
     emit,
     ensure_concurrency_limits,
     ensure_kill_switch_off,
+    progress,
     publish_summary,
+    run_logger,
+    slot,
 )
 
 PROCESS = "go-no-go"
@@ -64,7 +67,7 @@ def go_no_go_gates(
     manual gates are marked for follow-up (🔧). ``previous`` is the gate_results.json (or out
     root) whose metrics relative thresholds compare against; default: the newest earlier run.
     """
-    logger = get_run_logger()
+    logger = run_logger()
     started = utc_now()
     plan = plan_gates(config, gates, profile, strict_manual)
     for note in plan.notes:
@@ -80,7 +83,7 @@ def go_no_go_gates(
     ensure_concurrency_limits()
     emit(PROCESS, "begin", "gates", plan.profile, {"gates": plan.names})
     earlier = previous_metrics(previous or str(out_root), plan.profile)
-    with concurrency(GATE_SUITES, occupy=1, strict=True):
+    with slot(GATE_SUITES, CONCURRENCY_LIMITS[GATE_SUITES]):
         results = _run_gates(plan, earlier)
     if interactive:
         results = [
@@ -116,11 +119,9 @@ def _run_gates(plan: GatePlan, earlier: dict[str, float]) -> list[GateResult]:
             earlier.get(gate.name),
             [futures[dep] for dep in gate.depends_on],
         )
-    progress = create_progress_artifact(
-        progress=0.0, key=artifact_key(PROCESS, f"{plan.profile}-progress")
-    )
+    update = progress(artifact_key(PROCESS, f"{plan.profile}-progress"))
     for done, _ in enumerate(as_completed(list(futures.values())), start=1):
-        update_progress_artifact(progress, progress=100.0 * done / len(futures))
+        update(100.0 * done / len(futures))
     return [futures[gate.name].result() for gate in plan.gates]
 
 

@@ -14,8 +14,7 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from prefect import flow, get_run_logger
-from prefect.concurrency.sync import concurrency
+from prefect import flow
 from prefect.runtime import flow_run as current_run
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -51,6 +50,8 @@ from tasks.platform.steps import (
     ensure_concurrency_limits,
     ensure_kill_switch_off,
     publish_summary,
+    run_logger,
+    slot,
 )
 
 PROCESS = "gpu-matrix"
@@ -111,7 +112,7 @@ def gpu_matrix_promotion(
     ``dry_run`` checks the candidate's manifest in its registry and provisions nothing. An
     empty ``candidate_digest`` is read from ``RADIX_CANDIDATE_DIGEST`` (the seed's CI input).
     """
-    logger = get_run_logger()
+    logger = run_logger()
     started = utc_now()
     candidate_digest = candidate_digest or os.environ.get(CANDIDATE_ENV, "")
     run_id = str(current_run.id or f"local-{run_stamp(started)}")
@@ -130,7 +131,7 @@ def gpu_matrix_promotion(
         ref = parse_candidate(candidate_digest)
         limit = env.agent_promotion.concurrency_limit
         ensure_concurrency_limits({limit: 1})
-        with concurrency(limit, occupy=1, strict=True):  # serial per environment, queued
+        with slot(limit):  # serial per environment, queued
             emit(PROCESS, "begin", "environment", environment, {"candidate": str(ref)})
             facts.update(_prove(env, ref, run_id, dry_run, facts))
     except KillSwitchOn as exc:
@@ -219,7 +220,7 @@ def _publish(facts: dict, out: str | None, started: datetime) -> EvidencePack:
             },
         )
     except Exception as exc:  # the file above is the record; artifacts are a view of it
-        get_run_logger().warning("could not publish the evidence artifacts: %s", exc)
+        run_logger().warning("could not publish the evidence artifacts: %s", exc)
     return pack
 
 

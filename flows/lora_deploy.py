@@ -16,7 +16,7 @@ import json
 import time
 from datetime import timedelta
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.states import Completed, Failed, State
 
 from blocks.errors import ExitCode, KillSwitchOn, UsageError, WardenError
@@ -42,7 +42,7 @@ from tasks.lora.steps import (
 from tasks.lora.switches import describe
 from tasks.lora.verdict import Verdict
 from tasks.platform.naming import artifact_key, utc_now
-from tasks.platform.steps import emit, ensure_kill_switch_off, publish_summary
+from tasks.platform.steps import emit, ensure_kill_switch_off, publish_summary, run_logger
 
 PROCESS = "gauntlet"
 
@@ -67,7 +67,7 @@ def lora_deploy(
     The four switch parameters override the settings block, the environment and ``.env``;
     left empty they defer to them (GAUNTLET_ENABLED defaults to false: deploy directly).
     """
-    logger = get_run_logger()
+    logger = run_logger()
     lora = load_lora_file(config)
     lora.target(target)  # an unknown target is a usage error before anything else
     parameters = {
@@ -120,7 +120,7 @@ def _deploy(
     switches,
     publisher: EventPublisher | None,
 ) -> dict:
-    logger = get_run_logger()
+    logger = run_logger()
     inspection = check_adapter(adapter, lora)
     found: dict = {"adapter_sha256": inspection.sha256 or None}
     if not inspection.ok:
@@ -183,7 +183,7 @@ def _deploy(
 def _judge_canary(target: str, lora: LoraFile, pointers: Pointers, switches) -> Verdict | None:
     """The gauntlet's verdict on the canary against stable; None for the seed's mock gauntlet."""
     if switches.skip_gauntlet:
-        get_run_logger().info(
+        run_logger().info(
             "SKIP_GAUNTLET: the mock gauntlet passes without running (the seed's CI mode)"
         )
         return None

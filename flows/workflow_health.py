@@ -12,8 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from prefect import flow
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
@@ -21,7 +20,13 @@ from prefect.utilities.annotations import quote
 from blocks.storage import persisted_results, warden_home
 from blocks.workflows import DEFAULT_WORKFLOWS_FILE
 from tasks.platform.naming import artifact_key, run_stamp, utc_now
-from tasks.platform.steps import emit, ensure_kill_switch_off, publish_summary
+from tasks.platform.steps import (
+    as_completed,
+    emit,
+    ensure_kill_switch_off,
+    progress,
+    publish_summary,
+)
 from tasks.workflows.classify import batches
 from tasks.workflows.corpus import CorpusPlan, batch_size_for
 from tasks.workflows.gate import GateReport, exit_code, gate_report_md
@@ -164,7 +169,7 @@ def _classify(plan: CorpusPlan, root: str, started: datetime) -> ClassificationR
 def _check_all(plan: CorpusPlan, files: list[str], fingerprints: list[str]) -> list[FileResult]:
     """Submit batches keeping at most ``jobs`` in flight; results in file order."""
     chunks = batches(files, batch_size_for(len(files), plan.corpus)) if files else []
-    progress = create_progress_artifact(0.0, key=artifact_key(PROCESS, f"{plan.name}-progress"))
+    update = progress(artifact_key(PROCESS, f"{plan.name}-progress"))
     futures: list[PrefectFuture[list[FileResult]]] = []
     in_flight: set[PrefectFuture] = set()
     done = 0
@@ -174,10 +179,10 @@ def _check_all(plan: CorpusPlan, files: list[str], fingerprints: list[str]) -> l
                 finished = next(as_completed(list(in_flight)))
                 in_flight.discard(finished)
                 done += 1
-                update_progress_artifact(progress, 100.0 * done / len(chunks))
+                update(100.0 * done / len(chunks))
             future = check_batch.submit(index, chunk, plan, fingerprints, workers)
             futures.append(future)
             in_flight.add(future)
         results = [row for future in futures for row in future.result()]
-    update_progress_artifact(progress, 100.0)
+    update(100.0)
     return results

@@ -17,7 +17,8 @@ import processes as proc
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
+# 80 columns whatever the terminal (or none: make run under CI or a pipe).
+console = Console(highlight=False, width=80)
 POOL = "warden-process"
 DEMO_TAG = "demo"
 SECOND_WAVE_TAG = "demo-after"  # triggered once the first wave has finished
@@ -173,12 +174,17 @@ def _wait(client, runs: list, timeout_sec: float = 900.0) -> list[DemoResult]:
 
 
 def _print_table(rows: list[DemoResult]) -> None:
-    table = Table("deployment", "final state", "expected", "duration", title="demo runs")
-    table.add_column("UI link", overflow="fold")
-    for row in rows:
+    """The demo runs in 80 columns: one row each, the UI links below by number (a link alone
+    is ~75 characters: inside the table it would wrap every row)."""
+    table = Table("#", "demo run", "final state", "expected", "time", title="demo runs")
+    for number, row in enumerate(rows, start=1):
         colour = "green" if row.state == row.expected else "red"
-        table.add_row(row.name, f"[{colour}]{row.state}[/]", row.expected, row.duration, row.link)
+        table.add_row(
+            str(number), row.name, f"[{colour}]{row.state}[/]", row.expected, row.duration
+        )
     console.print(table)
+    for number, row in enumerate(rows, start=1):
+        console.print(f"#{number} {row.link}", soft_wrap=True)
 
 
 if __name__ == "__main__":

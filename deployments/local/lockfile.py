@@ -1,7 +1,7 @@
 """The dependency lock: `requirements.lock` pins every transitive package with its hashes.
 
-    python3.11 deployments/local/lockfile.py check    # is the lock still the lock of pyproject.toml?
-    python3.11 deployments/local/lockfile.py stamp    # record pyproject's inputs in the lock (make lock)
+    python3.11 deployments/local/lockfile.py check   # still the lock of pyproject.toml?
+    python3.11 deployments/local/lockfile.py stamp   # record pyproject's inputs (make lock)
 
 The lock is written by uv (`make lock`: `uv pip compile --universal --generate-hashes`) and
 installed by `uv pip sync`, so installing never resolves. Its first line records a digest of

@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -29,9 +28,10 @@ from tasks.gates.models import GateResult, GateStatus, GateSuiteReport, Outcome
 from tasks.gates.outputs import read_previous_metrics, write_outputs
 from tasks.gates.plan import GatePlan, plan_run
 from tasks.gates.scoring import SignOff, apply_sign_off, finalize, skipped_result
+from tasks.platform.steps import step
 
 
-@task(name="plan-gates", cache_policy=NO_CACHE)
+@step(name="plan-gates", cache_policy=NO_CACHE)
 def plan_gates(
     config: str,
     gates: list[str] | None,
@@ -44,12 +44,12 @@ def plan_gates(
     )
 
 
-@task(name="read-previous-metrics", cache_policy=NO_CACHE)
+@step(name="read-previous-metrics", cache_policy=NO_CACHE)
 def previous_metrics(source: str, profile: str) -> dict[str, float]:
     return read_previous_metrics(Path(source), profile)
 
 
-@task(name="run-gate", task_run_name="gate-{gate.name}", cache_policy=NO_CACHE)
+@step(name="run-gate", task_run_name="gate-{gate.name}", cache_policy=NO_CACHE)
 def run_gate(
     gate: Gate,
     base_dir: str,
@@ -141,6 +141,6 @@ def request_sign_off(result: GateResult, timeout_sec: int) -> GateResult:
     return apply_sign_off(result, sign_off)
 
 
-@task(name="write-gate-outputs", cache_policy=NO_CACHE)
+@step(name="write-gate-outputs", cache_policy=NO_CACHE)
 def write_gate_outputs(report: GateSuiteReport, out_dir: str) -> list[str]:
     return [str(path) for path in write_outputs(report, Path(out_dir))]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from blocks.errors import ConfigError
@@ -24,10 +23,10 @@ from tasks.lora.registry import Pointers, RollbackResult
 from tasks.lora.switches import Switches, resolve_switches
 from tasks.lora.verdict import Verdict, compare
 from tasks.lora.wiring import deploy_target, expand_url, gauntlet_target, readiness_source
-from tasks.platform.steps import retry_if_retryable
+from tasks.platform.steps import retry_if_retryable, step
 
 
-@task(name="resolve-switches", cache_policy=NO_CACHE)
+@step(name="resolve-switches", cache_policy=NO_CACHE)
 def effective_switches(lora: LoraFile, parameters: dict) -> Switches:
     """default < .env < environment < settings block < flow parameters."""
     block = None
@@ -46,7 +45,7 @@ def effective_switches(lora: LoraFile, parameters: dict) -> Switches:
     return resolve_switches(env=os.environ, dotenv_path=dotenv, block=block, parameters=parameters)
 
 
-@task(name="inspect-adapter", cache_policy=NO_CACHE)
+@step(name="inspect-adapter", cache_policy=NO_CACHE)
 def check_adapter(adapter: str, lora: LoraFile) -> AdapterReport:
     limits = lora.adapter
     return inspect_adapter(
@@ -54,7 +53,7 @@ def check_adapter(adapter: str, lora: LoraFile) -> AdapterReport:
     )
 
 
-@task(name="check-readiness", cache_policy=NO_CACHE)
+@step(name="check-readiness", cache_policy=NO_CACHE)
 def check_operational_readiness(spec: ReadinessSpec | None) -> Readiness:
     if spec is None:
         return Readiness(
@@ -65,12 +64,12 @@ def check_operational_readiness(spec: ReadinessSpec | None) -> Readiness:
     return check_readiness(readiness_source(spec), spec.policy)
 
 
-@task(name="read-pointers", cache_policy=NO_CACHE)
+@step(name="read-pointers", cache_policy=NO_CACHE)
 def read_pointers(target: str, lora: LoraFile) -> Pointers:
     return deploy_target(target, lora).current()
 
 
-@task(
+@step(
     name="deploy-canary",
     cache_policy=NO_CACHE,
     retries=2,
@@ -83,7 +82,7 @@ def deploy_canary(target: str, lora: LoraFile, version: str, adapter: str) -> Po
     return backend.current()
 
 
-@task(
+@step(
     name="promote-canary",
     cache_policy=NO_CACHE,
     retries=2,
@@ -96,20 +95,20 @@ def promote_canary(target: str, lora: LoraFile) -> Pointers:
     return backend.current()
 
 
-@task(name="roll-back", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
+@step(name="roll-back", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
 def roll_back(target: str, lora: LoraFile) -> RollbackResult:
     """The rollback handler: restore the previous stable, unload the canary (idempotent)."""
     return deploy_target(target, lora).rollback()
 
 
-@task(name="check-dataset", cache_policy=NO_CACHE)
+@step(name="check-dataset", cache_policy=NO_CACHE)
 def check_dataset(lora: LoraFile) -> str:
     """The sealed dataset still has its pinned hash and parses; returns the hash."""
     gauntlet = lora.gauntlet
     return load_dataset(gauntlet.dataset, pinned_sha256=gauntlet.dataset_sha256).sha256
 
 
-@task(name="run-gauntlet", cache_policy=NO_CACHE)
+@step(name="run-gauntlet", cache_policy=NO_CACHE)
 def run_gauntlet(target: str, lora: LoraFile, candidate: str, stable: str | None) -> Verdict:
     """The sealed dataset against ``candidate`` and ``stable`` side by side, then the verdict."""
     spec, gauntlet = lora.target(target), lora.gauntlet

@@ -12,7 +12,6 @@ import hashlib
 import os
 import time
 
-from prefect import get_run_logger, task
 from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
@@ -38,7 +37,7 @@ from tasks.matrix.legs import describe, judge_installer, judge_smoke, wait_for_o
 from tasks.matrix.store import DigestRecord
 from tasks.matrix.wiring import digest_store, host_provider, providers_of
 from tasks.platform.naming import utc_now
-from tasks.platform.steps import retry_if_retryable
+from tasks.platform.steps import retry_if_retryable, run_logger, step
 
 # Every script runs in the leg's scratch directory: the local provider sets WARDEN_SCRATCH, a
 # cloud host gets one per run and leg. Templates reach it as {{scratch}}.
@@ -59,7 +58,7 @@ def client_token(run_id: str, leg: str) -> str:
     return hashlib.sha256(f"{run_id}:{leg}".encode()).hexdigest()[:32]
 
 
-@task(
+@step(
     name="authenticate",
     cache_policy=NO_CACHE,
     retries=2,
@@ -101,7 +100,7 @@ def _secret(name: str, field: str) -> str:
         ) from exc
 
 
-@task(name="sweep-expired-hosts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@step(name="sweep-expired-hosts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def sweep_expired_hosts(env: EnvironmentSpec, ttl_hours: float | None = None) -> list[str]:
     """The janitor: terminate hosts carrying the purpose tag that outlived the TTL."""
     promo = env.agent_promotion
@@ -111,11 +110,11 @@ def sweep_expired_hosts(env: EnvironmentSpec, ttl_hours: float | None = None) ->
         hosts = terminate_expired(provider, promo.purpose_tag_pair, ttl, utc_now())
         terminated += [host.id for host in hosts]
     if terminated:
-        get_run_logger().info("janitor terminated %d host(s): %s", len(terminated), terminated)
+        run_logger().info("janitor terminated %d host(s): %s", len(terminated), terminated)
     return terminated
 
 
-@task(
+@step(
     name="read-approved-digest",
     cache_policy=NO_CACHE,
     retries=2,
@@ -126,7 +125,7 @@ def read_approved_digest(env: EnvironmentSpec) -> DigestState:
     return _state(digest_store(env).read())
 
 
-@task(
+@step(
     name="verify-candidate-manifest",
     cache_policy=NO_CACHE,
     retries=2,
@@ -138,7 +137,7 @@ def verify_candidate_manifest(ref: ImageRef, env: EnvironmentSpec) -> ManifestEv
     return ManifestEvidence(exists=check.exists, media_type=check.media_type, size=check.size)
 
 
-@task(name="promote-digest", cache_policy=NO_CACHE)
+@step(name="promote-digest", cache_policy=NO_CACHE)
 def promote_digest(
     env: EnvironmentSpec, candidate: str, expected_version: int | None, writer: str
 ) -> DigestState:
@@ -148,7 +147,7 @@ def promote_digest(
     return _state(store.read())
 
 
-@task(
+@step(
     name="provision-instance",
     cache_policy=NO_CACHE,
     retries=4,
@@ -162,17 +161,17 @@ def provision_instance(
     return host_provider(leg, env).provision(leg, run_id=run_id, client_token=token, tags=tags)
 
 
-@task(name="wait-for-host", cache_policy=NO_CACHE)
+@step(name="wait-for-host", cache_policy=NO_CACHE)
 def wait_for_host(leg: LegSpec, env: EnvironmentSpec, host: Host) -> None:
     host_provider(leg, env).wait_ready(host, leg.timeouts.ready_seconds)
 
 
-@task(name="run-installer", cache_policy=NO_CACHE)
+@step(name="run-installer", cache_policy=NO_CACHE)
 def run_installer(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str) -> CommandResult:
     return host_provider(leg, env).run(host, script, leg.timeouts.installer_seconds)
 
 
-@task(name="wait-for-onboarding", cache_policy=NO_CACHE)
+@step(name="wait-for-onboarding", cache_policy=NO_CACHE)
 def await_onboarding(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str) -> float:
     return wait_for_onboarding(
         host_provider(leg, env),
@@ -183,20 +182,20 @@ def await_onboarding(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str
     )
 
 
-@task(name="run-smoke-job", cache_policy=NO_CACHE)
+@step(name="run-smoke-job", cache_policy=NO_CACHE)
 def run_smoke_job(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str) -> CommandResult:
     return host_provider(leg, env).run(host, script, leg.timeouts.smoke_seconds)
 
 
-@task(name="terminate-instance", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=5)
+@step(name="terminate-instance", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=5)
 def terminate_instance(leg: LegSpec, env: EnvironmentSpec, host: Host) -> None:
     host_provider(leg, env).terminate(host)
 
 
-@task(name="run-vendor-leg", cache_policy=NO_CACHE)
+@step(name="run-vendor-leg", cache_policy=NO_CACHE)
 def run_leg(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str) -> LegResult:
     """provision → host ready → installer → onboarding → smoke job → GPU info; always terminate."""
-    logger = get_run_logger()
+    logger = run_logger()
     started = utc_now()
     promo = env.agent_promotion
     values = {

@@ -11,8 +11,10 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
     """Write a temporary file next to ``path`` and rename it over: readers never see half.
 
     ``mode`` is set before the rename, so the file never appears with other permissions
-    (mkstemp makes 0600; the default 0644 suits files meant to be shared).
+    (mkstemp makes 0600; the default 0644 suits files meant to be shared). Missing parent
+    folders are created, as for every output folder the CLI is given.
     """
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

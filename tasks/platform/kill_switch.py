@@ -1,10 +1,13 @@
-"""Reading the ``warden_kill_switch`` Variable's value, which operators may set loosely."""
+"""Reading the kill switch's value (the ``warden_kill_switch`` Variable, or ``WARDEN_KILL_SWITCH``
+in engine-less runs), which operators may set loosely."""
 
 from __future__ import annotations
 
 from typing import Any
 
 KILL_SWITCH_VARIABLE = "warden_kill_switch"
+# Engine-less CLI runs (no Prefect API) read the switch from this environment variable instead.
+KILL_SWITCH_ENV = "WARDEN_KILL_SWITCH"
 _OFF = {"false", "0", "no", "off", ""}
 
 

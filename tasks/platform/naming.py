@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime
 
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
-DEFAULT_API_URL = "http://127.0.0.1:4200/api"
 
 
 def slug(text: str) -> str:
@@ -50,8 +49,13 @@ def run_stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
+def local_api_url() -> str:
+    """The API of ``make run``'s local Prefect server (``WARDEN_PORT``, default 4200)."""
+    return f"http://127.0.0.1:{int(os.environ.get('WARDEN_PORT', '4200'))}/api"
+
+
 def ui_url(api_url: str | None = None) -> str:
-    api = (api_url or os.environ.get("PREFECT_API_URL") or DEFAULT_API_URL).rstrip("/")
+    api = (api_url or os.environ.get("PREFECT_API_URL") or local_api_url()).rstrip("/")
     return api.removesuffix("/api")
 
 

@@ -1,20 +1,58 @@
-"""Prefect-side conventions shared by every flow: kill switch, artifacts, events, limits."""
+"""Prefect-side conventions shared by every flow: kill switch, artifacts, events, limits, and
+the engine-less run that composes the same steps without a Prefect API.
+
+Flows and steps reach Prefect only through this module (``step``, ``run_logger``, ``slot``,
+``progress``, ``as_completed``, ``emit``, ``publish_summary``, ``ensure_kill_switch_off``). Inside
+a Prefect run each is the Prefect call. Inside ``run_engineless`` — the CLI with no Prefect API
+configured or running — the flow's own body runs with the same steps as plain calls on a thread
+pool, so a verdict costs the steps and nothing more: no temporary server to start. Retries and
+retry conditions behave as in Prefect; events and summaries are appended under
+``$WARDEN_HOME/local-runs/``; global concurrency limits become file-lock slots under
+``$WARDEN_HOME/locks/`` (one machine); the kill switch is the ``WARDEN_KILL_SWITCH``
+environment variable.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import as_completed as futures_completed
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect import Task, get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.futures import as_completed as prefect_completed
+from prefect.settings import PREFECT_LOGGING_LEVEL
+from prefect.states import Failed, State
+from prefect.utilities.annotations import BaseAnnotation
+from prefect.utilities.timeout import timeout
 from prefect.variables import Variable
 
 from blocks.errors import KillSwitchOn, WardenError
-from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE, is_on
-from tasks.platform.naming import event_name, resource_id
+from blocks.storage import warden_home
+from tasks.platform.kill_switch import KILL_SWITCH_ENV, KILL_SWITCH_VARIABLE, is_on
+from tasks.platform.naming import event_name, iso_utc, resource_id, slug, utc_now
 
 # Global concurrency limits the flows acquire (strict): name -> slots. One acquisition per
 # run, never per task: on the embedded SQLite API each acquisition costs a write, and many at
@@ -27,6 +65,14 @@ CONCURRENCY_LIMITS: dict[str, int] = {
 
 def ensure_kill_switch_off(process: str) -> None:
     """Stop before the first side effect when an operator turned the kill switch on."""
+    if _ENGINELESS.get() is not None:
+        value = os.environ.get(KILL_SWITCH_ENV)
+        if is_on(value):
+            raise KillSwitchOn(
+                f"{process}: the {KILL_SWITCH_ENV} environment variable is on ({value!r})",
+                remediation=f"Unset {KILL_SWITCH_ENV} (or set it to false) once it is safe.",
+            )
+        return
     value = Variable.get(KILL_SWITCH_VARIABLE, default=False)
     if is_on(value):
         raise KillSwitchOn(f"{process}: the {KILL_SWITCH_VARIABLE} Variable is on ({value!r})")
@@ -34,22 +80,31 @@ def ensure_kill_switch_off(process: str) -> None:
 
 def publish_summary(key: str, markdown: str, rows: list[dict[str, Any]], description: str) -> None:
     """A markdown summary under ``key`` and its table under ``key-table``."""
+    run = _ENGINELESS.get()
+    if run is not None:
+        run.record("artifacts", {"key": key, "description": description, "markdown": markdown})
+        run.record("artifacts", {"key": f"{key}-table", "description": description, "table": rows})
+        return
     create_markdown_artifact(key=key, markdown=markdown, description=description)
     create_table_artifact(key=f"{key}-table", table=rows, description=description)
 
 
 def emit(process: str, verb: str, kind: str, name: str, payload: dict[str, Any]) -> None:
     """Emit ``warden.<process>.<verb>`` about resource ``warden.<kind>.<name>``."""
-    emit_event(
-        event=event_name(process, verb),
-        resource={"prefect.resource.id": resource_id(kind, name), "prefect.resource.name": name},
-        payload=payload,
-    )
+    event = event_name(process, verb)
+    resource = {"prefect.resource.id": resource_id(kind, name), "prefect.resource.name": name}
+    run = _ENGINELESS.get()
+    if run is not None:
+        run.record("events", {"event": event, "resource": resource, "payload": payload})
+        return
+    emit_event(event=event, resource=resource, payload=payload)
 
 
 def ensure_concurrency_limits(limits: dict[str, int] | None = None) -> list[str]:
     """Create the global concurrency limits the flows need; existing ones are kept as set."""
-    created = []
+    created: list[str] = []
+    if _ENGINELESS.get() is not None:  # engine-less runs take file-lock slots: nothing to create
+        return created
     with get_client(sync_client=True) as client:
         for name, slots in (limits or CONCURRENCY_LIMITS).items():
             try:
@@ -72,3 +127,218 @@ def retry_if_retryable(task, task_run, state) -> bool:
     except Exception:
         return False
     return False
+
+
+# --- one vocabulary for flows and steps, Prefect run or engine-less run -------------------------
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The run's logger: Prefect's inside a Prefect run, ``warden.<flow>`` in an engine-less one."""
+    run = _ENGINELESS.get()
+    return run.logger if run is not None else get_run_logger()
+
+
+@contextlib.contextmanager
+def slot(limit: str, slots: int = 1) -> Iterator[None]:
+    """Hold one slot of the global concurrency limit ``limit`` (strict: a missing limit fails).
+
+    Engine-less runs hold one of ``slots`` file locks under ``$WARDEN_HOME/locks/`` instead,
+    waiting like Prefect does when all are taken.
+    """
+    if _ENGINELESS.get() is None:
+        with concurrency(limit, occupy=1, strict=True):
+            yield
+        return
+    folder = warden_home() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        for index in range(slots):
+            with (folder / f"{slug(limit)}.{index}.lock").open("a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                return
+        time.sleep(0.2)  # every slot taken: poll, as Prefect's acquisition does
+
+
+def progress(key: str) -> Callable[[float], None]:
+    """A progress artifact under ``key``; returns the function that updates it (percent)."""
+    if _ENGINELESS.get() is not None:
+        return lambda percent: None  # nobody watches a UI: the CLI prints the result
+    artifact = create_progress_artifact(progress=0.0, key=key)
+    return lambda percent: update_progress_artifact(artifact, progress=percent)
+
+
+def as_completed(futures: Iterable[Any]) -> Iterator[Any]:
+    """Futures from ``step.submit`` in the order they finish, whichever run made them."""
+    pending = list(futures)
+    if pending and isinstance(pending[0], LocalFuture):
+        by_inner = {future.inner: future for future in pending}
+        for inner in futures_completed(by_inner):
+            yield by_inner[inner]
+        return
+    yield from prefect_completed(pending)
+
+
+def threads_run_steps() -> bool:
+    """True when submitted steps run on threads of this process (worth a process pool)."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    if _ENGINELESS.get() is not None:
+        return True
+    context = FlowRunContext.get()
+    return context is not None and isinstance(context.task_runner, ThreadPoolTaskRunner)
+
+
+class Step(Task):
+    """A Prefect task that an engine-less run calls as a plain function (same code, same
+    retries), and that inside a Prefect run is exactly a Prefect task."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        run = _ENGINELESS.get()
+        if run is None:
+            return super().__call__(*args, **kwargs)
+        return run.call(self, args, kwargs)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        run = _ENGINELESS.get()
+        if run is None:
+            return super().submit(*args, **kwargs)
+        kwargs.pop("wait_for", None)  # futures in the arguments are waited for anyway
+        return run.submit(self, args, kwargs)
+
+
+def step(fn: Callable | None = None, **options: Any) -> Any:
+    """``@step(...)`` is ``@task(...)`` for steps that engine-less runs can call too."""
+    if fn is None:
+        return lambda function: Step(fn=function, **options)
+    return Step(fn=fn, **options)
+
+
+@dataclass(eq=False)  # identity: flows keep futures in sets
+class LocalFuture:
+    """What ``Step.submit`` returns in an engine-less run: ``result()`` like a Prefect future."""
+
+    inner: Future
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+        return self.inner.result(timeout=timeout)
+
+    def wait(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(Exception):
+            self.inner.result(timeout=timeout)
+
+
+@dataclass
+class EnginelessRun:
+    """One flow run without a Prefect API: its steps on a thread pool, its records on disk."""
+
+    flow_name: str
+    max_workers: int = 16
+    started: Any = field(default_factory=utc_now)
+    logger: logging.Logger = field(init=False)
+    folder: Path = field(init=False)
+    _pool: ThreadPoolExecutor = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.logger = logging.getLogger(f"warden.{self.flow_name}")
+        self.logger.setLevel(PREFECT_LOGGING_LEVEL.value())  # on the console as a run's logs are
+        self.folder = warden_home() / "local-runs" / self.flow_name
+        self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix=self.flow_name)
+
+    def call(self, task: Task, args: tuple, kwargs: dict) -> Any:
+        args, kwargs = _resolved(args), {key: _resolved(value) for key, value in kwargs.items()}
+        attempts = 1 + (task.retries or 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                with timeout(task.timeout_seconds):
+                    return task.fn(*args, **kwargs)
+            except Exception as exc:
+                if attempt == attempts or not _should_retry(task, exc):
+                    raise
+                delay = _retry_delay(task, attempt)
+                self.logger.warning(
+                    "%s failed (%s: %s); retry %d of %d in %.0f s",
+                    task.name,
+                    type(exc).__name__,
+                    exc,
+                    attempt,
+                    attempts - 1,
+                    delay,
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def submit(self, task: Task, args: tuple, kwargs: dict) -> LocalFuture:
+        context = contextvars.copy_context()  # the step sees this run (and may submit its own)
+        return LocalFuture(self._pool.submit(context.run, self.call, task, args, kwargs))
+
+    def record(self, kind: str, entry: dict[str, Any]) -> None:
+        """Append an event or a summary to ``local-runs/<flow>/<kind>.jsonl`` (best effort)."""
+        line = json.dumps({"at": iso_utc(utc_now()), **entry}, default=str)
+        try:
+            with self._lock:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                with (self.folder / f"{kind}.jsonl").open("a", encoding="utf-8") as handle:
+                    handle.write(line + "\n")
+        except OSError as exc:
+            self.logger.warning("could not record the run's %s in %s: %s", kind, self.folder, exc)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+_ENGINELESS: contextvars.ContextVar[EnginelessRun | None] = contextvars.ContextVar(
+    "warden_engineless_run", default=None
+)
+
+
+def run_engineless(flow: Any, parameters: dict[str, Any]) -> tuple[str, Any]:
+    """Run ``flow``'s body without the Prefect engine; returns (state name, result).
+
+    A body that returns a Prefect state gives that state's name and data (``Failed`` runs keep
+    their report); an exception propagates, as a Failed run's result would raise.
+    """
+    runner = getattr(flow, "task_runner", None)
+    workers = getattr(runner, "_max_workers", None) or 16
+    run = EnginelessRun(flow.name, max_workers=workers)
+    token = _ENGINELESS.set(run)
+    try:
+        value = flow.fn(**parameters)
+    finally:
+        _ENGINELESS.reset(token)
+        run.close()
+    if isinstance(value, State):
+        return value.name, value.data
+    return "Completed", value
+
+
+def _resolved(value: Any) -> Any:
+    """Arguments as a Prefect task would receive them: futures waited for, quotes removed."""
+    if isinstance(value, LocalFuture):
+        return value.result()
+    if isinstance(value, BaseAnnotation):
+        return value.unquote()
+    if isinstance(value, list):
+        return [_resolved(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_resolved(item) for item in value)
+    return value
+
+
+def _should_retry(task: Task, exc: Exception) -> bool:
+    condition = task.retry_condition_fn
+    return condition is None or bool(condition(task, None, Failed(data=exc)))
+
+
+def _retry_delay(task: Task, attempt: int) -> float:
+    delay = task.retry_delay_seconds or 0
+    if isinstance(delay, list):
+        delay = delay[min(attempt - 1, len(delay) - 1)] if delay else 0
+    return float(delay)

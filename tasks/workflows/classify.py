@@ -165,7 +165,12 @@ class _Worker:
             raise WorkerDied(self._why(f"unreadable reply: {exc}")) from exc
 
     def _why(self, what: str) -> str:
-        code = self.proc.poll()
+        # EOF on its stdout means the worker is exiting: wait for its status (and the whole of
+        # its stderr) instead of racing its exit, bounded for a worker that closed stdout alive.
+        try:
+            code = self.proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            code = None
         self._stderr.seek(0)
         tail = self._stderr.read().decode("utf-8", errors="replace").strip().splitlines()[-3:]
         status = "running" if code is None else f"exit status {code}"

@@ -7,15 +7,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.migration_rules import load_rules
 from blocks.workflows import load_workflows_file
 from tasks.platform.naming import utc_now
-from tasks.platform.steps import retry_if_retryable
+from tasks.platform.steps import retry_if_retryable, step, threads_run_steps
 from tasks.workflows.baseline import build_baseline, read_baseline, write_baseline
 from tasks.workflows.checkers import BUILTIN_CHECKERS, checker_from_spec
 from tasks.workflows.classify import WorkerPool, classify_batch, discover
@@ -29,12 +26,12 @@ from tasks.workflows.models import ClassificationReport, FileResult
 from tasks.workflows.outputs import update_trends, write_run_outputs, write_snapshot
 
 
-@task(name="plan-corpus", cache_policy=NO_CACHE)
+@step(name="plan-corpus", cache_policy=NO_CACHE)
 def load_corpus(config: str, corpus: str, overrides: dict) -> CorpusPlan:
     return plan_corpus(load_workflows_file(config), corpus, **overrides)
 
 
-@task(name="discover-files", cache_policy=NO_CACHE)
+@step(name="discover-files", cache_policy=NO_CACHE)
 def discover_files(plan: CorpusPlan, root: str) -> list[str]:
     base = Path(root)
     paths = [resolve(base, p) for p in plan.corpus.paths]
@@ -42,7 +39,7 @@ def discover_files(plan: CorpusPlan, root: str) -> list[str]:
     return [str(p.relative_to(base)) if p.is_relative_to(base) else str(p) for p in found]
 
 
-@task(name="load-suppressions", cache_policy=NO_CACHE)
+@step(name="load-suppressions", cache_policy=NO_CACHE)
 def suppressions_for(plan: CorpusPlan) -> tuple[list[str], list[str]]:
     loaded = load_suppressions(Path(plan.suppressions))
     return sorted(loaded.fingerprints), loaded.warnings
@@ -61,13 +58,11 @@ def batch_workers(plan: CorpusPlan, files: int) -> Iterator[str | None]:
     threads suffice: a command checker (it runs in its own process anyway), one job, a small
     corpus, or a task runner that already spreads batches over processes (Dask)."""
     corpus = plan.corpus
-    context = FlowRunContext.get()
     wanted = (
         corpus.checker.strip() in BUILTIN_CHECKERS
         and corpus.jobs > 1
         and files >= POOL_MIN_FILES_PER_JOB * corpus.jobs
-        and context is not None
-        and isinstance(context.task_runner, ThreadPoolTaskRunner)
+        and threads_run_steps()
     )
     if not wanted:
         yield None
@@ -90,7 +85,7 @@ def _checker_kwargs(plan: CorpusPlan) -> dict[str, object]:
     }
 
 
-@task(
+@step(
     name="check-batch",
     task_run_name="check-batch-{index}",
     cache_policy=NO_CACHE,
@@ -112,7 +107,7 @@ def check_batch(
     return classify_batch(paths, checker, plan.phase, frozenset(suppressions))
 
 
-@task(
+@step(
     name="record-history",
     cache_policy=NO_CACHE,
     retries=2,
@@ -128,7 +123,7 @@ def record_history(report: ClassificationReport, plan: CorpusPlan, run_id: str) 
     return store.uri
 
 
-@task(name="write-classification-outputs", cache_policy=NO_CACHE)
+@step(name="write-classification-outputs", cache_policy=NO_CACHE)
 def write_classification_outputs(
     report: ClassificationReport, out_dir: str, snapshots_dir: str
 ) -> list[str]:
@@ -140,24 +135,24 @@ def write_classification_outputs(
     return [str(path) for path in written]
 
 
-@task(name="write-baseline", cache_policy=NO_CACHE)
+@step(name="write-baseline", cache_policy=NO_CACHE)
 def write_parse_baseline(results: list[FileResult], output: str) -> dict:
     baseline = build_baseline(results, utc_now())
     write_baseline(Path(output), baseline)
     return baseline
 
 
-@task(name="compare-baselines", cache_policy=NO_CACHE)
+@step(name="compare-baselines", cache_policy=NO_CACHE)
 def compare_baselines(new: str, ref: str, options: dict) -> GateReport:
     return compare(read_baseline(Path(new)), read_baseline(Path(ref)), now=utc_now(), **options)
 
 
-@task(name="plan-migration", cache_policy=NO_CACHE)
+@step(name="plan-migration", cache_policy=NO_CACHE)
 def plan_files_migration(paths: list[str], patterns: list[str], rules: str) -> MigrationPlan:
     files = discover([Path(p) for p in paths], patterns)
     return plan_migration(files, load_rules(rules), root=Path.cwd())
 
 
-@task(name="apply-migration", cache_policy=NO_CACHE)
+@step(name="apply-migration", cache_policy=NO_CACHE)
 def apply_files_migration(plan: MigrationPlan) -> ApplyOutcome:
     return apply_plan(plan)
