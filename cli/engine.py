@@ -45,11 +45,9 @@ def choose_engine() -> Engine:
     A configured API that does not answer is an error (exit 4), never a silent engine-less run:
     the operator asked for the run to be recorded there.
     """
-    if "prefect" in sys.modules:  # a host process (a test, a notebook) already set Prefect up
-        from prefect.settings import PREFECT_API_URL
-
-        if PREFECT_API_URL.value():
-            return Engine(PREFECT_API_URL.value(), "this process's Prefect settings")
+    hosted = _process_api()
+    if hosted:
+        return Engine(hosted, "this process's Prefect settings")
     configured, source = _configured_api()
     if configured:
         if not _answers(configured):
@@ -65,6 +63,15 @@ def choose_engine() -> Engine:
     if "prefect" not in sys.modules:  # nothing may start Prefect's temporary server behind us
         os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
     return Engine(None, "none")
+
+
+def _process_api() -> str | None:
+    """The API of a host process (a test harness, a notebook) that already set Prefect up."""
+    if "prefect" not in sys.modules:
+        return None
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
 
 
 def _configured_api() -> tuple[str | None, str]:

@@ -22,24 +22,29 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+TRENDS_HELP = "Workflow failures over time, from the history (DuckDB)."
+INSTALLER_HELP = "The installer for the approved digest (exit 20 missing, 21 invalid)."
+
 app.add_typer(gates.app, name="gates", help="Go/no-go release gates (flow go-no-go-gates).")
+workflows.app.command("trends", help=TRENDS_HELP)(trends.trends)
 app.add_typer(
     workflows.app,
     name="workflows",
-    help="Workflow health: classify, baseline, regression gate, migrate.",
+    help="Workflow health: classify, baseline, regression gate, migrate, trends.",
 )
-app.command("trends", help="Workflow failures over time, from the history (DuckDB).")(trends.trends)
+matrix.app.command("installer", help=INSTALLER_HELP)(matrix.installer)
 app.add_typer(
-    matrix.app, name="matrix", help="GPU matrix promotion: run, janitor, status (per environment)."
+    matrix.app,
+    name="matrix",
+    help="GPU matrix promotion: run, janitor, status, installer (per environment).",
 )
-app.command(
-    "installer", help="The installer for the approved digest (exit 20 missing, 21 invalid)."
-)(matrix.installer)
 app.add_typer(
     lora.app, name="lora", help="LoRA gauntlet deploy: deploy, gauntlet, rollback, status."
 )
 app.add_typer(configs.app, name="config", help="Validate the YAML configs under deployments/.")
-
+# The first spellings, kept for scripts that use them (not listed in --help).
+app.command("trends", help=TRENDS_HELP, hidden=True)(trends.trends)
+app.command("installer", help=INSTALLER_HELP, hidden=True)(matrix.installer)
 
 if __name__ == "__main__":
     app()

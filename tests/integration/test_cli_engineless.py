@@ -1,4 +1,5 @@
-"""`warden gates run` as CI runs it: a fresh process, no Prefect server, a temporary API."""
+"""`warden gates run` as CI runs it: a fresh process, no Prefect API anywhere: an engine-less
+run, with no temporary server started."""
 
 from __future__ import annotations
 
@@ -11,17 +12,19 @@ from pathlib import Path
 import pytest
 
 from tests.flows.gate_files import failing, passing, write_gates
+from tests.loopback import free_port
 
 pytestmark = pytest.mark.integration
 WARDEN = Path(sys.executable).parent / "warden"
 
 
-def test_cli_runs_the_flow_on_a_temporary_api_with_clean_logs(tmp_path: Path) -> None:
+def test_cli_runs_the_flow_engine_less_with_clean_logs(tmp_path: Path) -> None:
     config = write_gates(
         tmp_path, [passing("smoke"), failing("unit"), {"name": "hmr", "kind": "manual"}]
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env["WARDEN_PORT"] = str(free_port())  # no local platform answers there
     done = subprocess.run(
         [str(WARDEN), "gates", "run", "--config", str(config), "--out", str(tmp_path / "out")],
         env=env,
@@ -31,7 +34,8 @@ def test_cli_runs_the_flow_on_a_temporary_api_with_clean_logs(tmp_path: Path) ->
     )
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
-    assert "NO-GO" in output and "Starting temporary server" in output
+    assert "NO-GO" in done.stdout and "recorded: engine-less run" in done.stderr
+    assert "Starting temporary server" not in output
     assert "Traceback" not in output and "ERROR" not in output
     document = json.loads((tmp_path / "out" / "gate_results.json").read_text())
     assert document["_meta"]["exit_code"] == 1
