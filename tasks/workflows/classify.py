@@ -30,6 +30,7 @@ from tasks.workflows.models import CheckStatus, FileResult, Phase, RunSummary, W
 from tasks.workflows.protocol import category_for
 
 T = TypeVar("T")
+EXIT_WAIT_SEC = 2.0  # how long a worker that closed its pipe gets to report its exit status
 SUPPRESSED_PREFIX = "Suppressed-"
 
 
@@ -156,16 +157,22 @@ class _Worker:
             self.proc.stdin.flush()
             reply = self.proc.stdout.readline()
         except OSError as exc:  # BrokenPipeError included: the worker is gone
-            raise WorkerDied(self._why(f"pipe closed: {exc}")) from exc
+            raise WorkerDied(self._why(f"pipe closed: {exc}", exiting=True)) from exc
         if not reply:
-            raise WorkerDied(self._why("no reply"))
+            raise WorkerDied(self._why("no reply", exiting=True))
         try:
-            return [FileResult.model_validate(row) for row in json.loads(reply)["results"]]
+            rows = [FileResult.model_validate(row) for row in json.loads(reply)["results"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise WorkerDied(self._why(f"unreadable reply: {exc}")) from exc
+        if [row.path for row in rows] != paths:  # a file left out would vanish from the run
+            raise WorkerDied(self._why(f"reply has {len(rows)} rows for {len(paths)} files"))
+        return rows
 
-    def _why(self, what: str) -> str:
+    def _why(self, what: str, exiting: bool = False) -> str:
         code = self.proc.poll()
+        if code is None and exiting:  # its pipe closed: let the exit status arrive
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self.proc.wait(timeout=EXIT_WAIT_SEC)
         self._stderr.seek(0)
         tail = self._stderr.read().decode("utf-8", errors="replace").strip().splitlines()[-3:]
         status = "running" if code is None else f"exit status {code}"
