@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from blocks.errors import ConfigError
+from blocks.errors import ConfigError, UsageError
 from tasks.gates.command import kill_process_group
 from tasks.workflows.checkers import BUILTIN_CHECKERS, Checker, checker_from_spec
 from tasks.workflows.fingerprint import fingerprint
@@ -45,6 +45,21 @@ def discover(paths: list[Path], patterns: list[str], limit: int | None = None) -
             found.setdefault(os.path.normpath(os.path.abspath(candidate)), candidate)
     ordered = sorted(found.values(), key=str)
     return ordered if limit is None else ordered[: max(limit, 0)]
+
+
+class NothingToCheck(UsageError):
+    """A corpus folder holds no file to check: a run would report the health of nothing."""
+
+    remediation = "Fix the corpus's paths or patterns (--pattern), then run again."
+
+
+def discover_corpus(paths: list[Path], patterns: list[str], limit: int | None = None) -> list[Path]:
+    """``discover``, refusing a folder in which no file matches: a count of zero failures
+    over zero files proves nothing, and a mistyped folder must not look healthy."""
+    empty = [str(path) for path in paths if path.is_dir() and not _walk(path, patterns)]
+    if empty:
+        raise NothingToCheck(f"no file matching {', '.join(patterns)} in {', '.join(empty)}")
+    return discover(paths, patterns, limit)
 
 
 def _walk(folder: Path, patterns: list[str]) -> list[Path]:
