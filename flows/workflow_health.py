@@ -1,8 +1,8 @@
 """Workflow health (seed 003, second half): classify, baseline, regression gate, migration.
 
 classify: plan corpus -> kill switch -> discover -> batches checked in parallel (one task per
-batch) -> report -> workflow_failures.json/.md -> GX contract, then the history: JSON snapshot,
-trends.json, Parquet -> artifacts. The gate refuses baselines it cannot compare and ends Failed
+batch) -> report -> workflow_failures.json/.md -> GX contract, then the history: Parquet, JSON
+snapshot, trends.json -> artifacts. The gate refuses baselines it cannot compare and ends Failed
 on a regression, with its report as result.
 """
 
@@ -72,7 +72,7 @@ def classify_workflows(
     history_dir: str | None = None,
 ) -> ClassificationReport:
     """Classify a corpus's files, write the seed's outputs; then, once the snapshot met its
-    contract, keep the run in the history (JSON snapshot, trends.json, Parquet)."""
+    contract, keep the run in the history (Parquet, then JSON snapshot and trends.json)."""
     started, root = utc_now(), str(Path.cwd())
     overrides = {"paths": paths, "patterns": patterns, "checker": checker, "mode": mode}
     overrides |= {"jobs": jobs, "limit": limit, "snapshots_dir": history_dir, "record": record}
@@ -86,8 +86,8 @@ def classify_workflows(
     if plan.record:
         run_id = uuid.uuid4().hex
         check_history_contract(quote(report), plan, run_id)
+        record_history(quote(report), plan, run_id)  # the remote store first: it may fail
         write_history_snapshot(quote(report), plan.snapshots_dir)
-        record_history(quote(report), plan, run_id)
     key = artifact_key(PROCESS, plan.name)
     publish_summary(key, failures_markdown(report), classification_rows(report), f"{plan.name}")
     emit(PROCESS, "classified", "corpus", plan.name, report.summary.model_dump())

@@ -137,6 +137,9 @@ class YamlChecker:
         except yaml.YAMLError as exc:
             return _yaml_parse_error(path, exc), True
         if self._validator is not None:
+            if not documents:  # nothing was validated: that is not a valid document
+                message = "no YAML document to validate against the schema"
+                return _verdict(path, Phase.PARSE, WorkflowCode.VALIDATION_ERROR, message), True
             for index, document in enumerate(documents):
                 error = jsonschema.exceptions.best_match(self._validator.iter_errors(document))
                 if error is not None:

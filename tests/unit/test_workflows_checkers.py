@@ -108,6 +108,9 @@ YAML_CASES = [
     ("name: a\nsteps: []\n---\nname: b\n", SCHEMA, WorkflowCode.VALIDATION_ERROR,
      "document 2 $: 'steps' is a required property", 4),
     ("name: a\nsteps: [\n", SCHEMA, WorkflowCode.PARSE_ERROR, "flow node", 3),
+    ("", SCHEMA, WorkflowCode.VALIDATION_ERROR, "no YAML document", None),
+    ("# only a comment\n", SCHEMA, WorkflowCode.VALIDATION_ERROR, "no YAML document", None),
+    ("", None, WorkflowCode.SUCCESS, "", None),
 ]
 # fmt: on
 
