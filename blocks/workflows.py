@@ -6,14 +6,31 @@ where every run is appended for analysts (a local folder, or ``s3://`` in produc
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from blocks.errors import ConfigError
 from blocks.yaml_source import load_model
 
 DEFAULT_WORKFLOWS_FILE = Path("deployments/workflows.yaml")
+MAX_JOBS = 256
+ADHOC_PATTERNS = {"python": ["*.py"], "yaml": ["*.yaml", "*.yml"]}
+
+
+def cpu_count() -> int:
+    """The CPUs this process may use (its affinity where the OS has one), at most MAX_JOBS."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(usable or 1, MAX_JOBS))
 
 
 class Strict(BaseModel):
@@ -27,7 +44,9 @@ class Corpus(Strict):
     schema_file: str | None = Field(None, alias="schema", description="yaml checker: JSON Schema")
     mode: Literal["parse", "execute"] = "parse"
     timeout_sec: float = Field(30.0, gt=0, le=3600)
-    jobs: int = Field(2, ge=1, le=256)
+    jobs: int = Field(
+        default_factory=lambda: cpu_count(), ge=1, le=MAX_JOBS, description="default: CPU count"
+    )
     batch_size: int = Field(
         1000, ge=1, le=100_000, description="most files in one task; about 8 batches a job"
     )
@@ -42,6 +61,16 @@ class Corpus(Strict):
         if value.strip() not in ("python", "yaml") and "{file}" not in value:
             raise ValueError("a checker command must contain {file} (or use python / yaml)")
         return value
+
+    @model_validator(mode="after")
+    def _settings_that_apply(self) -> Corpus:
+        """Refuse a setting the checker would ignore: it would claim what was not done."""
+        builtin = self.checker.strip()
+        if builtin == "yaml" and self.mode == "execute":
+            raise ValueError("the yaml checker only parses: use mode: parse")
+        if self.schema_file is not None and builtin != "yaml":
+            raise ValueError(f"schema applies only to the yaml checker, not {self.checker!r}")
+        return self
 
 
 class History(Strict):
@@ -63,3 +92,22 @@ class WorkflowsFile(Strict):
 def load_workflows_file(path: Path | str = DEFAULT_WORKFLOWS_FILE) -> WorkflowsFile:
     """Load and validate the workflows file; raises ConfigError naming file, line and field."""
     return load_model(path, WorkflowsFile)
+
+
+def adhoc_workflows_file(name: str, paths: list[str] | None, checker: str | None) -> WorkflowsFile:
+    """A workflows file of one corpus made from the command line, for runs outside a checkout:
+    PATHS and a checker are then required; the rest are the Corpus defaults (parse mode, a
+    job per CPU), with the files a built-in checker reads (``*.py``; ``*.yaml``/``*.yml``)."""
+    if not paths or not checker:
+        raise ConfigError(
+            f"{DEFAULT_WORKFLOWS_FILE}: file not found, and no PATHS and --checker to run "
+            "without it",
+            remediation="Run from the checkout, pass --config FILE, or give PATHS and --checker.",
+        )
+    patterns = ADHOC_PATTERNS.get(checker.strip(), ["*"])
+    try:
+        corpus = Corpus(paths=paths, checker=checker, patterns=patterns)
+    except ValidationError as exc:
+        problems = [error["msg"] for error in exc.errors()]
+        raise ConfigError(f"--checker {checker!r} cannot run", problems=problems) from exc
+    return WorkflowsFile(corpora={name: corpus})

@@ -10,31 +10,65 @@ import typer
 from rich.table import Table
 
 from blocks.errors import WardenError
-from blocks.workflows import DEFAULT_WORKFLOWS_FILE, load_workflows_file
+from blocks.workflows import (
+    DEFAULT_WORKFLOWS_FILE,
+    WorkflowsFile,
+    adhoc_workflows_file,
+    load_workflows_file,
+)
 from cli.output import console, fail, flow_result
 
 app = typer.Typer(no_args_is_help=True)
 
-Config = Annotated[Path, typer.Option("--config", help="Workflows file.")]
-Corpus = Annotated[str, typer.Option("--corpus", help="Corpus of the workflows file.")]
+ConfigIfAny = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help=f"Workflows file (default: {DEFAULT_WORKFLOWS_FILE}, where it exists)."
+    ),
+]
 Paths = Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: corpus).")]
 Checker = Annotated[
     str | None, typer.Option("--checker", help="python, yaml, or a command with {file}.")
 ]
+Patterns = Annotated[
+    list[str] | None,
+    typer.Option("--pattern", help="File names to check in folders, e.g. '*.aether' (repeat)."),
+]
 
 
-def _validated(config: Path) -> None:
+def _workflows_file(config: Path | None) -> WorkflowsFile | None:
+    """The workflows file given (it must load), else the default one where it exists."""
+    path = config or (DEFAULT_WORKFLOWS_FILE if DEFAULT_WORKFLOWS_FILE.is_file() else None)
+    return load_workflows_file(path) if path is not None else None
+
+
+def _config_for_run(
+    config: Path | None, paths: list[Path] | None, checker: str | None
+) -> str | None:
+    """The workflows file a run reads, validated here; None when PATHS and --checker make the
+    corpus alone (outside a checkout). Without either, the missing file is the error."""
     try:
-        load_workflows_file(config)
+        if config is None and not DEFAULT_WORKFLOWS_FILE.is_file():
+            if paths and checker:
+                return None
+            adhoc_workflows_file("adhoc", None, None)  # raises: says what to pass
+        path = config or DEFAULT_WORKFLOWS_FILE
+        load_workflows_file(path)
     except WardenError as exc:
         fail(exc)
+    return str(path)
 
 
 @app.command("classify")
 def classify(
     paths: Paths = None,
-    corpus: Corpus = "sample",
-    config: Config = DEFAULT_WORKFLOWS_FILE,
+    corpus: Annotated[
+        str | None,
+        typer.Option(
+            "--corpus", help="Corpus of the workflows file (default sample; adhoc without one)."
+        ),
+    ] = None,
+    config: ConfigIfAny = None,
     checker: Checker = None,
     mode: Annotated[str | None, typer.Option("--mode", help="parse or execute.")] = None,
     jobs: Annotated[
@@ -42,18 +76,32 @@ def classify(
         typer.Option(
             "--jobs",
             min=1,
-            help="Parallel batches; built-in checkers use worker processes from 2,000 files a job.",
+            help="Parallel batches (default: the corpus's, else the CPU count); built-in "
+            "checkers use worker processes from 2,000 files a job.",
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N files.")] = None,
+    patterns: Patterns = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
-    record: Annotated[bool, typer.Option(help="Append the run to the history.")] = True,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="workflow_failures.json here (seed's name).")
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="workflow_failures.md here.")
+    ] = None,
+    history_dir: Annotated[
+        Path | None,
+        typer.Option("--history-dir", help="Snapshots and trends.json (default: the config's)."),
+    ] = None,
+    record: Annotated[
+        bool, typer.Option(help="Keep the run in the history (snapshot, trends, Parquet).")
+    ] = True,
     dask_address: Annotated[
         str | None, typer.Option("--dask-address", help="Run batches on this Dask scheduler.")
     ] = None,
 ) -> None:
     """Classify failing workflows: workflow_failures.json/.md, snapshot, trends, history."""
-    _validated(config)
+    config_file = _config_for_run(config, paths, checker)
 
     def load():
         from flows.workflow_health import classify_on_dask, classify_workflows
@@ -63,8 +111,8 @@ def classify(
     report = flow_result(
         load,
         needs_api="--dask-address" if dask_address else None,
-        corpus=corpus,
-        config=str(config),
+        corpus=corpus or ("sample" if config_file else "adhoc"),
+        config=config_file,
         paths=[str(p) for p in paths] if paths else None,
         checker=checker,
         mode=mode,
@@ -72,6 +120,10 @@ def classify(
         limit=limit,
         out=str(out) if out else None,
         record=record,
+        patterns=patterns,
+        output=str(output) if output else None,
+        markdown=str(markdown) if markdown else None,
+        history_dir=str(history_dir) if history_dir else None,
     )
     table = Table("category", "files")
     for category, count in report.summary.by_category.items():
@@ -91,19 +143,23 @@ def baseline(
     output: Annotated[Path, typer.Option("--output", help="Baseline file.")] = Path(
         "parse_baseline.json"
     ),
-    corpus: Corpus = "sample",
-    config: Config = DEFAULT_WORKFLOWS_FILE,
+    corpus: Annotated[
+        str | None, typer.Option("--corpus", help="Corpus (default sample; adhoc without one).")
+    ] = None,
+    config: ConfigIfAny = None,
     checker: Checker = None,
+    patterns: Patterns = None,
 ) -> None:
     """Write a parse-only baseline: {timestamp, total, by_code, failure_rate, files}."""
-    _validated(config)
+    config_file = _config_for_run(config, paths, checker)
     result = flow_result(
         "flows.workflow_health:parse_baseline",
-        corpus=corpus,
-        config=str(config),
+        corpus=corpus or ("sample" if config_file else "adhoc"),
+        config=config_file,
         paths=[str(p) for p in paths] if paths else None,
         checker=checker,
         output=str(output),
+        patterns=patterns,
     )
     console.print(
         f"{output}: {result['total']} files, failure rate {result['failure_rate']:.2%}, "
@@ -121,11 +177,41 @@ def gate(
         list[str] | None, typer.Option("--codes", help="Codes to watch (repeat or a,b).")
     ] = None,
     fail_on_new_internal: Annotated[bool, typer.Option("--fail-on-new-internal")] = False,
+    max_missing: Annotated[
+        float,
+        typer.Option(
+            "--max-missing",
+            min=0.0,
+            max=0.99,
+            help="Share of the reference's files the new baseline may lack (default 0.10).",
+        ),
+    ] = 0.10,
+    exclude_suppressed: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-suppressed", help="Leave suppressed failures out of both baselines' counts."
+        ),
+    ] = False,
+    suppressions: Annotated[
+        Path | None,
+        typer.Option("--suppressions", help="Suppression file (default: the workflows file's)."),
+    ] = None,
+    config: ConfigIfAny = None,
 ) -> None:
-    """Exit 1 when a watched code rose by more than both thresholds; print the JSON report."""
+    """Exit 1 when a watched code rose by more than both thresholds; print the JSON report.
+    Exit 2, comparing nothing, when a baseline is unreadable, empty, truncated, stale or of
+    another corpus."""
+    from tasks.workflows.corpus import suppression_list
     from tasks.workflows.gate import exit_code
 
     names = [part for item in codes or [] for part in item.split(",") if part] or None
+    try:
+        workflows = _workflows_file(config) if exclude_suppressed and not suppressions else None
+        listed = suppression_list(
+            exclude_suppressed, str(suppressions) if suppressions else None, workflows
+        )
+    except WardenError as exc:
+        fail(exc)
     report = flow_result(
         "flows.workflow_health:baseline_regression_gate",
         new=str(new),
@@ -134,6 +220,9 @@ def gate(
         rel_threshold=rel_threshold,
         codes=names,
         fail_on_new_internal=fail_on_new_internal,
+        max_missing=max_missing,
+        exclude_suppressed=exclude_suppressed,
+        suppressions=str(listed) if listed else None,
     )
     print(json.dumps(report.to_dict(), indent=2))
     raise typer.Exit(exit_code(report))

@@ -1,8 +1,9 @@
 """Workflow health (seed 003, second half): classify, baseline, regression gate, migration.
 
 classify: plan corpus -> kill switch -> discover -> batches checked in parallel (one task per
-batch) -> report -> workflow_failures.json/.md, snapshot, trends.json -> GX contract, then the
-Parquet history -> artifacts. The gate ends Failed on a regression, with its report as result.
+batch) -> report -> workflow_failures.json/.md -> GX contract, then the history: Parquet, JSON
+snapshot, trends.json -> artifacts. The gate refuses baselines it cannot compare and ends Failed
+on a regression, with its report as result.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from tasks.platform.steps import (
     publish_summary,
 )
 from tasks.workflows.classify import batches
-from tasks.workflows.corpus import CorpusPlan, batch_size_for
+from tasks.workflows.comparability import DEFAULT_MAX_MISSING
+from tasks.workflows.corpus import CorpusPlan, batch_size_for, suppression_list
 from tasks.workflows.gate import GateReport, exit_code, gate_report_md
 from tasks.workflows.migrate import migration_report_md
 from tasks.workflows.models import ClassificationReport, FileResult
@@ -42,6 +44,7 @@ from tasks.workflows.steps import (
     apply_files_migration,
     batch_workers,
     check_batch,
+    check_history_contract,
     compare_baselines,
     discover_files,
     load_corpus,
@@ -49,6 +52,7 @@ from tasks.workflows.steps import (
     record_history,
     suppressions_for,
     write_classification_outputs,
+    write_history_snapshot,
     write_parse_baseline,
 )
 
@@ -59,7 +63,7 @@ PERSIST = persisted_results()
 @flow(name="classify-workflows", task_runner=ThreadPoolTaskRunner(max_workers=64), **PERSIST)
 def classify_workflows(
     corpus: str = "sample",
-    config: str = str(DEFAULT_WORKFLOWS_FILE),
+    config: str | None = str(DEFAULT_WORKFLOWS_FILE),
     paths: list[str] | None = None,
     checker: str | None = None,
     mode: str | None = None,
@@ -67,19 +71,28 @@ def classify_workflows(
     limit: int | None = None,
     out: str | None = None,
     record: bool = True,
+    patterns: list[str] | None = None,
+    output: str | None = None,
+    markdown: str | None = None,
+    history_dir: str | None = None,
 ) -> ClassificationReport:
-    """Classify a corpus's files, write the seed's outputs and append the run to the history."""
+    """Classify a corpus's files, write the seed's outputs; then, once the snapshot met its
+    contract, keep the run in the history (Parquet, then JSON snapshot and trends.json)."""
     started, root = utc_now(), str(Path.cwd())
-    overrides = {"paths": paths, "checker": checker, "mode": mode, "jobs": jobs, "limit": limit}
+    overrides = {"paths": paths, "patterns": patterns, "checker": checker, "mode": mode}
+    overrides |= {"jobs": jobs, "limit": limit, "snapshots_dir": history_dir, "record": record}
     plan = load_corpus(config, corpus, overrides)
     ensure_kill_switch_off(PROCESS)
     report = _classify(plan, root, started)
     out_dir = Path(out) if out else warden_home() / "out" / "workflows" / run_stamp(started)
     # quote(): a report holds a row per file, and Prefect would otherwise walk every row of a
     # task's parameters looking for futures (about 0.5 s a call at 3,000 files).
-    write_classification_outputs(quote(report), str(out_dir), plan.snapshots_dir)
-    if record:
-        record_history(quote(report), plan, uuid.uuid4().hex)
+    write_classification_outputs(quote(report), str(out_dir), output, markdown)
+    if plan.record:
+        run_id = uuid.uuid4().hex
+        check_history_contract(quote(report), plan, run_id)
+        record_history(quote(report), plan, run_id)  # the remote store first: it may fail
+        write_history_snapshot(quote(report), plan.snapshots_dir)
     key = artifact_key(PROCESS, plan.name)
     publish_summary(key, failures_markdown(report), classification_rows(report), f"{plan.name}")
     emit(PROCESS, "classified", "corpus", plan.name, report.summary.model_dump())
@@ -89,14 +102,15 @@ def classify_workflows(
 @flow(name="parse-baseline", task_runner=ThreadPoolTaskRunner(max_workers=64), **PERSIST)
 def parse_baseline(
     corpus: str = "sample",
-    config: str = str(DEFAULT_WORKFLOWS_FILE),
+    config: str | None = str(DEFAULT_WORKFLOWS_FILE),
     paths: list[str] | None = None,
     checker: str | None = None,
     output: str = "parse_baseline.json",
+    patterns: list[str] | None = None,
 ) -> dict:
     """A parse-only snapshot of health in the seed's shape: totals, by_code, failure_rate."""
     started, root = utc_now(), str(Path.cwd())
-    overrides = {"paths": paths, "checker": checker, "mode": "parse"}
+    overrides = {"paths": paths, "patterns": patterns, "checker": checker, "mode": "parse"}
     plan = load_corpus(config, corpus, overrides)
     ensure_kill_switch_off(PROCESS)
     report = _classify(plan, root, started)
@@ -111,12 +125,18 @@ def baseline_regression_gate(
     rel_threshold: float = 0.10,
     codes: list[str] | None = None,
     fail_on_new_internal: bool = False,
+    max_missing: float = DEFAULT_MAX_MISSING,
+    exclude_suppressed: bool = False,
+    suppressions: str | None = None,
 ) -> State:
-    """Fail when a targeted code rose by more than both thresholds (seed's regression gate)."""
+    """Fail when a targeted code rose by more than both thresholds (seed's regression gate);
+    baselines that cannot be compared end the run before any count is (exit 2)."""
     options = {
         "abs_threshold": abs_threshold,
         "rel_threshold": rel_threshold,
         "fail_on_new_internal": fail_on_new_internal,
+        "max_missing": max_missing,
+        "suppressions": suppression_list(exclude_suppressed, suppressions),
     }
     if codes:
         options["codes"] = tuple(codes)

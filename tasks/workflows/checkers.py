@@ -9,7 +9,6 @@ the parse phase, whichever phase was asked for, as the seed's ``--check`` does.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import shlex
@@ -27,7 +26,8 @@ from blocks.errors import ConfigError
 from tasks.gates.command import run_command
 from tasks.workflows.models import CheckStatus, Phase, WorkflowCode
 from tasks.workflows.protocol import DEFAULT_PREFIXES, interpret
-from tasks.workflows.reading import DEFAULT_MAX_BYTES, read_source
+from tasks.workflows.python_source import compile_source
+from tasks.workflows.reading import DEFAULT_MAX_BYTES, io_error, read_bytes, read_source
 
 BUILTIN_CHECKERS = ("python", "yaml")
 _UNDEFINED = (
@@ -70,19 +70,14 @@ class PythonChecker:
         return self._execute(path), True
 
     def _static_check(self, path: Path) -> CheckStatus | None:
-        """The first parse or validation failure, or None when the file is clean."""
-        source = read_source(path, self.max_bytes)
-        if isinstance(source, CheckStatus):
-            return source
-        try:
-            tree = ast.parse(source, filename=str(path))
-            compile(tree, str(path), "exec", dont_inherit=True)  # compiler-only errors too
-        except SyntaxError as exc:
-            message = f"{type(exc).__name__}: {exc.msg}"
-            return _verdict(path, Phase.PARSE, WorkflowCode.PARSE_ERROR, message, exc.lineno)
-        except (ValueError, RecursionError, MemoryError) as exc:
-            message = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            return _verdict(path, Phase.PARSE, WorkflowCode.PARSE_ERROR, message)
+        """The first parse or validation failure, or None when the file is clean. The file's
+        bytes are compiled as the interpreter compiles them (python_source)."""
+        data = read_bytes(path, self.max_bytes)
+        if isinstance(data, str):
+            return io_error(path, data)
+        tree = compile_source(path, data)
+        if isinstance(tree, CheckStatus):
+            return tree
         found = pyflakes_checker.Checker(tree, filename=str(path)).messages
         undefined = sorted((m for m in found if isinstance(m, _UNDEFINED)), key=_position)
         if not undefined:
@@ -116,7 +111,8 @@ def _position(message: pyflakes_messages.Message) -> tuple[int, int]:
 
 
 class YamlChecker:
-    """YAML files: parse (line from the problem mark), then an optional JSON Schema."""
+    """YAML files: parse (line from the problem mark), then an optional JSON Schema. YAML is
+    never run, so every verdict is a parse-phase verdict, whatever phase was asked for."""
 
     name = "yaml"
 
@@ -141,11 +137,14 @@ class YamlChecker:
         except yaml.YAMLError as exc:
             return _yaml_parse_error(path, exc), True
         if self._validator is not None:
+            if not documents:  # nothing was validated: that is not a valid document
+                message = "no YAML document to validate against the schema"
+                return _verdict(path, Phase.PARSE, WorkflowCode.VALIDATION_ERROR, message), True
             for index, document in enumerate(documents):
                 error = jsonschema.exceptions.best_match(self._validator.iter_errors(document))
                 if error is not None:
                     return _schema_error(path, source, index, len(documents), error), True
-        return _verdict(path, phase, WorkflowCode.SUCCESS), True
+        return _verdict(path, Phase.PARSE, WorkflowCode.SUCCESS), True
 
 
 def _yaml_parse_error(path: Path, exc: yaml.YAMLError) -> CheckStatus:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from blocks.errors import ConfigError
+from blocks.errors import ConfigError, UsageError
 from tasks.gates.command import kill_process_group
 from tasks.workflows.checkers import BUILTIN_CHECKERS, Checker, checker_from_spec
 from tasks.workflows.fingerprint import fingerprint
@@ -30,6 +30,7 @@ from tasks.workflows.models import CheckStatus, FileResult, Phase, RunSummary, W
 from tasks.workflows.protocol import category_for
 
 T = TypeVar("T")
+EXIT_WAIT_SEC = 2.0  # how long a worker that closed its pipe gets to report its exit status
 SUPPRESSED_PREFIX = "Suppressed-"
 
 
@@ -44,6 +45,21 @@ def discover(paths: list[Path], patterns: list[str], limit: int | None = None) -
             found.setdefault(os.path.normpath(os.path.abspath(candidate)), candidate)
     ordered = sorted(found.values(), key=str)
     return ordered if limit is None else ordered[: max(limit, 0)]
+
+
+class NothingToCheck(UsageError):
+    """A corpus folder holds no file to check: a run would report the health of nothing."""
+
+    remediation = "Fix the corpus's paths or patterns (--pattern), then run again."
+
+
+def discover_corpus(paths: list[Path], patterns: list[str], limit: int | None = None) -> list[Path]:
+    """``discover``, refusing a folder in which no file matches: a count of zero failures
+    over zero files proves nothing, and a mistyped folder must not look healthy."""
+    empty = [str(path) for path in paths if path.is_dir() and not _walk(path, patterns)]
+    if empty:
+        raise NothingToCheck(f"no file matching {', '.join(patterns)} in {', '.join(empty)}")
+    return discover(paths, patterns, limit)
 
 
 def _walk(folder: Path, patterns: list[str]) -> list[Path]:
@@ -156,21 +172,22 @@ class _Worker:
             self.proc.stdin.flush()
             reply = self.proc.stdout.readline()
         except OSError as exc:  # BrokenPipeError included: the worker is gone
-            raise WorkerDied(self._why(f"pipe closed: {exc}")) from exc
+            raise WorkerDied(self._why(f"pipe closed: {exc}", exiting=True)) from exc
         if not reply:
-            raise WorkerDied(self._why("no reply"))
+            raise WorkerDied(self._why("no reply", exiting=True))
         try:
-            return [FileResult.model_validate(row) for row in json.loads(reply)["results"]]
+            rows = [FileResult.model_validate(row) for row in json.loads(reply)["results"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise WorkerDied(self._why(f"unreadable reply: {exc}")) from exc
+        if [row.path for row in rows] != paths:  # a file left out would vanish from the run
+            raise WorkerDied(self._why(f"reply has {len(rows)} rows for {len(paths)} files"))
+        return rows
 
-    def _why(self, what: str) -> str:
-        # EOF on its stdout means the worker is exiting: wait for its status (and the whole of
-        # its stderr) instead of racing its exit, bounded for a worker that closed stdout alive.
-        try:
-            code = self.proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            code = None
+    def _why(self, what: str, exiting: bool = False) -> str:
+        code = self.proc.poll()
+        if code is None and exiting:  # its pipe closed: let the exit status arrive
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self.proc.wait(timeout=EXIT_WAIT_SEC)
         self._stderr.seek(0)
         tail = self._stderr.read().decode("utf-8", errors="replace").strip().splitlines()[-3:]
         status = "running" if code is None else f"exit status {code}"

@@ -1,10 +1,11 @@
-"""The data contract a history snapshot must meet before it is appended (Great Expectations).
+"""The data contract a history snapshot must meet before it is kept (Great Expectations).
 
-Column rules (code in the table, code_name matching code, fingerprint shape, known category,
-path unique within a run) run through a GX expectation suite so they appear in Data Docs;
-the cross-table rule (the run row's counts against its file rows) is checked in pandas, since
-GX has no expectation spanning two tables, and reported in the same list. A failing contract
-means the flow fails and appends nothing.
+Column rules (code in the table; code_name, ok and category matching the code and the
+suppression; fingerprint shape, known category, path unique within a run) run through a GX
+expectation suite so they appear in Data Docs; the cross-table rule (the run row's counts
+against its file rows) is checked in pandas, since GX has no expectation spanning two tables,
+and reported in the same list. A failing contract means the flow fails and keeps nothing: no
+JSON snapshot, no trends.json, no Parquet append.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 
 from blocks.errors import ExitCode, WardenError
 from tasks.workflows.models import Category, WorkflowCode
+from tasks.workflows.protocol import category_for
 
 FINGERPRINT_REGEX = r"^[0-9a-f]{16}$"
 KNOWN_CODES = sorted(int(code) for code in WorkflowCode)
@@ -131,10 +133,25 @@ def _missing_columns(frame: pd.DataFrame, required: tuple[str, ...], table: str)
     )
 
 
+def expected_category(code: Any, suppressed: Any) -> str:
+    """The category the code table gives a code, ``Suppressed-`` when it was suppressed."""
+    try:
+        category = str(category_for(WorkflowCode(int(code))))
+    except (TypeError, ValueError):
+        return f"<not in code table: {code}>"
+    return f"Suppressed-{category}" if bool(suppressed) else category
+
+
 def _with_expected_names(files_df: pd.DataFrame) -> pd.DataFrame:
+    """The files with what each verdict field must be, given its code: name, ok, category."""
     frame = files_df.copy()
     frame["expected_code_name"] = [expected_code_name(code) for code in frame["code"]]
     frame["code"] = pd.to_numeric(frame["code"], errors="coerce").astype("Int64")
+    frame["expected_ok"] = [bool(code == 0) if pd.notna(code) else None for code in frame["code"]]
+    frame["expected_category"] = [
+        expected_category(code, suppressed)
+        for code, suppressed in zip(files_df["code"], files_df["suppressed"], strict=True)
+    ]
     return frame
 
 
@@ -150,6 +167,16 @@ def _expectations() -> list[Any]:
             column_A="code_name",
             column_B="expected_code_name",
             description="code_name is the code table's name for code",
+        ),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="ok",
+            column_B="expected_ok",
+            description="ok is true exactly when code is SUCCESS",
+        ),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="category",
+            column_B="expected_category",
+            description="category is the code's, Suppressed- exactly when suppressed",
         ),
         gxe.ExpectColumnValuesToMatchRegex(
             column="fingerprint",

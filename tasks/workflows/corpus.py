@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from blocks.errors import UsageError
 from blocks.storage import warden_home
@@ -14,7 +14,8 @@ from tasks.workflows.models import Phase
 
 
 class CorpusPlan(BaseModel):
-    """Everything a run needs, validated before the first file is checked; paths resolved."""
+    """Everything a run needs, validated before the first file is checked; paths resolved.
+    ``record``: whether the run is kept in the history (snapshot, trends.json, Parquet)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -26,6 +27,7 @@ class CorpusPlan(BaseModel):
     snapshots_dir: str
     data_docs_dir: str
     suppressions: str
+    record: bool = True
 
 
 def plan_corpus(
@@ -33,27 +35,31 @@ def plan_corpus(
     name: str,
     *,
     paths: list[str] | None = None,
+    patterns: list[str] | None = None,
     checker: str | None = None,
     mode: str | None = None,
     jobs: int | None = None,
     limit: int | None = None,
+    snapshots_dir: str | None = None,
+    record: bool = True,
 ) -> CorpusPlan:
     """The named corpus with overrides applied; an unknown name lists the valid ones."""
     if name not in config.corpora:
         valid = ", ".join(sorted(config.corpora))
         raise UsageError(f"unknown corpus {name!r}; valid corpora: {valid}")
-    overrides = {
-        key: value
-        for key, value in {
-            "paths": paths,
-            "checker": checker,
-            "mode": mode,
-            "jobs": jobs,
-            "limit": limit,
-        }.items()
-        if value is not None
-    }
-    corpus = Corpus.model_validate({**config.corpora[name].model_dump(by_alias=True), **overrides})
+    if snapshots_dir is not None and not record:
+        raise UsageError("--history-dir does nothing with --no-record: drop one of them")
+    given = {"paths": paths, "patterns": patterns, "checker": checker, "mode": mode}
+    given |= {"jobs": jobs, "limit": limit}
+    overrides = {key: value for key, value in given.items() if value is not None}
+    try:
+        corpus = Corpus.model_validate(
+            {**config.corpora[name].model_dump(by_alias=True), **overrides}
+        )
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}" for e in exc.errors()]
+        detail = "; ".join(problems)
+        raise UsageError(f"corpus {name!r} with these options cannot run: {detail}") from exc
     history, home = config.history, warden_home()
     return CorpusPlan(
         name=name,
@@ -61,9 +67,12 @@ def plan_corpus(
         phase=Phase(corpus.mode),
         history_uri=history_location(config)[0],
         endpoint_url=history.endpoint_url,
-        snapshots_dir=_local_or_uri(history.snapshots_dir, home / "workflow_history"),
+        snapshots_dir=_local_or_uri(
+            snapshots_dir or history.snapshots_dir, home / "workflow_history"
+        ),
         data_docs_dir=_local_or_uri(history.data_docs_dir, home / "out" / "data-docs"),
         suppressions=_local_or_uri(config.suppressions, home / "workflow_suppressions.txt"),
+        record=record,
     )
 
 
@@ -90,3 +99,19 @@ def batch_size_for(total: int, corpus: Corpus) -> int:
 def resolve(root: Path, value: str) -> Path:
     path = Path(value)
     return path if path.is_absolute() else root / path
+
+
+def suppression_list(
+    exclude: bool, path: str | None, config: WorkflowsFile | None = None
+) -> Path | None:
+    """The suppression file the regression gate leaves out, or None when it leaves out none.
+
+    ``path``, else the workflows file's ``suppressions``, else WARDEN_HOME's default. A path
+    without ``exclude`` would do nothing, so it is refused.
+    """
+    if not exclude:
+        if path is not None:
+            raise UsageError("--suppressions does nothing without --exclude-suppressed")
+        return None
+    configured = config.suppressions if config is not None else None
+    return Path(_local_or_uri(path or configured, warden_home() / "workflow_suppressions.txt"))

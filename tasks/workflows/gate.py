@@ -12,11 +12,19 @@ since JSON has no infinity it is written as ``"relative_increase": null`` with
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.errors import ExitCode, UsageError
+from tasks.workflows.baseline import read_baseline
+from tasks.workflows.comparability import (
+    DEFAULT_MAX_MISSING,
+    check_comparable,
+    without_suppressed,
+)
+from tasks.workflows.fingerprint import Suppressions, parse_suppressions
 from tasks.workflows.models import WorkflowCode
 
 DEFAULT_CODES = ("PARSE_ERROR", "VALIDATION_ERROR")
@@ -55,9 +63,13 @@ class GateReport(BaseModel):
     abs_threshold: int
     rel_threshold: float
     regressions: list[Regression]
+    # Beyond the seed's shape, written only when set: suppressed failures left out of the
+    # counts (new, ref), and what could not be checked about the baselines themselves.
+    excluded_suppressed: dict[str, int] | None = None
+    notes: list[str] = Field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "ok": self.ok,
             "timestamp": self.timestamp.astimezone(UTC).isoformat(),
             "new_counts": dict(self.new_counts),
@@ -66,6 +78,11 @@ class GateReport(BaseModel):
             "rel_threshold": self.rel_threshold,
             "regressions": [regression.to_dict() for regression in self.regressions],
         }
+        if self.excluded_suppressed is not None:
+            document["excluded_suppressed"] = dict(self.excluded_suppressed)
+        if self.notes:
+            document["notes"] = list(self.notes)
+        return document
 
 
 def _checked_codes(codes: tuple[str, ...] | list[str], fail_on_new_internal: bool) -> list[str]:
@@ -154,6 +171,47 @@ def compare(
     )
 
 
+def gate_baseline_files(
+    new: Path,
+    ref: Path,
+    *,
+    now: datetime,
+    max_missing: float = DEFAULT_MAX_MISSING,
+    suppressions: Path | None = None,
+    **options: Any,
+) -> GateReport:
+    """The gate on two baseline files: both readable and comparable (else exit 2, nothing
+    compared), suppressed failures left out of both when a suppression file is given, then
+    ``compare`` with ``options``."""
+    _checked_codes(tuple(options.get("codes", DEFAULT_CODES)), False)  # the command line first
+    _check_thresholds(options.get("abs_threshold", 0), options.get("rel_threshold", 0.0))
+    new_doc, ref_doc = read_baseline(new), read_baseline(ref)
+    notes = check_comparable(new_doc, ref_doc, max_missing=max_missing)
+    excluded = None
+    if suppressions is not None:
+        listed = read_suppression_list(suppressions)
+        new_doc, new_out = without_suppressed(new_doc, listed.fingerprints)
+        ref_doc, ref_out = without_suppressed(ref_doc, listed.fingerprints)
+        excluded = {"new": new_out, "ref": ref_out}
+        notes += listed.warnings
+    report = compare(new_doc, ref_doc, now=now, **options)
+    return report.model_copy(update={"excluded_suppressed": excluded, "notes": notes})
+
+
+def read_suppression_list(path: Path) -> Suppressions:
+    """The suppression file gating leaves out; a missing or unreadable one is a usage error,
+    since excluding suppressed failures would then exclude nothing."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"suppression file {path}: cannot read it ({exc}); --exclude-suppressed needs it",
+            remediation="Pass --suppressions with the file that lists the fingerprints, or "
+            "drop --exclude-suppressed.",
+        ) from exc
+    return parse_suppressions(text, source=str(path))
+
+
 def exit_code(report: GateReport) -> int:
     """0 when no code regressed, 1 (the verdict failed) otherwise; 2 is raised, not returned."""
     return int(ExitCode.OK if report.ok else ExitCode.VERDICT_FAILED)
@@ -178,4 +236,11 @@ def gate_report_md(report: GateReport) -> str:
         shown = "∞ (from zero)" if rel is None else f"{rel:+.2%}"
         mark = "❌" if code in regressed else "✅"
         lines.append(f"| {code} | {old} | {new} | {new - old:+d} | {shown} | {mark} |")
+    if report.excluded_suppressed is not None:
+        excluded = report.excluded_suppressed
+        lines += [
+            "",
+            f"Suppressed failures left out: {excluded['new']} new, {excluded['ref']} ref.",
+        ]
+    lines += ["", *(f"- note: {note}" for note in report.notes)] if report.notes else []
     return "\n".join(lines) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import IntEnum, StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class WorkflowCode(IntEnum):
@@ -56,6 +56,13 @@ class CheckStatus(BaseModel):
     def code_name(self) -> str:
         return self.code.name
 
+    @model_validator(mode="after")
+    def _ok_is_success(self) -> CheckStatus:
+        """``ok`` says exactly what ``code`` says: a verdict cannot contradict itself."""
+        if self.ok is not (self.code is WorkflowCode.SUCCESS):
+            raise ValueError(f"ok={self.ok} contradicts code {int(self.code)} ({self.code.name})")
+        return self
+
 
 class FileResult(BaseModel):
     """One file's row in workflow_failures.json and in the history dataset."""
@@ -74,6 +81,21 @@ class FileResult(BaseModel):
     suppressed: bool = False
     structured: bool = True  # False when classified by heuristics
     duration_sec: float = 0.0
+
+    @model_validator(mode="after")
+    def _fields_agree(self) -> FileResult:
+        """ok, code and code_name say the same thing; only a failure can be suppressed."""
+        problems = []
+        if self.ok is not (self.code == WorkflowCode.SUCCESS):
+            problems.append(f"ok={self.ok} contradicts code {self.code}")
+        known = self.code in WorkflowCode._value2member_map_
+        if not known or WorkflowCode(self.code).name != self.code_name:
+            problems.append(f"code_name {self.code_name!r} is not the name of code {self.code}")
+        if self.suppressed and self.ok:
+            problems.append("a passing file cannot be suppressed")
+        if problems:
+            raise ValueError(f"{self.path}: " + "; ".join(problems))
+        return self
 
 
 class RunSummary(BaseModel):

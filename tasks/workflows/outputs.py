@@ -117,10 +117,19 @@ def _code_number(name: str) -> str:
     return str(int(WorkflowCode[name])) if name in WorkflowCode.__members__ else "?"
 
 
-def write_run_outputs(report: ClassificationReport, out_dir: Path) -> list[Path]:
-    """Write workflow_failures.json and .md into ``out_dir``; returns both paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out_dir / FAILURES_JSON, out_dir / FAILURES_MD
+def write_run_outputs(
+    report: ClassificationReport,
+    out_dir: Path,
+    *,
+    json_path: Path | None = None,
+    md_path: Path | None = None,
+) -> list[Path]:
+    """Write workflow_failures.json and .md into ``out_dir``, or where ``json_path`` and
+    ``md_path`` (the seed's --output and --markdown) say; returns both paths."""
+    json_path = json_path or out_dir / FAILURES_JSON
+    md_path = md_path or out_dir / FAILURES_MD
+    for path in (json_path, md_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(json_path, json.dumps(failures_document(report), indent=2) + "\n")
     write_atomic(md_path, failures_markdown(report))
     return [json_path, md_path]

@@ -16,6 +16,8 @@ from tasks.workflows.models import Category, CheckStatus, Phase, WorkflowCode
 
 DEFAULT_PREFIXES: tuple[str, ...] = ("WARDEN", "AETHER")
 STATUS_KEYS = frozenset({"ok", "code", "code_name", "file", "phase", "message", "line"})
+STATED_CODE = frozenset({"code", "code_name"})
+PHASES = frozenset(member.value for member in Phase)
 MESSAGE_LIMIT = 500
 
 _LINE_NUMBER = re.compile(r"\bline\s+(\d+)", re.IGNORECASE)
@@ -48,7 +50,8 @@ def category_for(code: WorkflowCode) -> Category:
 
 
 def parse_status_line(stdout: str) -> dict | None:
-    """The last line that is a JSON object with at least "ok" and "code", limited to its keys."""
+    """The last line that is a JSON object with "ok" and a "code" or "code_name", limited to
+    the protocol's keys."""
     for raw in reversed(stdout.splitlines()):
         line = raw.strip()
         if not (line.startswith("{") and line.endswith("}")):
@@ -57,7 +60,7 @@ def parse_status_line(stdout: str) -> dict | None:
             payload = json.loads(line)
         except ValueError:
             continue
-        if isinstance(payload, dict) and "ok" in payload and "code" in payload:
+        if isinstance(payload, dict) and "ok" in payload and STATED_CODE & payload.keys():
             return {key: value for key, value in payload.items() if key in STATUS_KEYS}
     return None
 
@@ -92,29 +95,75 @@ def interpret(
         message = "checker did not run: " + (_first_meaningful(text) or "no exit code")
         return _status(file, phase, WorkflowCode.INTERNAL_ERROR, message, None), False
     payload = parse_status_line(stdout) or parse_status_line(stderr)
-    if payload is not None:
-        return _from_payload(file, phase, exit_code, payload, text), True
     number = parse_error_code(text, prefixes)
+    if payload is not None:
+        status = _from_payload(file, phase, exit_code, payload, text)
+        return _against_error_code(status, number), True
     if number is not None:
         return _from_error_code(file, phase, exit_code, number, text), True
     return _from_heuristics(file, phase, exit_code, text), False
 
 
 def _from_payload(file: str, phase: Phase, exit_code: int, payload: dict, text: str) -> CheckStatus:
-    """A JSON status line's verdict; an unknown code or a contradicted SUCCESS is INTERNAL."""
-    raw_code = payload.get("code")
+    """A JSON status line's verdict. Its fields must agree with each other, with the exit code
+    and with the phase asked for; any contradiction is INTERNAL_ERROR naming it."""
     message = _clip(str(payload.get("message") or "")) or _first_meaningful(text)
     line = payload.get("line")
     line = line if isinstance(line, int) and not isinstance(line, bool) else None
-    code = _known_code(raw_code)
-    if code is None:
-        message = f"checker reported unknown code {raw_code!r}: {message}".rstrip(": ")
+    # A parse failure found in execute mode says so in its phase.
+    stated = Phase(payload["phase"]) if payload.get("phase") in PHASES else phase
+    code, problem = _stated_code(payload)
+    if code is not None:
+        problem = _contradiction(payload["ok"], code, phase, stated)
+    if problem is not None or code is None:
+        message = f"{problem}: {message}".rstrip(": ")
         return _status(file, phase, WorkflowCode.INTERNAL_ERROR, message, line)
     code, message = _checked_success(code, exit_code, message)
-    stated_phase = payload.get("phase")
-    if stated_phase in {member.value for member in Phase}:
-        phase = Phase(stated_phase)  # a parse failure found in execute mode says so
-    return _status(file, phase, code, message, line)
+    return _status(file, stated, code, message, line)
+
+
+def _stated_code(payload: dict) -> tuple[WorkflowCode | None, str | None]:
+    """The code a status line states by number and/or name, or what is wrong with it."""
+    raw_code, raw_name = payload.get("code"), payload.get("code_name")
+    code = None
+    if "code" in payload:
+        code = _known_code(raw_code)
+        if code is None:
+            return None, f"checker reported unknown code {raw_code!r}"
+    if "code_name" in payload:
+        named = WorkflowCode.__members__.get(raw_name) if isinstance(raw_name, str) else None
+        if named is None:
+            return None, f"checker reported unknown code_name {raw_name!r}"
+        if code is not None and named is not code:
+            return None, (
+                f"status line contradicts itself: code {int(code)} is {code.name}, "
+                f"code_name says {named.name}"
+            )
+        code = named
+    return code, None
+
+
+def _contradiction(ok: object, code: WorkflowCode, asked: Phase, stated: Phase) -> str | None:
+    """Why ``ok`` and the phase cannot stand with ``code``; None when they agree."""
+    if not isinstance(ok, bool):
+        return f"status line 'ok' is {ok!r}, not true or false"
+    if ok is not (code is WorkflowCode.SUCCESS):
+        said = "true" if ok else "false"
+        return f"status line contradicts itself: ok {said} with code {int(code)} ({code.name})"
+    if ok and asked is Phase.EXECUTE and stated is Phase.PARSE:
+        return "asked to execute, the checker reported success of the parse phase only"
+    return None
+
+
+def _against_error_code(status: CheckStatus, number: int | None) -> CheckStatus:
+    """A status line and an error-code line that disagree on success prove nothing."""
+    if number is None or number == int(status.code):
+        return status
+    if status.code is not WorkflowCode.SUCCESS and number != int(WorkflowCode.SUCCESS):
+        return status  # two failures: the status line, the more precise, names it
+    message = f"status line says {status.code.name}, the error-code line {number}"
+    message = f"{message}: {status.message}".rstrip(": ")
+    return _status(status.file, status.phase, WorkflowCode.INTERNAL_ERROR, message, status.line)
 
 
 def _from_error_code(

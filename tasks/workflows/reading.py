@@ -29,7 +29,7 @@ def read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str | Non
     The one reader of workflow files: the classifier turns the reason into IO_ERROR, the
     migration into a skipped file.
     """
-    data = _read_bytes(path, max_bytes)
+    data = read_bytes(path, max_bytes)
     if isinstance(data, str):
         return None, data
     if b"\x00" in data[:BINARY_SNIFF_BYTES]:
@@ -41,8 +41,8 @@ def read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str | Non
         return None, f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}"
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes | str:
-    """At most ``max_bytes`` + 1 bytes of a regular file, or why they cannot be read."""
+def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes | str:
+    """The bytes of a regular file of at most ``max_bytes``, or why they cannot be read."""
     try:
         if path.is_dir():
             return "is a directory, not a file"

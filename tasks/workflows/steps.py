@@ -10,16 +10,16 @@ from pathlib import Path
 from prefect.cache_policies import NO_CACHE
 
 from blocks.migration_rules import load_rules
-from blocks.workflows import load_workflows_file
+from blocks.workflows import adhoc_workflows_file, load_workflows_file
 from tasks.platform.naming import utc_now
 from tasks.platform.steps import retry_if_retryable, step, threads_run_steps
-from tasks.workflows.baseline import build_baseline, read_baseline, write_baseline
+from tasks.workflows.baseline import build_baseline, write_baseline
 from tasks.workflows.checkers import BUILTIN_CHECKERS, checker_from_spec
-from tasks.workflows.classify import WorkerPool, classify_batch, discover
+from tasks.workflows.classify import WorkerPool, classify_batch, discover, discover_corpus
 from tasks.workflows.contract import validate_snapshot
 from tasks.workflows.corpus import CorpusPlan, plan_corpus, resolve
 from tasks.workflows.fingerprint import load_suppressions
-from tasks.workflows.gate import GateReport, compare
+from tasks.workflows.gate import GateReport, gate_baseline_files
 from tasks.workflows.history import HistoryStore, rows_from_report
 from tasks.workflows.migrate import ApplyOutcome, MigrationPlan, apply_plan, plan_migration
 from tasks.workflows.models import ClassificationReport, FileResult
@@ -27,15 +27,20 @@ from tasks.workflows.outputs import update_trends, write_run_outputs, write_snap
 
 
 @step(name="plan-corpus", cache_policy=NO_CACHE)
-def load_corpus(config: str, corpus: str, overrides: dict) -> CorpusPlan:
-    return plan_corpus(load_workflows_file(config), corpus, **overrides)
+def load_corpus(config: str | None, corpus: str, overrides: dict) -> CorpusPlan:
+    """The corpus of the workflows file, or (``config`` None) one made from the overrides."""
+    if config is None:
+        workflows = adhoc_workflows_file(corpus, overrides.get("paths"), overrides.get("checker"))
+    else:
+        workflows = load_workflows_file(config)
+    return plan_corpus(workflows, corpus, **overrides)
 
 
 @step(name="discover-files", cache_policy=NO_CACHE)
 def discover_files(plan: CorpusPlan, root: str) -> list[str]:
     base = Path(root)
     paths = [resolve(base, p) for p in plan.corpus.paths]
-    found = discover(paths, plan.corpus.patterns, plan.corpus.limit)
+    found = discover_corpus(paths, plan.corpus.patterns, plan.corpus.limit)
     return [str(p.relative_to(base)) if p.is_relative_to(base) else str(p) for p in found]
 
 
@@ -107,6 +112,22 @@ def check_batch(
     return classify_batch(paths, checker, plan.phase, frozenset(suppressions))
 
 
+@step(name="check-history-contract", cache_policy=NO_CACHE)
+def check_history_contract(report: ClassificationReport, plan: CorpusPlan, run_id: str) -> None:
+    """The snapshot's data contract (Great Expectations); a broken one fails the run before
+    anything is kept in the history."""
+    files, runs = rows_from_report(report, run_id)
+    validate_snapshot(files, runs, docs_dir=Path(plan.data_docs_dir)).raise_if_failed()
+
+
+@step(name="write-history-snapshot", cache_policy=NO_CACHE)
+def write_history_snapshot(report: ClassificationReport, snapshots_dir: str) -> str:
+    """The run's JSON snapshot, then trends.json rebuilt; only after the contract passed."""
+    written = write_snapshot(report, Path(snapshots_dir))
+    update_trends(Path(snapshots_dir))
+    return str(written)
+
+
 @step(
     name="record-history",
     cache_policy=NO_CACHE,
@@ -115,9 +136,8 @@ def check_batch(
     retry_condition_fn=retry_if_retryable,
 )
 def record_history(report: ClassificationReport, plan: CorpusPlan, run_id: str) -> str:
-    """Validate the snapshot's contract (Great Expectations), then append it; or append nothing."""
+    """Append the run to the Parquet history (idempotent per run id, so a retry is safe)."""
     files, runs = rows_from_report(report, run_id)
-    validate_snapshot(files, runs, docs_dir=Path(plan.data_docs_dir)).raise_if_failed()
     store = HistoryStore(plan.history_uri, endpoint_url=plan.endpoint_url)
     store.append_frames(files, runs, run_id)
     return store.uri
@@ -125,13 +145,15 @@ def record_history(report: ClassificationReport, plan: CorpusPlan, run_id: str) 
 
 @step(name="write-classification-outputs", cache_policy=NO_CACHE)
 def write_classification_outputs(
-    report: ClassificationReport, out_dir: str, snapshots_dir: str
+    report: ClassificationReport, out_dir: str, json_path: str | None, md_path: str | None
 ) -> list[str]:
-    written = write_run_outputs(report, Path(out_dir))
-    history = Path(snapshots_dir)
-    history.mkdir(parents=True, exist_ok=True)
-    written.append(write_snapshot(report, history))
-    update_trends(history)
+    """workflow_failures.json and .md: the run's own outputs, not its history."""
+    written = write_run_outputs(
+        report,
+        Path(out_dir),
+        json_path=Path(json_path) if json_path else None,
+        md_path=Path(md_path) if md_path else None,
+    )
     return [str(path) for path in written]
 
 
@@ -144,7 +166,7 @@ def write_parse_baseline(results: list[FileResult], output: str) -> dict:
 
 @step(name="compare-baselines", cache_policy=NO_CACHE)
 def compare_baselines(new: str, ref: str, options: dict) -> GateReport:
-    return compare(read_baseline(Path(new)), read_baseline(Path(ref)), now=utc_now(), **options)
+    return gate_baseline_files(Path(new), Path(ref), now=utc_now(), **options)
 
 
 @step(name="plan-migration", cache_policy=NO_CACHE)

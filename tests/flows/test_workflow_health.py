@@ -61,6 +61,7 @@ def test_sample_corpus_is_classified_with_every_output(tmp_path: Path) -> None:
 def test_suppressed_failures_are_listed_but_not_counted(tmp_path: Path) -> None:
     first = classify(corpus="sample", limit=5, record=False, out=str(tmp_path / "1"))
     target = next(row for row in first.files if not row.ok)
+    home().mkdir(parents=True, exist_ok=True)  # --no-record runs leave no history in it
     (home() / "workflow_suppressions.txt").write_text(
         f"# owned by the release team\n{target.fingerprint}  # known\nnot-a-fingerprint\n"
     )
@@ -154,3 +155,56 @@ def test_built_in_checker_batches_run_in_worker_processes_with_jobs(
         assert row.code_name == EXPECTED[Path(row.path).name.split("_")[0]], row
     assert report.summary.total == 13 and report.summary.failed == 10
     assert not steps._POOLS  # the pool is closed and forgotten with the run
+
+
+def test_a_broken_contract_keeps_no_snapshot_and_no_trends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JSON snapshot and trends.json are history too: written only after the contract
+    passed, like the Parquet append."""
+    import tasks.workflows.steps as steps
+
+    real = steps.rows_from_report
+
+    def corrupt(report, run_id):
+        files, runs = real(report, run_id)
+        runs.loc[runs.index[0], "failed"] = 999
+        return files, runs
+
+    monkeypatch.setattr(steps, "rows_from_report", corrupt)
+    state = classify_workflows(corpus="sample", limit=3, out=str(tmp_path), return_state=True)
+    assert state.is_failed()
+    assert isinstance(state.result(raise_on_failure=False), ContractViolation)
+    snapshots = home() / "workflow_history"
+    assert not list(snapshots.glob("*_classification.json"))
+    assert not (snapshots / "trends.json").exists()
+
+
+def test_no_record_keeps_nothing_in_the_history(tmp_path: Path) -> None:
+    report = classify(corpus="sample", limit=3, record=False, out=str(tmp_path / "out"))
+    assert report.summary.total == 3
+    assert (tmp_path / "out" / "workflow_failures.json").exists()
+    assert not (home() / "workflow_history").exists()
+    assert not (home() / "history").exists()
+
+
+def test_a_baseline_gate_on_an_empty_new_baseline_fails_as_a_usage_error(tmp_path: Path) -> None:
+    from tasks.workflows.comparability import BaselinesNotComparable
+
+    ref = tmp_path / "ref.json"
+    parse_baseline(corpus="sample", output=str(ref))
+    empty = tmp_path / "empty.json"
+    empty.write_text(
+        json.dumps(
+            {
+                "timestamp": "2099-01-01T00:00:00Z",
+                "total": 0,
+                "by_code": {},
+                "failure_rate": 0.0,
+                "files": [],
+            }
+        )
+    )
+    state = baseline_regression_gate(new=str(empty), ref=str(ref), return_state=True)
+    assert state.is_failed()
+    assert isinstance(state.result(raise_on_failure=False), BaselinesNotComparable)

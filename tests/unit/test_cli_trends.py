@@ -50,3 +50,52 @@ def test_top_fingerprints_as_json_and_a_chart(history: str, tmp_path: Path) -> N
 def test_a_bad_window_is_a_usage_error(history: str) -> None:
     result = runner.invoke(app, ["trends", "--history", history, "--since", "a while"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--view", "new", "--since", "7d"], id="new-has-no-window"),
+        pytest.param(["--view", "top", "--by", "category"], id="top-is-by-fingerprint"),
+        pytest.param(["--view", "new", "--by", "category"], id="new-is-by-fingerprint"),
+        pytest.param(["--view", "top", "--plot", "x.png"], id="plot-is-daily"),
+    ],
+)
+def test_an_option_the_view_ignores_is_refused(history: str, args: list[str]) -> None:
+    result = runner.invoke(app, ["trends", "--history", history, *args])
+    assert result.exit_code == 2, result.output
+
+
+def test_a_history_without_runs_is_no_answer(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["trends", "--history", str(tmp_path / "nothing-here")])
+    assert result.exit_code == 2, result.output
+
+
+def test_new_failures_name_the_runs_compared(history: str) -> None:
+    result = runner.invoke(app, ["trends", "--history", history, "--view", "new"])
+    assert result.exit_code == 0, result.output
+    assert "against the previous run" in result.output
+    unknown = runner.invoke(
+        app, ["trends", "--history", history, "--view", "new", "--corpus", "nope"]
+    )
+    assert unknown.exit_code == 2, unknown.output
+
+
+def test_an_incomplete_view_is_printed_but_not_claimed_whole(history: str, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "history"
+    shutil.copytree(history, copy)
+    next((copy / "files").rglob("*.parquet")).write_bytes(b"this is not parquet" * 50)
+    result = trends(str(copy), "--format", "csv")
+    assert result.exit_code == 1
+    assert "day,key,failures" in result.output and "incomplete" in result.output
+
+
+def test_trends_run_from_any_folder_with_a_history(
+    history: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = trends(history, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)

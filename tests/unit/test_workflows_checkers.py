@@ -108,6 +108,9 @@ YAML_CASES = [
     ("name: a\nsteps: []\n---\nname: b\n", SCHEMA, WorkflowCode.VALIDATION_ERROR,
      "document 2 $: 'steps' is a required property", 4),
     ("name: a\nsteps: [\n", SCHEMA, WorkflowCode.PARSE_ERROR, "flow node", 3),
+    ("", SCHEMA, WorkflowCode.VALIDATION_ERROR, "no YAML document", None),
+    ("# only a comment\n", SCHEMA, WorkflowCode.VALIDATION_ERROR, "no YAML document", None),
+    ("", None, WorkflowCode.SUCCESS, "", None),
 ]
 # fmt: on
 
@@ -276,11 +279,58 @@ def test_check_module_exit_status_and_error_code_line(python_files: Path) -> Non
         cwd=None,
         env={},
     )
-    assert run.exit_code == WorkflowCode.VALIDATION_ERROR
+    assert run.exit_code == 1  # the seed's --check: 0 passed, 1 did not
     assert "WARDEN_ERROR_CODE:25" in run.output
     payload = json.loads(next(line for line in run.output.splitlines() if line.startswith("{")))
     assert set(payload) == {"ok", "code", "code_name", "file", "phase", "message", "line"}
     assert (payload["code_name"], payload["line"]) == ("VALIDATION_ERROR", 4)
+
+
+def check_module(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CHECK_MODULE, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("name", "exit_code", "code"),
+    [("ok.py", 0, 0), ("syntax.py", 1, 20), ("undefined.py", 1, 25), ("missing.py", 1, 26)],
+)
+def test_check_module_exits_0_or_1_like_the_seeds_check(
+    python_files: Path, name: str, exit_code: int, code: int
+) -> None:
+    done = check_module("--checker", "python", str(python_files / name))
+    assert done.returncode == exit_code, done.stderr
+    assert json.loads(done.stdout)["code"] == code
+
+
+def test_check_module_prints_the_error_code_line_with_the_prefix_asked_for(
+    python_files: Path,
+) -> None:
+    done = check_module(
+        "--checker", "python", "--prefix", "AETHER", str(python_files / "syntax.py")
+    )
+    assert done.returncode == 1
+    assert "AETHER_ERROR_CODE:20" in done.stderr and "WARDEN_ERROR_CODE" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--checker", "python", "--prefix", "aether; rm"], id="bad-prefix"),
+        pytest.param(["--checker", "yaml", "--execute"], id="yaml-cannot-execute"),
+    ],
+)
+def test_check_module_refuses_an_option_it_cannot_honour(
+    python_files: Path, args: list[str]
+) -> None:
+    done = check_module(*args, str(python_files / "ok.py"))
+    assert done.returncode == 2 and not done.stdout
+
+
+def test_yaml_checker_reports_the_parse_phase_it_ran_whatever_was_asked(tmp_path: Path) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text("name: a\n")
+    status, _ = YamlChecker().check(path, Phase.EXECUTE)
+    assert (status.ok, status.phase) == (True, Phase.PARSE)
 
 
 def test_serve_mode_answers_batches_until_stdin_closes(python_files: Path) -> None:

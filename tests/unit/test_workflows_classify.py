@@ -243,6 +243,64 @@ def test_worker_pool_turns_a_batch_that_keeps_killing_workers_into_internal_erro
     assert "cannot start" in rows[0].message
 
 
+WRONG_REPLIES = {
+    "a-row-missing": "rows[:-1]",
+    "rows-reordered": "rows[::-1]",
+    "a-row-for-another-file": "[dict(rows[0], path='elsewhere.py'), *rows[1:]]",
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_REPLIES))
+def test_worker_pool_rejects_a_reply_that_does_not_answer_every_file(
+    tmp_path: Path, case: str
+) -> None:
+    """A worker that answers for other files than it was asked about loses none of them: the
+    batch is retried, then reported as INTERNAL_ERROR rows."""
+    paths = _sample_files(tmp_path)
+    script = (
+        "import json, sys\n"
+        "for line in sys.stdin:\n"
+        "    paths = json.loads(line)['paths']\n"
+        "    rows = [dict(path=p, ok=True, code=0, code_name='SUCCESS', category='OK',\n"
+        "                 phase='parse') for p in paths]\n"
+        f"    print(json.dumps({{'results': {WRONG_REPLIES[case]}}}), flush=True)\n"
+    )
+    pool = WorkerPool(1, "python", {"timeout_sec": 5})
+    pool._argv = [sys.executable, "-c", script]
+    with pool:
+        rows = pool.classify(paths, Phase.PARSE, frozenset())
+    assert [r.path for r in rows] == paths
+    assert {r.code_name for r in rows} == {"INTERNAL_ERROR"}
+
+
+# fmt: off
+CONTRADICTORY_RECORDS = [
+    pytest.param(CheckStatus, {"ok": True, "code": 20, "file": "f", "phase": "parse"},
+                 id="status-ok-with-failure-code"),
+    pytest.param(CheckStatus, {"ok": False, "code": 0, "file": "f", "phase": "parse"},
+                 id="status-failed-with-success-code"),
+    pytest.param(FileResult, {"path": "f", "ok": True, "code": 20, "code_name": "PARSE_ERROR",
+                              "category": "OK", "phase": "parse"}, id="row-ok-with-failure-code"),
+    pytest.param(FileResult, {"path": "f", "ok": False, "code": 20, "code_name": "SUCCESS",
+                              "category": "ParseError", "phase": "parse"},
+                 id="row-code-name-mismatch"),
+    pytest.param(FileResult, {"path": "f", "ok": False, "code": 99, "code_name": "X",
+                              "category": "Other", "phase": "parse"}, id="row-unknown-code"),
+    pytest.param(FileResult, {"path": "f", "ok": True, "code": 0, "code_name": "SUCCESS",
+                              "category": "OK", "phase": "parse", "suppressed": True},
+                 id="row-suppressed-pass"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("model", "fields"), CONTRADICTORY_RECORDS)
+def test_a_verdict_record_cannot_contradict_itself(model: type, fields: dict) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        model.model_validate(fields)
+
+
 def test_worker_pool_refuses_a_bad_or_external_checker_before_any_work() -> None:
     with pytest.raises(ConfigError):
         WorkerPool(2, "no-such-tool-xyz {file}", {"timeout_sec": 5})

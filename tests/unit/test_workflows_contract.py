@@ -138,3 +138,21 @@ def test_known_categories_include_suppressed_forms() -> None:
         KNOWN_CATEGORIES
     )
     assert "Suppressed-OK" not in KNOWN_CATEGORIES
+
+
+def test_verdict_fields_that_contradict_their_code_break_the_contract(
+    snapshot: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """ok, category and suppression must say what the code says: a row claiming a pass (or a
+    category) its code does not give is caught before anything is kept."""
+    files, runs = snapshot[0].copy(), snapshot[1].copy()
+    failing = files.index[~files["ok"] & ~files["suppressed"]]
+    files.loc[failing[0], "ok"] = True  # PARSE_ERROR or the like, claimed as a pass
+    files.loc[failing[1], "category"] = "OK"
+    files.loc[failing[2], "category"] = "Suppressed-" + files.loc[failing[2], "category"]
+    result = validate_snapshot(files, runs, docs_dir=None)
+    assert not result.success
+    on_ok = [f for f in result.failures if "on ok/expected_ok" in f]
+    on_category = [f for f in result.failures if "on category/expected_category" in f]
+    assert len(on_ok) == 1 and "1 of 50" in on_ok[0]
+    assert len(on_category) == 1 and "2 of 50" in on_category[0]

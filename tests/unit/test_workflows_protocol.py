@@ -16,7 +16,8 @@ from tasks.workflows.protocol import (
 
 
 def status_json(code: int, **fields) -> str:
-    payload = {"ok": code == 0, "code": code, "code_name": "X", "file": "f", "phase": "parse"}
+    name = WorkflowCode(code).name if code in WorkflowCode._value2member_map_ else "X"
+    payload = {"ok": code == 0, "code": code, "code_name": name, "file": "f", "phase": "parse"}
     return json.dumps({**payload, **fields})
 
 
@@ -34,6 +35,9 @@ STATUS_LINES = [
                  {"ok": True, "code": 0}, id="last-one-wins"),
     pytest.param('{"ok": false, "code": 20, "line": 3}\n{"ok": 1}', {"ok": False, "code": 20,
                  "line": 3}, id="last-complete-one"),
+    pytest.param('{"ok": false, "code_name": "PARSE_ERROR"}',
+                 {"ok": False, "code_name": "PARSE_ERROR"}, id="code-name-without-code"),
+    pytest.param('{"code_name": "SUCCESS"}', None, id="code-name-no-ok"),
 ]
 # fmt: on
 
@@ -181,6 +185,51 @@ def test_odd_structured_output(stdout: str, exit_code: int, code: WorkflowCode, 
     assert structured is True
     assert status.code is code
     assert words in status.message
+
+
+# fmt: off
+CONTRADICTIONS = [
+    # stdout, stderr, exit code, phase asked: each is INTERNAL_ERROR, never a pass
+    pytest.param('{"ok": false, "code": 0}', "", 0, Phase.PARSE, id="ok-false-code-0"),
+    pytest.param('{"ok": true, "code": 20}', "", 20, Phase.PARSE, id="ok-true-code-20"),
+    pytest.param('{"ok": true, "code": 0, "code_name": "PARSE_ERROR"}', "", 0, Phase.PARSE,
+                 id="code-and-name-disagree"),
+    pytest.param('{"ok": false, "code": 20, "code_name": "SUCCESS"}', "", 1, Phase.PARSE,
+                 id="failure-code-named-success"),
+    pytest.param('{"ok": true, "code_name": "RUNTIME_ERROR"}', "", 0, Phase.PARSE,
+                 id="name-only-ok-disagrees"),
+    pytest.param('{"ok": true, "code_name": "NOT_A_CODE"}', "", 0, Phase.PARSE,
+                 id="unknown-code-name"),
+    pytest.param('{"ok": "yes", "code": 0}', "", 0, Phase.PARSE, id="ok-not-a-boolean"),
+    pytest.param(status_json(0), "AETHER_ERROR_CODE:20", 0, Phase.PARSE,
+                 id="status-success-error-line-failure"),
+    pytest.param(status_json(20), "AETHER_ERROR_CODE:0", 1, Phase.PARSE,
+                 id="status-failure-error-line-success"),
+    pytest.param(status_json(0, phase="parse"), "", 0, Phase.EXECUTE,
+                 id="asked-to-execute-parse-success"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("stdout", "stderr", "exit_code", "phase"), CONTRADICTIONS)
+def test_a_status_that_contradicts_itself_is_internal_error(
+    stdout: str, stderr: str, exit_code: int, phase: Phase
+) -> None:
+    status, structured = interpret("f", phase, exit_code, stdout, stderr, False)
+    assert (status.code, status.ok, structured) == (WorkflowCode.INTERNAL_ERROR, False, True)
+
+
+def test_the_contradiction_is_named() -> None:
+    status, _ = interpret("f", Phase.PARSE, 0, '{"ok": false, "code": 0}', "", False)
+    assert "ok false with code 0 (SUCCESS)" in status.message
+
+
+@pytest.mark.parametrize("code", list(WorkflowCode), ids=lambda c: c.name)
+def test_a_status_line_with_only_a_code_name_is_read(code: WorkflowCode) -> None:
+    stdout = json.dumps({"ok": code is WorkflowCode.SUCCESS, "code_name": code.name})
+    exit_code = 0 if code is WorkflowCode.SUCCESS else 1
+    status, structured = interpret("f", Phase.PARSE, exit_code, stdout, "", False)
+    assert (status.code, structured) == (code, True)
 
 
 def test_json_wins_over_error_code_line_and_timeout_wins_over_both() -> None:

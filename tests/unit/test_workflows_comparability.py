@@ -1,0 +1,172 @@
+"""Baselines the gate cannot compare (empty, truncated, stale, another corpus, contradicting
+themselves) are exit 2 with the reason; suppressed failures can be left out of the counts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from blocks.errors import ExitCode, UsageError
+from tasks.workflows.baseline import build_baseline, write_baseline
+from tasks.workflows.comparability import (
+    BaselinesNotComparable,
+    check_comparable,
+    without_suppressed,
+)
+from tasks.workflows.fingerprint import fingerprint
+from tasks.workflows.gate import exit_code, gate_baseline_files
+from tasks.workflows.models import FileResult, Phase, WorkflowCode
+
+T0 = datetime(2025, 9, 12, 10, 0, tzinfo=UTC)
+T1 = datetime(2025, 9, 13, 10, 0, tzinfo=UTC)
+NOW = datetime(2025, 9, 13, 11, 0, tzinfo=UTC)
+MESSAGE = "Parse error (assignment) line 3: goal"
+
+
+def row(path: str, code: WorkflowCode = WorkflowCode.SUCCESS) -> FileResult:
+    ok = code is WorkflowCode.SUCCESS
+    return FileResult(
+        path=path,
+        ok=ok,
+        code=int(code),
+        code_name=code.name,
+        category="OK" if ok else "ParseError",
+        phase=Phase.PARSE,
+        line=None if ok else 3,
+        message="" if ok else MESSAGE,
+        fingerprint=None if ok else fingerprint(code.name, 3, MESSAGE),
+    )
+
+
+def corpus(n: int, failing: int = 0, root: str = "workflows", start: int = 0) -> list[FileResult]:
+    rows = [row(f"{root}/sub{i % 3}/w{i:03d}.aether") for i in range(start, start + n)]
+    for index in range(failing):
+        rows[index] = row(rows[index].path, WorkflowCode.PARSE_ERROR)
+    return rows
+
+
+def baseline(rows: list[FileResult], at: datetime = T1) -> dict:
+    return json.loads(json.dumps(build_baseline(rows, at)))
+
+
+REFERENCE = baseline(corpus(100, failing=10), T0)
+
+
+# fmt: off
+NOT_COMPARABLE = [
+    pytest.param(baseline([]), "new baseline is empty", id="new-empty"),
+    pytest.param(baseline(corpus(60)), "counts 60 files, the reference 100", id="truncated"),
+    pytest.param(baseline(corpus(100, start=500)), "100 of the reference's 100 files",
+                 id="another-corpus-same-size"),
+    pytest.param(baseline(corpus(100, failing=10), at=datetime(2025, 9, 1, tzinfo=UTC)),
+                 "older than the reference", id="stale-new-baseline"),
+    pytest.param({**baseline(corpus(100)), "by_code": {"SUCCESS": 90, "PARSE_ERROR": 10}},
+                 "contradicts itself: PARSE_ERROR 0 listed, 10 counted", id="listing-vs-counts"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("new", "reason"), NOT_COMPARABLE)
+def test_a_baseline_that_cannot_be_compared_is_refused_with_the_reason(
+    new: dict, reason: str
+) -> None:
+    with pytest.raises(BaselinesNotComparable) as caught:
+        check_comparable(new, REFERENCE)
+    assert caught.value.code == ExitCode.USAGE_ERROR == 2
+    assert reason in caught.value.message
+
+
+def test_an_empty_reference_is_refused_too() -> None:
+    with pytest.raises(BaselinesNotComparable, match="reference baseline is empty"):
+        check_comparable(REFERENCE, baseline([], T0))
+
+
+# fmt: off
+COMPARABLE = [
+    pytest.param(baseline(corpus(100, failing=30)), id="same-files-more-failures"),
+    pytest.param(baseline(corpus(95, failing=10)), id="a-few-files-removed"),
+    pytest.param(baseline(corpus(100, root="/home/runner/work/repo/workflows")),
+                 id="another-checkout-folder"),
+    pytest.param(baseline([row(r.path.replace("/", "\\\\")) for r in corpus(100)]),
+                 id="windows-paths"),
+    pytest.param(baseline(corpus(100) + [row("tools/extra.aether")]),
+                 id="a-new-top-level-folder"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("new", COMPARABLE)
+def test_the_same_corpus_checked_whole_is_comparable(new: dict) -> None:
+    assert check_comparable(new, REFERENCE) == []
+
+
+def test_max_missing_accepts_a_corpus_that_really_shrank() -> None:
+    assert check_comparable(baseline(corpus(60)), REFERENCE, max_missing=0.5) == []
+    with pytest.raises(UsageError):
+        check_comparable(baseline(corpus(60)), REFERENCE, max_missing=1.0)
+
+
+def test_a_partial_listing_is_compared_on_totals_and_says_so() -> None:
+    seed_style = {**baseline(corpus(100, failing=10)), "files": []}
+    notes = check_comparable(seed_style, REFERENCE)
+    assert len(notes) == 1 and "paths not compared" in notes[0]
+
+
+def test_suppressed_failures_are_left_out_of_the_counts() -> None:
+    rows = corpus(100, failing=10)
+    rows[50] = row(rows[50].path, WorkflowCode.VALIDATION_ERROR)
+    left, removed = without_suppressed(baseline(rows), frozenset({rows[0].fingerprint}))
+    assert removed == 10
+    assert left["by_code"] == {"SUCCESS": 89, "PARSE_ERROR": 0, "VALIDATION_ERROR": 1}
+
+
+def write(path: Path, document: dict) -> Path:
+    write_baseline(path, document)
+    return path
+
+
+def test_the_gate_on_files_refuses_an_empty_new_baseline(tmp_path: Path) -> None:
+    new = write(tmp_path / "new.json", baseline([]))
+    ref = write(tmp_path / "ref.json", REFERENCE)
+    with pytest.raises(BaselinesNotComparable):
+        gate_baseline_files(new, ref, now=NOW)
+
+
+def test_exclude_suppressed_turns_a_suppressed_rise_into_no_regression(tmp_path: Path) -> None:
+    worse = corpus(100, failing=40)
+    new = write(tmp_path / "new.json", baseline(worse))
+    ref = write(tmp_path / "ref.json", REFERENCE)
+    assert not gate_baseline_files(new, ref, now=NOW).ok
+    listed = tmp_path / "suppressions.txt"
+    listed.write_text(f"# owned by the parser team\n{worse[0].fingerprint}  # known\nnot-hex\n")
+    report = gate_baseline_files(new, ref, now=NOW, suppressions=listed)
+    assert report.ok and exit_code(report) == 0
+    assert report.new_counts["PARSE_ERROR"] == 0 == report.ref_counts["PARSE_ERROR"]
+    document = report.to_dict()
+    assert document["excluded_suppressed"] == {"new": 40, "ref": 10}
+    assert any(":3:" in note for note in document["notes"])  # the malformed line, named
+
+
+def test_exclude_suppressed_without_a_suppression_file_is_refused(tmp_path: Path) -> None:
+    new = write(tmp_path / "new.json", baseline(corpus(100)))
+    ref = write(tmp_path / "ref.json", REFERENCE)
+    with pytest.raises(UsageError):
+        gate_baseline_files(new, ref, now=NOW, suppressions=tmp_path / "absent.txt")
+
+
+def test_a_plain_report_keeps_the_seeds_keys(tmp_path: Path) -> None:
+    new = write(tmp_path / "new.json", baseline(corpus(100, failing=10)))
+    ref = write(tmp_path / "ref.json", REFERENCE)
+    document = gate_baseline_files(new, ref, now=NOW).to_dict()
+    assert list(document) == [
+        "ok",
+        "timestamp",
+        "new_counts",
+        "ref_counts",
+        "abs_threshold",
+        "rel_threshold",
+        "regressions",
+    ]
