@@ -104,6 +104,12 @@ class GateBase(Strict):
     metric: MetricSpec | None = None
 
 
+def _refuse_timeout(gate: GateBase, kind: str) -> None:
+    """A timeout that nothing would enforce is refused rather than silently ignored."""
+    if "timeout_sec" in gate.model_fields_set:
+        raise ValueError(f"a {kind} gate runs no timed check: drop timeout_sec")
+
+
 class CommandGate(GateBase):
     kind: Literal["command"]
     argv: list[str] = Field(min_length=1)
@@ -282,6 +288,7 @@ class CoverageGate(GateBase):
 
     @model_validator(mode="after")
     def _metric_is_the_total(self) -> CoverageGate:
+        _refuse_timeout(self, "coverage")
         if self.metric is not None and (self.metric.regex or self.metric.json_path):
             raise ValueError(
                 "a coverage gate's metric is the report's total: drop metric.regex/json_path"
@@ -296,6 +303,7 @@ class FlowRunGate(GateBase):
 
     @model_validator(mode="after")
     def _no_metric(self) -> FlowRunGate:
+        _refuse_timeout(self, "flow-run")
         if self.metric is not None:
             raise ValueError("a flow-run gate measures no number: drop its metric")
         return self
@@ -315,6 +323,7 @@ class ManualGate(GateBase):
 
     @model_validator(mode="after")
     def _no_metric(self) -> ManualGate:
+        _refuse_timeout(self, "manual")
         if self.metric is not None:
             raise ValueError("a manual gate measures no number: drop its metric")
         return self

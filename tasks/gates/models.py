@@ -136,6 +136,7 @@ class GateSuiteReport(BaseModel):
     out_dir: str = ""
     references_recorded: list[str] = Field(default_factory=list)  # gates whose metric values
     # became the next runs' reference (an accepted run only)
+    notes: list[str] = Field(default_factory=list)  # e.g. a dependency a subset did not await
 
     @property
     def all_passed(self) -> bool:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tasks.gates.models import GateResult, GateStatus, GateSuiteReport
+from tasks.gates.models import Comparison, GateResult, GateStatus, GateSuiteReport
 from tasks.platform.files import write_atomic
 from tasks.platform.naming import md_cell
 
@@ -36,6 +36,7 @@ def results_document(report: GateSuiteReport) -> dict[str, Any]:
             "reasons": list(report.reasons),
             "finished": report.finished_at.isoformat(),
             "references_recorded": list(report.references_recorded),
+            "notes": list(report.notes),
         }
     }
     for result in report.gates:
@@ -110,6 +111,8 @@ def short_details(result: GateResult) -> str:
         text = f"{result.metric.name} = {result.metric.value:g}"
         if result.metric.previous is not None:
             text += f" (previous {result.metric.previous:g})"
+        elif result.metric.comparison is Comparison.NO_REFERENCE:
+            text += " (no accepted run to compare with)"
     else:
         text = str(details.get("message", ""))
     text = " ".join(text.split())

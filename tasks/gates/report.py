@@ -34,6 +34,7 @@ def assemble_report(
         reasons=score.reasons,
         config_file=config_file,
         out_dir=out_dir,
+        notes=list(plan.notes),
     )
 
 

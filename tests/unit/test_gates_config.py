@@ -105,6 +105,14 @@ INVALID = {
         " expect_sse: {within_first: {policy: 0}}}\n",
         "within_first needs a count of at least 1",
     ),
+    "timeout-on-a-manual-gate": (
+        "gates:\n  - {name: a, kind: manual, timeout_sec: 30}\n",
+        "a manual gate runs no timed check",
+    ),
+    "timeout-on-a-coverage-gate": (
+        "gates:\n  - {name: a, kind: coverage, report: r, baseline: b, timeout_sec: 30}\n",
+        "a coverage gate runs no timed check",
+    ),
     "coverage-max-age-zero": (
         "gates:\n  - {name: a, kind: coverage, report: r, baseline: b, max_age_minutes: 0}\n",
         "max_age_minutes: Input should be greater than 0",

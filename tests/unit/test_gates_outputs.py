@@ -236,3 +236,11 @@ def test_ok_cannot_contradict_the_status(status: GateStatus) -> None:
 
     with pytest.raises(ValidationError):
         gate_result("smoke", status, ok=status is GateStatus.FAILED)
+
+
+def test_a_summary_line_says_when_there_was_nothing_to_compare_with() -> None:
+    from tasks.gates.models import Comparison
+
+    metric = MetricResult(name="p95_ms", value=120.0, ok=True, comparison=Comparison.NO_REFERENCE)
+    line = summary_line(gate_result("latency", GateStatus.PASSED, metric=metric))
+    assert line == "Latency: ✅ (p95_ms = 120 (no accepted run to compare with))"
