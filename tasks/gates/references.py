@@ -147,8 +147,9 @@ def _locked(path: Path) -> Iterator[None]:
 def given_references(source: Path, profile: str, gates: Sequence[Gate]) -> dict[str, Reference]:
     """References from an operator-named run; UsageError when it cannot serve as one.
 
-    ``source`` is a gate_results.json of an accepted run, or a folder whose newest accepted run
-    of ``profile`` is used. A gate the named run has no value for fails its relative threshold.
+    ``source`` is a gate_results.json of an accepted run of ``profile``, or a folder whose
+    newest accepted run of ``profile`` is used. A gate the named run has no value for fails its
+    relative threshold.
     """
     path, document = _given_document(source, profile)
     references = {}
@@ -171,6 +172,12 @@ def _given_document(source: Path, profile: str) -> tuple[Path, dict[str, Any]]:
         if document is None:
             raise UsageError(f"--previous {source} is not a gate_results.json", remediation=fix)
         verdict = document["_meta"].get("verdict")
+        if document["_meta"].get("profile") != profile:
+            raise UsageError(
+                f"--previous {source} is a run of profile "
+                f"{document['_meta'].get('profile')!r}, not {profile!r}",
+                remediation=fix,
+            )
         if verdict not in ACCEPTED:
             raise UsageError(
                 f"--previous {source} is a {verdict!r} run: only an accepted run is a reference",

@@ -211,13 +211,18 @@ def test_a_folder_of_runs_gives_its_newest_accepted_run_of_the_profile(tmp_path:
     assert given_references(tmp_path, "prod", GATES)["latency"].value == 90.0
 
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "no-go-run", "folder-without-accepted-run"])
+@pytest.mark.parametrize(
+    "case", ["missing", "corrupt", "no-go-run", "other-profile", "folder-without-accepted-run"]
+)
 def test_an_unusable_named_run_is_a_usage_error(tmp_path: Path, case: str) -> None:
     path = tmp_path / "gate_results.json"
     if case == "corrupt":
         path.write_text("{broken")
     elif case == "no-go-run":
         write_outputs(report(Verdict.NO_GO, result("latency", "p95_ms", 1.0)), tmp_path)
+    elif case == "other-profile":
+        done = report(Verdict.GO, result("latency", "p95_ms", 1.0), profile="prod")
+        write_outputs(done, tmp_path)
     elif case == "folder-without-accepted-run":
         path = tmp_path
     with pytest.raises(UsageError) as caught:
