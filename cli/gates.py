@@ -13,6 +13,7 @@ from blocks.gates import DEFAULT_GATES_FILE, load_gates_file
 from cli.output import console, fail, flow_result
 from tasks.gates.models import GateSuiteReport, Verdict
 from tasks.gates.plan import plan_run
+from tasks.gates.references import given_references
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -32,34 +33,48 @@ def run(
         list[str] | None,
         typer.Option("--gates", help="Run only these gates: --gates a b (or a,b)."),
     ] = None,
+    all_gates: Annotated[
+        bool, typer.Option("--all", help="Run every gate of the file, whatever the profile.")
+    ] = False,
     strict_manual: Annotated[
         bool, typer.Option("--strict-manual", help="A manual gate not fully validated fails.")
     ] = False,
-    profile: Annotated[str | None, typer.Option("--profile", help="Profile of the file.")] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help="Profile of the file (default: $AETHERRA_PROFILE)."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default .warden/out/gates/<ts>).")
     ] = None,
     previous: Annotated[
         Path | None,
-        typer.Option("--previous", help="gate_results.json that relative thresholds compare to."),
+        typer.Option(
+            "--previous",
+            help="An accepted run's gate_results.json (or a folder of runs) that relative "
+            "thresholds compare with (default: the last accepted run of the profile).",
+        ),
     ] = None,
 ) -> None:
     """Run the gates (all by default) and exit with the verdict: 0 go, 1 no-go, 2 bad input."""
     selected = _selected(gates, ctx.args)
     try:  # validate everything before anything runs, and before Prefect starts
-        plan_run(
+        plan = plan_run(
             load_gates_file(config),
             selected=selected,
+            all_gates=all_gates,
             profile=profile,
             strict_manual=strict_manual or None,
         )
+        if previous is not None:
+            given_references(previous, plan.profile, plan.gates)
     except WardenError as exc:
         fail(exc)
     report: GateSuiteReport = flow_result(
         "flows.go_no_go:go_no_go_gates",
         config=str(config),
         gates=selected,
-        profile=profile,
+        all_gates=all_gates,
+        profile=plan.profile,
         strict_manual=strict_manual or None,
         out=str(out) if out else None,
         previous=str(previous) if previous else None,

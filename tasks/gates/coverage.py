@@ -1,13 +1,17 @@
 """Run a coverage gate: the current coverage.py total may not drop below the baseline.
 
 A report or baseline that cannot be read fails the gate with a sentence on how to produce it:
-a check that could not run is a failure, never a pass.
+a check that could not run is a failure, never a pass. So does a stale report (written before
+this run started, or older than ``max_age_minutes``): whatever coverage.json lies on disk
+proves nothing about this checkout. The comparison with the last accepted run's total is the
+gate's metric (see :func:`tasks.gates.metrics.metric_spec_for`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +28,18 @@ class _Unreadable(Exception):
         self.message = message
 
 
-def evaluate_coverage(gate: CoverageGate, base_dir: Path) -> Outcome:
-    """Compare the report's total percent with the baseline, allowing ``gate.tolerance`` points."""
+def evaluate_coverage(
+    gate: CoverageGate, base_dir: Path, *, started: datetime, now: datetime | None = None
+) -> Outcome:
+    """Compare the report's total percent with the baseline, allowing ``gate.tolerance`` points.
+
+    ``started`` is when this run started: by default the report must be written after it.
+    """
     report = base_dir / gate.report
     baseline = base_dir / gate.baseline
     details: dict[str, Any] = {"report": str(report), "baseline_file": str(baseline)}
     try:
+        check_fresh(report, gate, started, now or datetime.now(UTC), details)
         current = read_report_percent(report)
         previous = read_baseline_percent(baseline)
     except _Unreadable as exc:
@@ -44,6 +54,29 @@ def evaluate_coverage(gate: CoverageGate, base_dir: Path) -> Outcome:
         )
         return Outcome(ok=False, reason="coverage_drop", details=details, metric_value=current)
     return Outcome(ok=True, details=details, metric_value=current)
+
+
+def check_fresh(
+    report: Path, gate: CoverageGate, started: datetime, now: datetime, details: dict[str, Any]
+) -> None:
+    """Raise ``report_stale`` for a report written before this run (or too long ago)."""
+    try:
+        written = datetime.fromtimestamp(report.stat().st_mtime, UTC)
+    except OSError:
+        return  # reading it reports it missing, with the command that writes it
+    if gate.max_age_minutes is None:
+        fresh_since, rule = started, "written during this run"
+    else:
+        fresh_since = now - timedelta(minutes=gate.max_age_minutes)
+        rule = f"at most {gate.max_age_minutes:g} minutes old"
+    details.update(report_written=written.isoformat(), fresh_since=fresh_since.isoformat())
+    if written < fresh_since:
+        raise _Unreadable(
+            "report_stale",
+            f"{report} was written at {written.isoformat()}; it must be {rule} "
+            f"(since {fresh_since.isoformat()}): run the tests that write it in this run "
+            "(depends_on), or set max_age_minutes",
+        )
 
 
 def read_report_percent(path: Path) -> float:

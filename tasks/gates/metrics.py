@@ -1,10 +1,15 @@
-"""Judge a gate's metric against absolute bounds and against the previous run's value.
+"""Judge a gate's metric against absolute bounds and against the last accepted run's value.
 
-Relative thresholds are measured on the previous value's magnitude: ``<= +10%`` allows
+The reference comes from :mod:`tasks.gates.references`. With no accepted value yet, a relative
+threshold is not checked and the result says so (``comparison: no_reference``); with a
+reference that was expected but cannot be used, it fails (``reference_unusable``).
+
+Relative thresholds in percent are measured on the reference's magnitude: ``<= +10%`` allows
 ``value <= previous + |previous| * 10 / 100``. For a positive previous value this is the usual
 ``previous * 1.10``; for a negative one the bound still moves in the stated direction; for a
 previous value of 0 it reduces to the absolute comparison ``value <= 0`` (or ``>= 0``), and
-``change_pct`` is left empty because a change relative to zero has no meaning.
+``change_pct`` is left empty because a change relative to zero has no meaning. Thresholds in
+points move the bound by that many units: ``>= -0.5pt`` allows ``value >= previous - 0.5``.
 """
 
 from __future__ import annotations
@@ -12,33 +17,55 @@ from __future__ import annotations
 import math
 
 from blocks.gates import CoverageGate, GateBase, MetricSpec, RelativeThreshold
-from tasks.gates.models import MetricResult
+from tasks.gates.models import Comparison, MetricResult, Reference
 
 COVERAGE_METRIC = "coverage_percent"
 
 
-def judge_metric(spec: MetricSpec, value: float | None, previous: float | None) -> MetricResult:
-    """Apply ``spec.min``, ``spec.max`` and ``spec.relative``; a missing value fails."""
-    change = _change_pct(value, previous)
+def judge_metric(
+    spec: MetricSpec, value: float | None, reference: Reference | float | None
+) -> MetricResult:
+    """Apply ``spec.min``, ``spec.max`` and ``spec.relative``; a missing value fails.
+
+    ``reference`` may be a bare number (the previous value) for callers that have no store.
+    """
+    if not isinstance(reference, Reference):
+        reference = Reference(value=reference)
+    previous = reference.value
     base = {
         "name": spec.name,
         "value": value,
         "previous": previous,
-        "change_pct": change,
+        "change_pct": _change_pct(value, previous),
         "threshold": describe_threshold(spec),
+        "reference_run": reference.run,
     }
+    comparison = _comparison(spec, reference)
     if value is None:
-        return MetricResult(**base, ok=False, reason="no value was measured")
+        return MetricResult(**base, ok=False, reason="no value was measured", comparison=comparison)
     problems = _absolute_problems(spec, value)
     notes = []
-    if spec.relative is not None:
-        if previous is None:
-            notes.append("no previous value")
-        else:
-            problem = _relative_problem(spec.relative, value, previous)
-            if problem:
-                problems.append(problem)
-    return MetricResult(**base, ok=not problems, reason="; ".join(problems or notes))
+    if comparison is Comparison.UNUSABLE:
+        problems.append(f"no usable reference: {reference.problem}")
+    elif comparison is Comparison.NO_REFERENCE:
+        notes.append("no previous value")
+    elif spec.relative is not None and previous is not None:
+        problem = _relative_problem(spec.relative, value, previous)
+        if problem:
+            problems.append(problem)
+    return MetricResult(
+        **base, ok=not problems, reason="; ".join(problems or notes), comparison=comparison
+    )
+
+
+def _comparison(spec: MetricSpec, reference: Reference) -> Comparison | None:
+    if spec.relative is None:
+        return None
+    if reference.problem:
+        return Comparison.UNUSABLE
+    if reference.value is None:
+        return Comparison.NO_REFERENCE
+    return Comparison.COMPARED
 
 
 def _absolute_problems(spec: MetricSpec, value: float) -> list[str]:
@@ -51,8 +78,10 @@ def _absolute_problems(spec: MetricSpec, value: float) -> list[str]:
 
 
 def relative_limit(threshold: RelativeThreshold, previous: float) -> float:
-    """The bound a relative threshold sets, measured on the previous value's magnitude."""
-    return previous + abs(previous) * threshold.percent / 100
+    """The bound a relative threshold sets: a share of the reference's magnitude, or points."""
+    if threshold.unit == "pt":
+        return previous + threshold.amount
+    return previous + abs(previous) * threshold.amount / 100
 
 
 def _relative_problem(threshold: RelativeThreshold, value: float, previous: float) -> str:
@@ -91,9 +120,14 @@ def metric_name_for(gate: GateBase) -> str | None:
 
 
 def metric_spec_for(gate: GateBase) -> MetricSpec | None:
-    """The spec to judge a gate's metric with: its own, or a bare one for coverage gates."""
+    """The spec to judge a gate's metric with: its own, or the coverage gate's default.
+
+    A coverage gate's total may not fall more than ``tolerance`` points below the last
+    accepted run's (the seed's "not dropped"), on top of the baseline check.
+    """
     if gate.metric is not None:
         return gate.metric
     if isinstance(gate, CoverageGate):
-        return MetricSpec(name=COVERAGE_METRIC)
+        no_drop = RelativeThreshold(op=">=", amount=-gate.tolerance or 0.0, unit="pt")
+        return MetricSpec(name=COVERAGE_METRIC, relative=no_drop)
     return None

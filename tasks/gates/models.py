@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from blocks.gates import GateMode
 
@@ -42,16 +42,46 @@ class Outcome(BaseModel):
     metric_value: float | None = None
 
 
+class ReferenceSource(StrEnum):
+    ACCEPTED = "accepted"  # the store of accepted runs
+    GIVEN = "given"  # a gate_results.json the operator named (--previous)
+
+
+class Reference(BaseModel):
+    """The value a gate's metric is compared with: the last accepted run's, or none yet.
+
+    ``problem`` is set when a reference was expected but cannot be used (an unreadable store,
+    a named run without the gate): a relative threshold then fails instead of passing unchecked.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    value: float | None = None
+    source: ReferenceSource = ReferenceSource.ACCEPTED
+    run: str = ""  # the run it came from: its out folder, or its start time
+    problem: str = ""
+
+
+class Comparison(StrEnum):
+    """What became of a relative threshold."""
+
+    COMPARED = "compared"  # checked against ``previous``, the last accepted value
+    NO_REFERENCE = "no_reference"  # no accepted run had a value yet: not checked (a warning)
+    UNUSABLE = "reference_unusable"  # a reference was expected but cannot be used: failed
+
+
 class MetricResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
     value: float | None
-    previous: float | None = None
+    previous: float | None = None  # the reference: the last accepted run's value
     change_pct: float | None = None
     threshold: str | None = None
-    ok: bool = True
+    ok: bool  # every bound that was checked held; see ``comparison`` for the relative one
     reason: str = ""
+    comparison: Comparison | None = None  # None: the metric has no relative threshold
+    reference_run: str = ""
 
 
 class GateResult(BaseModel):
@@ -71,6 +101,13 @@ class GateResult(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     metric: MetricResult | None = None
     evidence: str = ""
+
+    @model_validator(mode="after")
+    def _ok_follows_status(self) -> GateResult:
+        """``ok`` is false exactly when the gate failed; no path may claim more."""
+        if self.ok is (self.status is GateStatus.FAILED):
+            raise ValueError(f"gate {self.name}: ok={self.ok} contradicts status {self.status}")
+        return self
 
     @property
     def symbol(self) -> str:
@@ -97,7 +134,28 @@ class GateSuiteReport(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     config_file: str = ""
     out_dir: str = ""
+    references_recorded: list[str] = Field(default_factory=list)  # gates whose metric values
+    # became the next runs' reference (an accepted run only)
+    notes: list[str] = Field(default_factory=list)  # e.g. a dependency a subset did not await
 
     @property
     def all_passed(self) -> bool:
-        return all(g.status in (GateStatus.PASSED, GateStatus.SIGNED_OFF) for g in self.gates)
+        """The seed's ``all_passed``: gates ran and every mandatory gate passed.
+
+        Manual gates awaiting follow-up do not make it false (they are listed in
+        ``manual_followups``); a failed key or manual gate does. Advisory failures, the score
+        and strict manual are carried by the verdict and the exit code.
+        """
+        if not self.gates:
+            return False
+        for gate in self.gates:
+            if gate.mode is GateMode.MANDATORY and gate.status is not GateStatus.PASSED:
+                return False
+            if (gate.key or gate.mode is GateMode.MANUAL) and gate.status is GateStatus.FAILED:
+                return False
+        return True
+
+    @property
+    def manual_followups(self) -> list[str]:
+        """Manual gates whose automated part passed and that still await a sign-off."""
+        return [g.name for g in self.gates if g.status is GateStatus.MANUAL_FOLLOWUP]

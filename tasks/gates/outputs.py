@@ -1,7 +1,7 @@
 """The go/no-go run's files: gate_results.json for machines, gate_sign_off.md for the PR.
 
 The JSON keeps the seed's shape (a ``_meta`` entry, then one entry per gate) so existing
-readers keep working; the previous run's file is also where metrics are compared from.
+readers keep working. Each field means what it says: see the README's "Verdict fields".
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tasks.gates.models import GateResult, GateStatus, GateSuiteReport
+from tasks.gates.models import Comparison, GateResult, GateStatus, GateSuiteReport
 from tasks.platform.files import write_atomic
 from tasks.platform.naming import md_cell
 
@@ -27,6 +27,7 @@ def results_document(report: GateSuiteReport) -> dict[str, Any]:
             "profile": report.profile,
             "ts": round(report.started_at.timestamp(), 3),
             "all_passed": report.all_passed,
+            "manual_followups": report.manual_followups,
             "score": report.score,
             "band": str(report.band),
             "verdict": str(report.verdict),
@@ -34,6 +35,8 @@ def results_document(report: GateSuiteReport) -> dict[str, Any]:
             "strict_manual": report.strict_manual,
             "reasons": list(report.reasons),
             "finished": report.finished_at.isoformat(),
+            "references_recorded": list(report.references_recorded),
+            "notes": list(report.notes),
         }
     }
     for result in report.gates:
@@ -108,6 +111,8 @@ def short_details(result: GateResult) -> str:
         text = f"{result.metric.name} = {result.metric.value:g}"
         if result.metric.previous is not None:
             text += f" (previous {result.metric.previous:g})"
+        elif result.metric.comparison is Comparison.NO_REFERENCE:
+            text += " (no accepted run to compare with)"
     else:
         text = str(details.get("message", ""))
     text = " ".join(text.split())
@@ -141,48 +146,3 @@ def write_outputs(report: GateSuiteReport, out_dir: Path) -> list[Path]:
     write_atomic(results, text)
     write_atomic(sign_off, sign_off_markdown(report))
     return [results, sign_off]
-
-
-def read_previous_metrics(source: Path, profile: str) -> dict[str, float]:
-    """Metric values of the previous run: ``{gate name: value}``; never fails on a bad file.
-
-    ``source`` is a gate_results.json (used as given) or a root of run directories, where the
-    newest readable run of ``profile`` (by ``_meta.ts``) is used.
-    """
-    if source.is_file():
-        document = _read_document(source)
-        return _metrics_of(document) if document is not None else {}
-    if not source.is_dir():
-        return {}
-    newest: tuple[float, dict[str, Any]] | None = None
-    for path in [source / RESULTS_FILE, *sorted(source.glob(f"*/{RESULTS_FILE}"))]:
-        document = _read_document(path)
-        if document is None or document["_meta"].get("profile") != profile:
-            continue
-        ts = document["_meta"].get("ts")
-        if isinstance(ts, int | float) and (newest is None or ts > newest[0]):
-            newest = (float(ts), document)
-    return _metrics_of(newest[1]) if newest else {}
-
-
-def _read_document(path: Path) -> dict[str, Any] | None:
-    """A results document, or None when it is missing, unreadable or not of that shape."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(document, dict) or not isinstance(document.get("_meta"), dict):
-        return None
-    return document
-
-
-def _metrics_of(document: dict[str, Any]) -> dict[str, float]:
-    metrics = {}
-    for name, entry in document.items():
-        if name == "_meta" or not isinstance(entry, dict):
-            continue
-        metric = entry.get("metric")
-        value = metric.get("value") if isinstance(metric, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            metrics[name] = float(value)
-    return metrics

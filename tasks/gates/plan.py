@@ -16,6 +16,7 @@ from blocks.gates import Gate, GatesFile, Scoring
 from tasks.platform.variables import expand
 
 DEFAULT_PROFILE = "default"
+PROFILE_ENV = "AETHERRA_PROFILE"  # the seed's variable: the profile when none is given
 # Fields whose strings may hold ${VAR} or ${VAR:-default}.
 _EXPANDED = ("argv", "cwd", "env", "url", "headers", "report", "baseline", "deployment")
 
@@ -41,25 +42,33 @@ def plan_run(
     config: GatesFile,
     *,
     selected: list[str] | None = None,
+    all_gates: bool = False,
     profile: str | None = None,
     strict_manual: bool | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> GatePlan:
-    """Resolve the profile, the subset and variables; raise UsageError/ConfigError early."""
-    profile_name = profile or DEFAULT_PROFILE
-    if profile_name != DEFAULT_PROFILE and profile_name not in config.profiles:
-        valid = ", ".join([DEFAULT_PROFILE, *sorted(config.profiles)])
-        raise UsageError(f"unknown profile {profile_name!r}; valid profiles: {valid}")
+    """Resolve the profile, the subset and variables; raise UsageError/ConfigError early.
+
+    The profile is ``profile``, else ``$AETHERRA_PROFILE``, else ``default``. ``all_gates``
+    runs every gate of the file, whatever the profile lists.
+    """
+    environ = environ if environ is not None else os.environ
+    profile_name, notes = resolve_profile(config, profile, environ)
+    if all_gates and selected:
+        raise UsageError("give either --all or --gates, not both")
     chosen = config.profiles.get(profile_name)
-    names = selected or (chosen.gates if chosen and chosen.gates else None) or config.names
+    if all_gates:
+        names = config.names
+    else:
+        names = selected or (chosen.gates if chosen and chosen.gates else None) or config.names
     unknown = [name for name in names if name not in config.names]
     if unknown:
         raise UsageError(
             f"unknown gate(s): {', '.join(unknown)}; valid gates: {', '.join(config.names)}"
         )
     env = {"WARDEN_PROFILE": profile_name, **(chosen.env if chosen else {})}
-    variables = {**(environ if environ is not None else os.environ), **env}
-    gates, notes = _subset(config, names)
+    variables = {**environ, **env}
+    gates, subset_notes = _subset(config, names)
     gates = [_expand(gate, variables) for gate in _dependency_order(gates)]
     strict = strict_manual if strict_manual is not None else bool(chosen and chosen.strict_manual)
     scoring = chosen.scoring if chosen and chosen.scoring else config.scoring
@@ -69,8 +78,29 @@ def plan_run(
         env=env,
         strict_manual=strict,
         scoring=scoring,
-        notes=notes,
+        notes=subset_notes + notes,
     )
+
+
+def resolve_profile(
+    config: GatesFile, profile: str | None, environ: Mapping[str, str]
+) -> tuple[str, list[str]]:
+    """The profile's name and a note on where it came from; an unknown one is a UsageError."""
+    from_env = (environ.get(PROFILE_ENV) or "").strip()
+    if profile:
+        name, source = profile, "--profile"
+    elif from_env:
+        name, source = from_env, PROFILE_ENV
+    else:
+        name, source = DEFAULT_PROFILE, "default"
+    if name != DEFAULT_PROFILE and name not in config.profiles:
+        valid = ", ".join([DEFAULT_PROFILE, *sorted(config.profiles)])
+        where = f" (from {PROFILE_ENV})" if source == PROFILE_ENV else ""
+        raise UsageError(
+            f"unknown profile {name!r}{where}; valid profiles: {valid}",
+            remediation=f"Pass --profile with a valid name, or set {PROFILE_ENV} to one.",
+        )
+    return name, [f"profile {name} from {PROFILE_ENV}"] if source == PROFILE_ENV else []
 
 
 def _subset(config: GatesFile, names: list[str]) -> tuple[list[Gate], list[str]]:

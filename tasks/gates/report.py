@@ -7,7 +7,7 @@ from datetime import datetime
 from blocks.errors import WardenError
 from tasks.gates.models import Band, GateResult, GateSuiteReport, Verdict
 from tasks.gates.plan import GatePlan
-from tasks.gates.scoring import score_suite
+from tasks.gates.scoring import complete_results, score_suite
 from tasks.platform.naming import utc_now
 
 
@@ -19,13 +19,14 @@ def assemble_report(
     out_dir: str,
 ) -> GateSuiteReport:
     gates_by_name = {gate.name: gate for gate in plan.gates}
-    score = score_suite(results, gates_by_name, plan.scoring, plan.strict_manual)
+    every = complete_results(results, gates_by_name)
+    score = score_suite(every, gates_by_name, plan.scoring, plan.strict_manual)
     return GateSuiteReport(
         profile=plan.profile,
         started_at=started,
         finished_at=utc_now(),
         strict_manual=plan.strict_manual,
-        gates=results,
+        gates=every,
         score=score.score,
         band=score.band,
         verdict=score.verdict,
@@ -33,6 +34,7 @@ def assemble_report(
         reasons=score.reasons,
         config_file=config_file,
         out_dir=out_dir,
+        notes=list(plan.notes),
     )
 
 

@@ -9,12 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from blocks.errors import ExitCode
 from blocks.gates import GateBase, GateMode, ManualGate, Scoring
 from tasks.gates.metrics import judge_metric, metric_spec_for
-from tasks.gates.models import Band, GateResult, GateStatus, MetricResult, Outcome, Verdict
+from tasks.gates.models import (
+    Band,
+    Comparison,
+    GateResult,
+    GateStatus,
+    MetricResult,
+    Outcome,
+    Reference,
+    Verdict,
+)
 
 PASSING = (GateStatus.PASSED, GateStatus.SIGNED_OFF)
 BLOCKING_MODES = (GateMode.MANDATORY, GateMode.MANUAL)
@@ -29,6 +38,11 @@ class SignOff(BaseModel):
     evidence_link: str = ""
     approved: bool
     comment: str = ""
+
+    @field_validator("who", "evidence_link", "comment", mode="before")
+    @classmethod
+    def _stripped(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
 
 
 class SuiteScore(BaseModel):
@@ -48,13 +62,16 @@ def finalize(
     outcome: Outcome,
     *,
     duration_sec: float,
-    previous_metric: float | None,
+    previous_metric: Reference | float | None,
     signed_off: SignOff | None = None,
 ) -> GateResult:
-    """Apply the metric's thresholds, the gate's mode and any sign-off to an outcome."""
+    """Apply the metric's thresholds, the gate's mode and any sign-off to an outcome.
+
+    ``previous_metric`` is the reference relative thresholds compare with (see
+    :mod:`tasks.gates.references`); a bare number is taken as given.
+    """
     spec = metric_spec_for(gate)
     metric = judge_metric(spec, outcome.metric_value, previous_metric) if spec else None
-    automated_ok = outcome.ok and (metric is None or metric.ok)
     details = dict(outcome.details)
     status, reason = _status(gate, outcome, metric, signed_off, details)
     return GateResult(
@@ -63,7 +80,7 @@ def finalize(
         kind=getattr(gate, "kind", "gate"),
         mode=gate.mode,
         status=status,
-        ok=automated_ok and reason != "rejected_by_operator",
+        ok=status is not GateStatus.FAILED,
         manual=gate.mode is GateMode.MANUAL,
         duration_sec=max(0.0, duration_sec),
         weight=gate.weight,
@@ -87,7 +104,11 @@ def _status(
         return GateStatus.FAILED, outcome.reason or "failed"
     if metric is not None and not metric.ok:
         details.setdefault("message", f"metric {metric.name}: {metric.reason}")
-        return GateStatus.FAILED, "metric_missing" if metric.value is None else "metric_threshold"
+        if metric.value is None:
+            return GateStatus.FAILED, "metric_missing"
+        if metric.comparison is Comparison.UNUSABLE:
+            return GateStatus.FAILED, "reference_unusable"
+        return GateStatus.FAILED, "metric_threshold"
     if gate.mode is GateMode.MANUAL:
         if signed_off is None:
             instructions = gate.instructions if isinstance(gate, ManualGate) else ""
@@ -99,21 +120,32 @@ def _status(
 
 
 def apply_sign_off(
-    result: GateResult, signed_off: SignOff | None, *, failure: str = ""
+    result: GateResult,
+    signed_off: SignOff | None,
+    *,
+    failure: str = "",
+    reason: str = "sign_off_missing",
 ) -> GateResult:
     """An operator's answer, given after the gate ran, to a gate awaiting follow-up.
 
-    No answer (the pause timed out, the API failed) fails the gate: sign-off is not implied.
+    No answer (the pause timed out, the API failed) or an unusable one (``reason``
+    ``sign_off_invalid``) fails the gate: sign-off is not implied.
     """
     details = {**result.details, "manual_followup": False}
+    if result.status is not GateStatus.MANUAL_FOLLOWUP:
+        return result  # only a gate awaiting sign-off can be signed off
     if signed_off is None:
         details["message"] = failure or "no sign-off received"
-        status, reason = GateStatus.FAILED, "sign_off_missing"
+        status = GateStatus.FAILED
     else:
         status, reason = _signed_status(signed_off, details)
-    ok = result.ok and reason != "rejected_by_operator"
     return result.model_copy(
-        update={"status": status, "reason": reason, "details": details, "ok": ok}
+        update={
+            "status": status,
+            "reason": reason,
+            "details": details,
+            "ok": status is not GateStatus.FAILED,
+        }
     )
 
 
@@ -144,6 +176,12 @@ def skipped_result(gate: GateBase, failed_deps: list[str]) -> GateResult:
     )
 
 
+def crashed_result(gate: GateBase, error: object) -> GateResult:
+    """The result of a gate whose task crashed or could not start: failed, with the error."""
+    message = f"the gate's task ended without a result: {type(error).__name__}: {error}"
+    return _unrun_result(gate, "check_crashed", {"message": message})
+
+
 def _unrun_result(gate: GateBase, reason: str, details: dict[str, Any]) -> GateResult:
     return GateResult(
         name=gate.name,
@@ -162,16 +200,13 @@ def _unrun_result(gate: GateBase, reason: str, details: dict[str, Any]) -> GateR
     )
 
 
-def score_suite(
-    results: Sequence[GateResult],
-    gates_by_name: Mapping[str, GateBase],
-    scoring: Scoring,
-    strict_manual: bool,
-) -> SuiteScore:
-    """Score the results and give the verdict.
+def complete_results(
+    results: Sequence[GateResult], gates_by_name: Mapping[str, GateBase]
+) -> list[GateResult]:
+    """The results, plus a failed one for each selected gate that produced none.
 
-    ``gates_by_name`` holds the gates this run selected: one without a result (a lost future,
-    a crash) counts as failed, because a check that did not run proves nothing.
+    A gate without a result (a lost future, a crash) counts as failed and is listed in the
+    report, because a check that did not run proves nothing.
     """
     seen = {result.name for result in results}
     lost = [
@@ -179,7 +214,17 @@ def score_suite(
         for name, gate in gates_by_name.items()
         if name not in seen
     ]
-    every = [*results, *lost]
+    return [*results, *lost]
+
+
+def score_suite(
+    results: Sequence[GateResult],
+    gates_by_name: Mapping[str, GateBase],
+    scoring: Scoring,
+    strict_manual: bool,
+) -> SuiteScore:
+    """Score the results and give the verdict (``gates_by_name``: the gates this run selected)."""
+    every = complete_results(results, gates_by_name)
     score = suite_score(every, strict_manual)
     band = band_for(score, scoring)
     blocking, warnings = _verdict_reasons(every, strict_manual)
@@ -189,6 +234,8 @@ def score_suite(
         warnings.append(f"score {score:g} is below the pass threshold {scoring.pass_at:g}")
     if not every:
         blocking.append("no gate ran: nothing proves this release")
+    elif not any(r.status in PASSING for r in every):
+        blocking.append("no gate passed: nothing proves this release")
     if blocking:
         verdict, code = Verdict.NO_GO, ExitCode.VERDICT_FAILED
     else:
@@ -199,8 +246,13 @@ def score_suite(
 
 
 def suite_score(results: Sequence[GateResult], strict_manual: bool) -> float:
-    """100 x passed weight / counted weight; pending manual gates count only when strict."""
+    """100 x passed weight / counted weight; pending manual gates count only when strict.
+
+    Nothing counted (no gate, or only manual gates awaiting sign-off) scores 0: no evidence.
+    """
     counted = [r for r in results if strict_manual or r.status is not GateStatus.MANUAL_FOLLOWUP]
+    if not counted:
+        return 0.0
     total = sum(r.weight for r in counted)
     if total == 0:
         return 0.0 if any(r.status not in PASSING for r in counted) else 100.0
@@ -235,4 +287,9 @@ def _verdict_reasons(
             blocking.append(f"manual gate {r.name} not fully validated (--strict-manual)")
         elif r.status is GateStatus.MANUAL_FOLLOWUP:
             warnings.append(f"manual gate {r.name} awaits operator sign-off")
+        if r.status in PASSING and r.metric and r.metric.comparison is Comparison.NO_REFERENCE:
+            warnings.append(
+                f"gate {r.name}: no accepted run to compare {r.metric.name} with "
+                f"({r.metric.threshold} not checked)"
+            )
     return blocking, warnings

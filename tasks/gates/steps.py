@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,17 +19,26 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
+from pydantic import ValidationError
 
 from blocks.gates import FlowRunGate, Gate, load_gates_file
+from blocks.storage import warden_home
 from tasks.gates.command import evaluate_command
 from tasks.gates.coverage import evaluate_coverage
 from tasks.gates.flow_runs import LatestRun, evaluate_flow_run
 from tasks.gates.http_check import evaluate_http
-from tasks.gates.models import GateResult, GateStatus, GateSuiteReport, Outcome
-from tasks.gates.outputs import read_previous_metrics, write_outputs
+from tasks.gates.models import GateResult, GateStatus, GateSuiteReport, Outcome, Reference
+from tasks.gates.outputs import write_outputs
 from tasks.gates.plan import GatePlan, plan_run
+from tasks.gates.references import (
+    StoreUnreadable,
+    accepted_references,
+    given_references,
+    record_accepted,
+    store_path,
+)
 from tasks.gates.scoring import SignOff, apply_sign_off, finalize, skipped_result
-from tasks.platform.steps import step
+from tasks.platform.steps import run_logger, step
 
 
 @step(name="plan-gates", cache_policy=NO_CACHE)
@@ -37,16 +47,36 @@ def plan_gates(
     gates: list[str] | None,
     profile: str | None,
     strict_manual: bool | None,
+    all_gates: bool = False,
 ) -> GatePlan:
     """Load and validate the gates file whole, then resolve the operator's options."""
     return plan_run(
-        load_gates_file(config), selected=gates, profile=profile, strict_manual=strict_manual
+        load_gates_file(config),
+        selected=gates,
+        all_gates=all_gates,
+        profile=profile,
+        strict_manual=strict_manual,
     )
 
 
-@step(name="read-previous-metrics", cache_policy=NO_CACHE)
-def previous_metrics(source: str, profile: str) -> dict[str, float]:
-    return read_previous_metrics(Path(source), profile)
+@step(name="read-references", cache_policy=NO_CACHE)
+def read_references(
+    previous: str | None, profile: str, gates: Sequence[Gate]
+) -> dict[str, Reference]:
+    """What relative thresholds compare with: the named run, else the last accepted one."""
+    if previous:
+        return given_references(Path(previous), profile, gates)
+    return accepted_references(store_path(warden_home()), profile, gates)
+
+
+@step(name="record-accepted", cache_policy=NO_CACHE)
+def record_accepted_run(report: GateSuiteReport) -> list[str]:
+    """Keep an accepted run's metric values as the next runs' reference."""
+    try:
+        return record_accepted(store_path(warden_home()), report)
+    except (StoreUnreadable, OSError) as exc:
+        run_logger().error("accepted metrics not recorded: %s", exc)
+        return []
 
 
 @step(name="run-gate", task_run_name="gate-{gate.name}", cache_policy=NO_CACHE)
@@ -54,31 +84,32 @@ def run_gate(
     gate: Gate,
     base_dir: str,
     env: dict[str, str],
-    previous_metric: float | None,
+    reference: Reference | None,
+    started: datetime,
     upstream: list[GateResult],
 ) -> GateResult:
     """Evaluate one gate once its dependencies are done; a failed dependency fails it."""
     failed = [result.name for result in upstream if result.status is GateStatus.FAILED]
     if failed:
         return skipped_result(gate, failed)
-    started = time.perf_counter()
+    clock = time.perf_counter()
     try:
-        outcome = _evaluate(gate, Path(base_dir), env)
+        outcome = _evaluate(gate, Path(base_dir), env, started)
     except Exception as exc:  # a crashing check is a failed gate in the report, not a lost run
         message = f"the {gate.kind} check crashed: {type(exc).__name__}: {exc}"
         outcome = Outcome(ok=False, reason="check_crashed", details={"message": message})
-    duration = time.perf_counter() - started
-    return finalize(gate, outcome, duration_sec=duration, previous_metric=previous_metric)
+    duration = time.perf_counter() - clock
+    return finalize(gate, outcome, duration_sec=duration, previous_metric=reference)
 
 
-def _evaluate(gate: Gate, base_dir: Path, env: dict[str, str]) -> Outcome:
+def _evaluate(gate: Gate, base_dir: Path, env: dict[str, str], started: datetime) -> Outcome:
     match gate.kind:
         case "command":
             return evaluate_command(gate, base_dir, env)
         case "http":
             return evaluate_http(gate)
         case "coverage":
-            return evaluate_coverage(gate, base_dir)
+            return evaluate_coverage(gate, base_dir, started=started)
         case "flow-run":
             return evaluate_flow_run(gate, latest_run(gate), datetime.now(UTC))
         case "manual":
@@ -122,7 +153,11 @@ class SignOffForm(RunInput):
 
 
 def request_sign_off(result: GateResult, timeout_sec: int) -> GateResult:
-    """Pause the flow run until an operator signs the gate off in the UI (flow context only)."""
+    """Pause the flow run until an operator signs the gate off in the UI (flow context only).
+
+    No answer in time fails the gate (``sign_off_missing``); an answer that is not a valid
+    sign-off (an empty signer) fails it too (``sign_off_invalid``): it never crashes the run.
+    """
     form = SignOffForm.with_initial_data(
         description=f"Sign off gate **{result.name}**: {result.details.get('instructions', '')}",
         signer="",
@@ -132,12 +167,17 @@ def request_sign_off(result: GateResult, timeout_sec: int) -> GateResult:
         answer = pause_flow_run(wait_for_input=form, timeout=timeout_sec, key=result.name)
     except Exception as exc:  # FlowPauseTimeout and API errors both leave the gate unsigned
         return apply_sign_off(result, None, failure=f"sign-off not received: {exc}")
-    sign_off = SignOff(
-        who=answer.signer,
-        approved=answer.approved,
-        evidence_link=answer.evidence_link,
-        comment=answer.comment,
-    )
+    try:
+        sign_off = SignOff(
+            who=answer.signer,
+            approved=answer.approved,
+            evidence_link=answer.evidence_link,
+            comment=answer.comment,
+        )
+    except ValidationError as exc:
+        fields = ", ".join(str(error["loc"][0]) for error in exc.errors())
+        failure = f"the sign-off form was not valid ({fields}): sign off again with a signer"
+        return apply_sign_off(result, None, failure=failure, reason="sign_off_invalid")
     return apply_sign_off(result, sign_off)
 
 

@@ -227,7 +227,14 @@ class LocalFuture:
     inner: Future
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
-        return self.inner.result(timeout=timeout)
+        """The step's return value; its exception is raised, or returned when
+        ``raise_on_failure`` is false (as a Prefect future's failed state gives it)."""
+        try:
+            return self.inner.result(timeout=timeout)
+        except Exception as exc:
+            if raise_on_failure:
+                raise
+            return exc
 
     def wait(self, timeout: float | None = None) -> None:
         with contextlib.suppress(Exception):

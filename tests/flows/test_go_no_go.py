@@ -222,3 +222,173 @@ def test_a_crashing_check_is_a_failed_gate_not_a_lost_run(
     assert state.is_failed() and report.exit_code == 1
     assert report.gates[0].reason == "check_crashed"
     assert "RuntimeError: disk on fire" in report.gates[0].details["message"]
+
+
+# -- fail closed (issue 11) -------------------------------------------------------------------
+
+DROP_5 = {"name": "rps", "regex": r"value=(?P<value>[\d.]+)", "relative": ">= -5%"}
+
+
+def _measure(tmp_path: Path, value: str, *others: dict) -> Path:
+    (tmp_path / "gates.yaml").unlink(missing_ok=True)
+    return write_gates(tmp_path, [printing("throughput", value, metric=DROP_5), *others])
+
+
+def test_a_failed_run_does_not_become_the_reference(tmp_path: Path) -> None:
+    _, first = run(_measure(tmp_path, "100"))
+    assert first.exit_code == 0 and first.references_recorded == ["throughput"]
+
+    _, dropped = run(_measure(tmp_path, "90"))
+    assert (dropped.verdict, dropped.gates[0].reason) == (Verdict.NO_GO, "metric_threshold")
+
+    _, rerun = run(_measure(tmp_path, "90"))  # the same drop, run again
+    throughput = rerun.gates[0]
+    assert throughput.metric is not None and throughput.metric.previous == 100.0
+    assert (throughput.status, throughput.ok, rerun.exit_code) == (GateStatus.FAILED, False, 1)
+
+
+def test_subset_runs_and_other_out_folders_keep_the_reference(tmp_path: Path) -> None:
+    other = passing("lint")
+    _, first = run(_measure(tmp_path, "100", other), out=str(tmp_path / "a"))
+    assert first.exit_code == 0
+    _, subset = run(_measure(tmp_path, "1", other), gates=["lint"], out=str(tmp_path / "b"))
+    assert subset.exit_code == 0 and subset.references_recorded == []
+
+    _, dropped = run(_measure(tmp_path, "90", other), out=str(tmp_path / "c"))
+    throughput = next(g for g in dropped.gates if g.name == "throughput")
+    assert throughput.metric is not None and throughput.metric.previous == 100.0
+    assert throughput.reason == "metric_threshold" and dropped.exit_code == 1
+
+
+def test_no_previous_value_is_reported_not_passed_silently(tmp_path: Path) -> None:
+    _, report = run(_measure(tmp_path, "100"), out=str(tmp_path / "out"))
+    assert report.verdict is Verdict.WARN and report.exit_code == 0
+    assert any("not checked" in reason for reason in report.reasons)
+    document = json.loads((tmp_path / "out" / "gate_results.json").read_text())
+    assert document["throughput"]["metric"]["comparison"] == "no_reference"
+    assert document["_meta"]["verdict"] == "go-with-warnings"
+
+
+def test_a_sign_off_that_timed_out_is_not_ok(tmp_path: Path) -> None:
+    config = write_gates(tmp_path, [passing("smoke"), {"name": "hmr", "kind": "manual"}])
+    state = go_no_go_gates(
+        config=str(config),
+        interactive=True,
+        sign_off_timeout_sec=1,
+        out=str(tmp_path / "o"),
+        return_state=True,
+    )
+    # Prefect turns any state after an expired pause into Failed (without the flow's result):
+    # the run is Failed either way, and the files hold the report.
+    assert state.is_failed()
+    document = json.loads((tmp_path / "o" / "gate_results.json").read_text())
+    assert (document["hmr"]["status"], document["hmr"]["ok"]) == ("failed", False)
+    assert document["hmr"]["reason"] == "sign_off_missing"
+    assert document["_meta"]["all_passed"] is False
+    assert (document["_meta"]["verdict"], document["_meta"]["exit_code"]) == ("no-go", 1)
+
+
+def test_an_empty_signer_fails_the_gate_and_the_files_are_written(tmp_path: Path) -> None:
+    config = write_gates(tmp_path, [passing("smoke"), {"name": "hmr", "kind": "manual"}])
+    outcome: dict = {}
+
+    def start() -> None:
+        outcome["result"] = run(
+            config, interactive=True, sign_off_timeout_sec=60, out=str(tmp_path / "o")
+        )
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    resume_flow_run(_wait_for_paused_run(), run_input={"signer": "", "approved": True})
+    thread.join(timeout=60)
+
+    state, report = outcome["result"]
+    hmr = next(g for g in report.gates if g.name == "hmr")
+    assert state.is_failed() and report.exit_code == 1
+    assert (hmr.status, hmr.ok, hmr.reason) == (GateStatus.FAILED, False, "sign_off_invalid")
+    document = json.loads((tmp_path / "o" / "gate_results.json").read_text())
+    assert document["hmr"]["reason"] == "sign_off_invalid"
+    assert (tmp_path / "o" / "gate_sign_off.md").exists()
+
+
+def _coverage_gates(tmp_path: Path, percent: float) -> Path:
+    report = tmp_path / "coverage.json"
+    write_report = py(
+        f"import json; open({str(report)!r}, 'w').write("
+        f"json.dumps({{'totals': {{'percent_covered': {percent}}}}}))"
+    )
+    (tmp_path / "baseline.json").write_text('{"percent_covered": 80}')
+    return write_gates(
+        tmp_path,
+        [
+            {"name": "tests", "kind": "command", "argv": write_report},
+            {
+                "name": "coverage",
+                "kind": "coverage",
+                "report": str(report),
+                "baseline": str(tmp_path / "baseline.json"),
+                "depends_on": ["tests"],
+            },
+        ],
+    )
+
+
+def test_a_coverage_report_older_than_the_run_fails(tmp_path: Path) -> None:
+    config = _coverage_gates(tmp_path, 90.0)
+    _, full = run(config)
+    assert full.exit_code == 0, full.reasons  # written by the tests gate during the run
+
+    _, subset = run(config, gates=["coverage"])  # the tests gate does not run: stale report
+    coverage = subset.gates[0]
+    assert (coverage.status, coverage.ok, coverage.reason) == (
+        GateStatus.FAILED,
+        False,
+        "report_stale",
+    )
+    assert subset.exit_code == 1
+
+
+def test_coverage_is_compared_with_the_last_accepted_run(tmp_path: Path) -> None:
+    _, first = run(_coverage_gates(tmp_path, 90.0))
+    assert first.exit_code == 0 and "coverage" in first.references_recorded
+    (tmp_path / "gates.yaml").unlink()
+    _, second = run(_coverage_gates(tmp_path, 89.5))  # above the baseline, but dropped
+    coverage = next(g for g in second.gates if g.name == "coverage")
+    assert coverage.metric is not None and coverage.metric.previous == 90.0
+    assert (coverage.reason, second.exit_code) == ("metric_threshold", 1)
+
+
+def test_all_passed_is_true_with_a_manual_follow_up_listed_apart(tmp_path: Path) -> None:
+    config = write_gates(tmp_path, [passing("smoke"), {"name": "hmr", "kind": "manual"}])
+    _, report = run(config, out=str(tmp_path / "o"))
+    meta = json.loads((tmp_path / "o" / "gate_results.json").read_text())["_meta"]
+    assert (meta["all_passed"], meta["manual_followups"]) == (True, ["hmr"])
+    assert meta["verdict"] == "go-with-warnings" and report.exit_code == 0
+
+
+def test_a_gate_task_that_crashes_is_a_failed_gate_not_a_lost_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.gates.steps as steps
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("scoring bug")
+
+    monkeypatch.setattr(steps, "finalize", broken)
+    state, report = run(write_gates(tmp_path, [passing("smoke")]), out=str(tmp_path / "o"))
+    assert state.is_failed() and report.exit_code == 1
+    assert (report.gates[0].reason, report.gates[0].ok) == ("check_crashed", False)
+    assert (tmp_path / "o" / "gate_results.json").exists()
+
+
+def test_all_gates_and_the_profile_from_aetherra_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_gates(
+        tmp_path, [passing("a"), passing("b")], profiles={"test": {"gates": ["a"]}}
+    )
+    monkeypatch.setenv("AETHERRA_PROFILE", "test")
+    _, report = run(config)
+    assert (report.profile, [g.name for g in report.gates]) == ("test", ["a"])
+    _, report = run(config, all_gates=True)
+    assert (report.profile, [g.name for g in report.gates]) == ("test", ["a", "b"])

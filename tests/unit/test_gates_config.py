@@ -68,6 +68,55 @@ INVALID = {
         "gates:\n  - {name: a, kind: manual, timeout_sec: -1}\n",
         r"timeout_sec: Input should be greater than 0",
     ),
+    # options that would be accepted and then do nothing are refused
+    "metric-on-a-manual-gate": (
+        "gates:\n  - {name: a, kind: manual, metric: {name: m}}\n",
+        "a manual gate measures no number",
+    ),
+    "metric-on-a-flow-run-gate": (
+        "gates:\n  - {name: a, kind: flow-run, deployment: f/d, metric: {name: m}}\n",
+        "a flow-run gate measures no number",
+    ),
+    "command-metric-without-regex": (
+        "gates:\n  - {name: a, kind: command, argv: [x], metric: {name: m, json_path: v}}\n",
+        "give metric.regex",
+    ),
+    "coverage-metric-with-regex": (
+        "gates:\n  - {name: a, kind: coverage, report: r, baseline: b,"
+        " metric: {name: m, regex: '(?P<value>1)'}}\n",
+        "metric is the report's total",
+    ),
+    "sse-with-json": (
+        "gates:\n  - {name: a, kind: http, url: 'http://x', expect_json: {a: 1},"
+        " expect_sse: {order: [x]}}\n",
+        "cannot be combined with expect_json",
+    ),
+    "head-with-json": (
+        "gates:\n  - {name: a, kind: http, url: 'http://x', method: HEAD, expect_json: {a: 1}}\n",
+        "a HEAD response has no body",
+    ),
+    "header-bad-regex": (
+        "gates:\n  - {name: a, kind: http, url: 'http://x',"
+        " expect_headers: {X-P: {matches: '('}}}\n",
+        "invalid regex",
+    ),
+    "sse-within-first-zero": (
+        "gates:\n  - {name: a, kind: http, url: 'http://x',"
+        " expect_sse: {within_first: {policy: 0}}}\n",
+        "within_first needs a count of at least 1",
+    ),
+    "timeout-on-a-manual-gate": (
+        "gates:\n  - {name: a, kind: manual, timeout_sec: 30}\n",
+        "a manual gate runs no timed check",
+    ),
+    "timeout-on-a-coverage-gate": (
+        "gates:\n  - {name: a, kind: coverage, report: r, baseline: b, timeout_sec: 30}\n",
+        "a coverage gate runs no timed check",
+    ),
+    "coverage-max-age-zero": (
+        "gates:\n  - {name: a, kind: coverage, report: r, baseline: b, max_age_minutes: 0}\n",
+        "max_age_minutes: Input should be greater than 0",
+    ),
 }
 
 
@@ -169,6 +218,44 @@ def test_dependency_cycle_is_a_config_error(tmp_path: Path) -> None:
 def test_relative_thresholds_parse(text: str, op: str, percent: float) -> None:
     threshold = RelativeThreshold.parse(text)
     assert (threshold.op, threshold.percent) == (op, percent)
+
+
+def test_relative_thresholds_in_points_parse() -> None:
+    threshold = RelativeThreshold.parse(">= -0.5pt")
+    assert (threshold.op, threshold.amount, threshold.unit) == (">=", -0.5, "pt")
+    assert threshold.percent is None and str(threshold) == ">= -0.5pt"
+
+
+# -- --all and the profile from AETHERRA_PROFILE ----------------------------------------------
+
+
+def test_all_runs_every_gate_whatever_the_profile_lists(gates_file) -> None:
+    assert plan_run(gates_file, profile="ci", environ={}).names == ["unit"]
+    plan = plan_run(gates_file, profile="ci", all_gates=True, environ={})
+    assert plan.names == ["unit", "api", "sign"]
+    assert plan.env["STAGE"] == "ci"  # the profile's env and strictness still apply
+
+
+def test_all_and_a_subset_together_are_a_usage_error(gates_file) -> None:
+    with pytest.raises(UsageError) as caught:
+        plan_run(gates_file, selected=["unit"], all_gates=True, environ={})
+    assert caught.value.code == ExitCode.USAGE_ERROR
+
+
+def test_the_profile_comes_from_aetherra_profile_when_not_given(gates_file) -> None:
+    plan = plan_run(gates_file, environ={"AETHERRA_PROFILE": "ci"})
+    assert (plan.profile, plan.names) == ("ci", ["unit"])
+    assert plan_run(gates_file, profile="default", environ={"AETHERRA_PROFILE": "ci"}).names == [
+        "unit",
+        "api",
+        "sign",
+    ]
+
+
+def test_an_unknown_profile_from_aetherra_profile_is_a_usage_error(gates_file) -> None:
+    with pytest.raises(UsageError, match="AETHERRA_PROFILE") as caught:
+        plan_run(gates_file, environ={"AETHERRA_PROFILE": "test"})
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_the_shipped_gates_file_is_valid() -> None:

@@ -1,4 +1,4 @@
-"""gate_results.json in the seed's shape, the sign-off markdown, and reading the previous run."""
+"""gate_results.json in the seed's shape and the sign-off markdown."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from tasks.gates.models import (
     Verdict,
 )
 from tasks.gates.outputs import (
-    read_previous_metrics,
     results_document,
     sign_off_markdown,
     summary_line,
@@ -74,7 +73,10 @@ def make_report(
             GateStatus.PASSED,
             kind="coverage",
             metric=MetricResult(
-                name="coverage_percent", value=metrics.get("coverage", 86.5), previous=85.0
+                name="coverage_percent",
+                value=metrics.get("coverage", 86.5),
+                previous=85.0,
+                ok=True,
             ),
             evidence="coverage % vs baseline",
         ),
@@ -182,39 +184,63 @@ def test_write_outputs_writes_both_files_atomically(tmp_path: Path) -> None:
     ]  # no temporary files left behind
 
 
-def test_previous_metrics_from_a_file(tmp_path: Path) -> None:
-    write_outputs(make_report(coverage=81.0), tmp_path)
-    assert read_previous_metrics(tmp_path / "gate_results.json", "test") == {"coverage": 81.0}
+def suite(gates: list[GateResult], verdict: Verdict = Verdict.GO) -> GateSuiteReport:
+    return GateSuiteReport(
+        profile="test",
+        started_at=STARTED,
+        finished_at=STARTED,
+        strict_manual=False,
+        gates=gates,
+        score=100.0,
+        band=Band.PASS,
+        verdict=verdict,
+        exit_code=0,
+    )
 
 
-def test_previous_metrics_picks_newest_run_of_the_profile(tmp_path: Path) -> None:
-    runs = [
-        ("20241001T000000Z", "test", STARTED, 70.0),
-        ("20241002T000000Z", "test", STARTED + timedelta(days=1), 80.0),  # newest "test" run
-        ("20241003T000000Z", "prod", STARTED + timedelta(days=2), 90.0),  # other profile
-    ]
-    for directory, profile, started, value in runs:
-        write_outputs(make_report(profile, started, coverage=value), tmp_path / directory)
-    newest_corrupt = tmp_path / "20241004T000000Z"
-    newest_corrupt.mkdir()
-    (newest_corrupt / "gate_results.json").write_text('{"_meta": {"profile": "test", "ts": 9e9')
-    not_a_run = tmp_path / "notes"
-    not_a_run.mkdir()
-    (not_a_run / "gate_results.json").write_text('["not", "a", "results", "document"]')
+SMOKE = gate_result("smoke", GateStatus.PASSED)
+HMR = dict(mode=GateMode.MANUAL, manual=True)
 
-    assert read_previous_metrics(tmp_path, "test") == {"coverage": 80.0}
-    assert read_previous_metrics(tmp_path, "prod") == {"coverage": 90.0}
-    assert read_previous_metrics(tmp_path, "staging") == {}
-
-
-@pytest.mark.parametrize(
-    "content", ["", "{broken", "null", '{"_meta": "x"}'], ids=["empty", "bad-json", "null", "meta"]
-)
-def test_corrupt_previous_file_is_not_fatal(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "gate_results.json"
-    path.write_text(content)
-    assert read_previous_metrics(path, "test") == {}
+# fmt: off
+ALL_PASSED = [
+    # gates, all_passed, manual follow-ups
+    pytest.param([SMOKE, gate_result("hmr", GateStatus.MANUAL_FOLLOWUP, **HMR)], True, ["hmr"],
+                 id="seed-example-manual-followup"),
+    pytest.param([SMOKE, gate_result("hmr", GateStatus.SIGNED_OFF, **HMR)], True, [],
+                 id="signed-off"),
+    pytest.param([SMOKE, gate_result("lint", GateStatus.FAILED, mode=GateMode.ADVISORY)], True, [],
+                 id="advisory-failure-is-the-verdicts-business"),
+    pytest.param([SMOKE, gate_result("unit", GateStatus.FAILED)], False, [],
+                 id="mandatory-failed"),
+    pytest.param([SMOKE, gate_result("e2e", GateStatus.FAILED, mode=GateMode.ADVISORY, key=True)],
+                 False, [], id="key-gate-failed"),
+    pytest.param([SMOKE, gate_result("hmr", GateStatus.FAILED, **HMR)], False, [],
+                 id="manual-gate-failed"),
+    pytest.param([], False, [], id="nothing-ran"),
+]
+# fmt: on
 
 
-def test_missing_previous_source_gives_nothing(tmp_path: Path) -> None:
-    assert read_previous_metrics(tmp_path / "nowhere", "test") == {}
+@pytest.mark.parametrize(("gates", "all_passed", "followups"), ALL_PASSED)
+def test_all_passed_means_every_mandatory_gate_passed(
+    gates: list[GateResult], all_passed: bool, followups: list[str]
+) -> None:
+    meta = results_document(suite(gates))["_meta"]
+    assert meta["all_passed"] is all_passed
+    assert meta["manual_followups"] == followups
+
+
+@pytest.mark.parametrize("status", list(GateStatus))
+def test_ok_cannot_contradict_the_status(status: GateStatus) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        gate_result("smoke", status, ok=status is GateStatus.FAILED)
+
+
+def test_a_summary_line_says_when_there_was_nothing_to_compare_with() -> None:
+    from tasks.gates.models import Comparison
+
+    metric = MetricResult(name="p95_ms", value=120.0, ok=True, comparison=Comparison.NO_REFERENCE)
+    line = summary_line(gate_result("latency", GateStatus.PASSED, metric=metric))
+    assert line == "Latency: ✅ (p95_ms = 120 (no accepted run to compare with))"

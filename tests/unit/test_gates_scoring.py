@@ -6,8 +6,14 @@ import pytest
 
 from blocks.errors import ExitCode
 from blocks.gates import CommandGate, GateBase, GateMode, ManualGate, Scoring
-from tasks.gates.models import Band, GateResult, GateStatus, Outcome, Verdict
-from tasks.gates.scoring import SignOff, finalize, score_suite, skipped_result
+from tasks.gates.models import Band, Comparison, GateResult, GateStatus, Outcome, Reference, Verdict
+from tasks.gates.scoring import (
+    SignOff,
+    apply_sign_off,
+    finalize,
+    score_suite,
+    skipped_result,
+)
 
 OK = Outcome(ok=True, details={"services": ["engine"]})
 FAIL = Outcome(ok=False, reason="exit_code", details={"message": "exit code 1, expected 0"})
@@ -189,8 +195,11 @@ SUITES = [
                  80.0, Band.WARNING, Verdict.WARN, "advisory gate c failed (exit_code)",
                  id="weights"),
     pytest.param([], False,
-                 100.0, Band.PASS, Verdict.NO_GO, "no gate ran: nothing proves this release",
+                 0.0, Band.FAIL, Verdict.NO_GO, "no gate ran: nothing proves this release",
                  id="nothing-ran"),
+    pytest.param([result("hmr", M, MAN), result("qa", M, MAN)], False,
+                 0.0, Band.FAIL, Verdict.NO_GO, "no gate passed: nothing proves this release",
+                 id="only-manual-followups-prove-nothing"),
 ]
 # fmt: on
 
@@ -221,3 +230,95 @@ def test_a_selected_gate_without_result_fails_the_suite() -> None:
     assert suite.verdict is Verdict.NO_GO
     assert "mandatory gate lost failed (no_result)" in suite.reasons
     assert suite.score == 50.0
+
+
+# -- sign-off after the run, and what ``ok`` may claim ---------------------------------------
+
+
+def awaiting() -> GateResult:
+    return finalize(HMR, OK, duration_sec=0, previous_metric=None)
+
+
+# fmt: off
+SIGN_OFFS = [
+    # sign-off, reason given, status, ok, reason
+    pytest.param(None, {}, GateStatus.FAILED, False, "sign_off_missing", id="timed-out"),
+    pytest.param(None, {"reason": "sign_off_invalid"}, GateStatus.FAILED, False,
+                 "sign_off_invalid", id="invalid-form"),
+    pytest.param(REJECTED, {}, GateStatus.FAILED, False, "rejected_by_operator", id="rejected"),
+    pytest.param(APPROVED, {}, GateStatus.SIGNED_OFF, True, "", id="approved"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("signed_off", "extra", "status", "ok", "reason"), SIGN_OFFS)
+def test_a_gate_that_did_not_pass_is_never_ok(
+    signed_off: SignOff | None, extra: dict, status: GateStatus, ok: bool, reason: str
+) -> None:
+    signed = apply_sign_off(awaiting(), signed_off, failure="no answer", **extra)
+    assert (signed.status, signed.ok, signed.reason) == (status, ok, reason)
+    assert signed.details["manual_followup"] is False
+
+
+def test_a_sign_off_cannot_turn_a_failed_gate_into_a_pass() -> None:
+    failed = finalize(MANUAL_CMD, FAIL, duration_sec=0, previous_metric=None)
+    signed = apply_sign_off(failed, APPROVED)
+    assert (signed.status, signed.ok, signed.reason) == (GateStatus.FAILED, False, "exit_code")
+
+
+@pytest.mark.parametrize("who", ["", "   "], ids=["empty", "blank"])
+def test_a_sign_off_needs_a_signer(who: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        SignOff(who=who, approved=True)
+
+
+# -- relative thresholds without a reference --------------------------------------------------
+
+LATENCY = command(
+    "latency", metric={"name": "p95_ms", "regex": r"(?P<value>\d+)", "relative": "<= +10%"}
+)
+
+
+def test_an_unchecked_relative_threshold_is_reported_and_warns() -> None:
+    first = finalize(
+        LATENCY, Outcome(ok=True, metric_value=120.0), duration_sec=1, previous_metric=Reference()
+    )
+    assert first.status is GateStatus.PASSED
+    assert first.metric is not None and first.metric.comparison is Comparison.NO_REFERENCE
+    suite = score_suite([first], {"latency": LATENCY}, SCORING, strict_manual=False)
+    assert (suite.verdict, suite.exit_code) == (Verdict.WARN, ExitCode.OK)
+    assert any("latency" in reason and "not checked" in reason for reason in suite.reasons)
+
+
+def test_a_checked_relative_threshold_is_a_plain_go() -> None:
+    checked = finalize(
+        LATENCY,
+        Outcome(ok=True, metric_value=105.0),
+        duration_sec=1,
+        previous_metric=Reference(value=100.0, run="r1"),
+    )
+    assert checked.metric is not None and checked.metric.comparison is Comparison.COMPARED
+    assert checked.metric.reference_run == "r1"
+    suite = score_suite([checked], {"latency": LATENCY}, SCORING, strict_manual=False)
+    assert (suite.verdict, suite.reasons) == (Verdict.GO, [])
+
+
+def test_a_gate_without_result_is_listed_in_the_report() -> None:
+    from datetime import UTC, datetime
+
+    from blocks.gates import GatesFile
+    from tasks.gates.plan import plan_run
+    from tasks.gates.report import assemble_report
+
+    config = GatesFile.model_validate(
+        {"gates": [{"name": n, "kind": "command", "argv": ["true"]} for n in ("a", "lost")]}
+    )
+    plan = plan_run(config, environ={})
+    report = assemble_report(plan, [result("a", P)], datetime.now(UTC), "gates.yaml", "out")
+    assert [(g.name, g.status, g.ok, g.reason) for g in report.gates] == [
+        ("a", P, True, ""),
+        ("lost", F, False, "no_result"),
+    ]
+    assert report.all_passed is False and report.verdict is Verdict.NO_GO
