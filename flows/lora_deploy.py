@@ -72,19 +72,24 @@ def lora_deploy(
     """
     lora = load_lora_file(config)
     lora.target(target)  # an unknown target is a usage error before anything else
-    run = DeployRecord(target=target, adapter=adapter, version=version, started_at=utc_now())
+    parameters = {
+        "GAUNTLET_ENABLED": gauntlet_enabled,
+        "A2A_ENABLED": a2a_enabled,
+        "GAUNTLET_MODE": gauntlet_mode,
+        "SKIP_GAUNTLET": skip_gauntlet,
+    }
+    switches = effective_switches(lora, parameters)  # reads only: bad switches change nothing
+    run = DeployRecord(
+        target=target,
+        adapter=adapter,
+        version=version,
+        started_at=utc_now(),
+        switches=describe(switches),
+    )
+    get_run_logger().info("switches: %s", run.switches)
     bus: BestEffortBus | None = None
     try:
-        ensure_kill_switch_off(PROCESS)  # first: no spool, no event, no deploy under the switch
-        parameters = {
-            "GAUNTLET_ENABLED": gauntlet_enabled,
-            "A2A_ENABLED": a2a_enabled,
-            "GAUNTLET_MODE": gauntlet_mode,
-            "SKIP_GAUNTLET": skip_gauntlet,
-        }
-        switches = effective_switches(lora, parameters)
-        run.switches = describe(switches)
-        get_run_logger().info("switches: %s", run.switches)
+        ensure_kill_switch_off(PROCESS)  # before any side effect: no spool, event or deploy
         check_mock_allowed(target, lora.target(target), switches)
         bus = open_bus(lora, switches, target)
         if bus is not None:  # earlier runs' events first, whatever their backoff; bounded
