@@ -31,11 +31,11 @@ def write_lora(
     document = yaml.safe_load(LORA_FILE.read_text(encoding="utf-8"))
     document["dotenv"] = dotenv
     document["gauntlet"]["dataset"] = str(DATASET)
-    for name, value in sections.items():
-        if isinstance(value, dict) and isinstance(document.get(name), dict):
-            document[name] = {**document[name], **value}
+    for section, value in sections.items():
+        if isinstance(value, dict) and isinstance(document.get(section), dict):
+            document[section] = {**document[section], **value}
         else:
-            document[name] = value
+            document[section] = value
     path = folder / name
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
