@@ -8,6 +8,7 @@ the mock gauntlet (SKIP_GAUNTLET) let the canary through without running anythin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -93,7 +94,9 @@ class DeployRecord(BaseModel):
     rollback: RollbackResult | None = None
     a2a: BusSummary | None = None
 
-    def end(self, outcome: Outcome, *, code: int | None = None, reasons: list[str] = ()) -> None:
+    def end(
+        self, outcome: Outcome, *, code: int | None = None, reasons: Sequence[str] = ()
+    ) -> None:
         """Set the outcome (its exit code from the table unless ``code``); add ``reasons``."""
         self.outcome = outcome
         self.exit_code = int(code if code is not None else EXIT_CODES[outcome])
