@@ -44,7 +44,9 @@ class GauntletPolicy(Strict):
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
     inconclusive_error_rate: float = Field(default=0.25, ge=0, le=1)
     critical_domains: tuple[str, ...] = ()
-    min_accuracy: float = Field(default=0.0, ge=0, le=1)  # first deploy only: no stable side
+    # The floor a first deploy (no stable adapter to compare with) must reach. Unset, a first
+    # deploy cannot be judged: the gauntlet refuses it as a configuration error, never a pass.
+    min_accuracy: float | None = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _inconclusive_above_failure(self) -> GauntletPolicy:
@@ -72,6 +74,10 @@ class TargetSpec(Strict):
     base_url: str | None = Field(None, pattern=_URL, description="vLLM server")
     endpoint: EndpointSpec | None = None
     command: list[str] | None = Field(None, min_length=1, description="argv; {prompt} or stdin")
+    production: bool = Field(False, description="serves users: the mock gauntlet is refused")
+    allow_mock_gauntlet: bool = Field(
+        False, description="production only: accept SKIP_GAUNTLET (promoted_untested) anyway"
+    )
 
     @model_validator(mode="after")
     def _one_way_to_ask(self) -> TargetSpec:
@@ -79,6 +85,11 @@ class TargetSpec(Strict):
             raise ValueError("give exactly one of endpoint (OpenAI-compatible) or command")
         if self.kind == "vllm" and not self.base_url:
             raise ValueError("a vllm target needs base_url (the server's runtime LoRA API)")
+        if self.allow_mock_gauntlet and not self.production:
+            raise ValueError(
+                "allow_mock_gauntlet applies only to production: true targets (others accept "
+                "the mock gauntlet anyway); remove it or mark the target production"
+            )
         return self
 
     def registry_path(self, name: str) -> Path:
@@ -97,6 +108,11 @@ class GauntletSpec(Strict):
     dataset_sha256: str = Field(pattern=r"^(sha256:)?[0-9a-fA-F]{64}$")
     concurrency: int = Field(16, ge=1, le=512)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
+    # GAUNTLET_MODE=canary runs a stratified sample: in every domain, at least
+    # canary_min_per_domain prompts (all of a smaller domain) and at least canary_fraction of
+    # them. GAUNTLET_MODE=full runs every prompt.
+    canary_min_per_domain: int = Field(3, ge=1)
+    canary_fraction: float = Field(0.25, gt=0, le=1)
     policy: GauntletPolicy = Field(default_factory=GauntletPolicy)
 
 
@@ -112,6 +128,9 @@ class A2ASpec(Strict):
     spool: str | None = Field(None, description="SQLite spool; default WARDEN_HOME/events/")
     source: str = "release-warden/lora_deploy"
     timeout_seconds: float = Field(2.0, gt=0, le=30)
+    # The start-of-run delivery of earlier runs' spooled events stops starting sends after this
+    # long (it then lasts at most one more timeout_seconds); the rest waits for a later run.
+    drain_seconds: float = Field(5.0, gt=0, le=60)
 
     def spool_path(self) -> Path:
         return Path(self.spool) if self.spool else warden_home() / "events" / "a2a-spool.sqlite"

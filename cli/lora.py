@@ -1,5 +1,10 @@
 """``warden lora``: deploy an adapter behind the gauntlet, run the gauntlet alone, roll back,
-show a target's state. Exit 0 deployed/promoted, 1 refused/not ready/rolled back, 2 bad input."""
+show a target's state.
+
+Exit codes of ``deploy``: 0 the adapter is stable (deployed, promoted, promoted_untested,
+already_stable: the printed outcome says whether a gauntlet proved it), 1 refused / not ready /
+rolled back, 2 bad input or configuration, 3 kill switch on, 4 a backend cannot be reached.
+``gauntlet``: 0 pass, 1 fail or inconclusive, 2 bad input, 3 kill switch on."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from blocks.errors import WardenError
+from blocks.errors import UsageError, WardenError
 from blocks.lora import DEFAULT_LORA_FILE, LoraFile, load_lora_file
 from cli.output import console, fail, flow_result
 
@@ -72,6 +77,10 @@ def deploy(
         _print_metrics(report.gauntlet)
     for reason in report.reasons:
         console.print(f"- {reason}", markup=False)
+    for problem in report.a2a.problems if report.a2a else ():
+        console.print(f"A2A {problem.kind}: {problem.message}", markup=False)
+    if report.outcome == "promoted_untested":
+        console.print("[yellow]untested:[/] SKIP_GAUNTLET promoted it without running a gauntlet")
     console.print(f"[bold]{report.outcome}[/] version {report.version} (exit {report.exit_code})")
     raise typer.Exit(report.exit_code)
 
@@ -86,20 +95,29 @@ def gauntlet(
         str | None, typer.Option("--baseline", help="Model name (default: the stable adapter).")
     ] = None,
     config: ConfigOption = DEFAULT_LORA_FILE,
+    mode: Annotated[
+        str, typer.Option("--mode", help="full: every prompt; canary: the stratified sample.")
+    ] = "full",
 ) -> None:
     """Run the sealed gauntlet against what the target serves; exit 0 pass, 1 fail."""
     _config(config, target)
+    if mode not in ("full", "canary"):
+        fail(UsageError(f"--mode {mode!r} is not a gauntlet mode", remediation="Use full|canary."))
     verdict = flow_result(
         "flows.lora_deploy:lora_gauntlet",
         target=target,
         candidate=candidate,
         baseline=baseline,
         config=str(config),
+        mode=mode,
     )
     _print_metrics(verdict)
     for reason in verdict.reasons:
         console.print(f"- {reason.code}: {reason.message}", markup=False)
-    console.print(f"[bold]{verdict.status}[/]: {verdict.candidate} vs {verdict.stable}")
+    console.print(
+        f"[bold]{verdict.status}[/]: {verdict.candidate} vs {verdict.stable} "
+        f"(mode {verdict.mode}: {verdict.prompts} of {verdict.dataset_prompts} prompts)"
+    )
     raise typer.Exit(0 if verdict.passed else 1)
 
 

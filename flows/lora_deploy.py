@@ -1,50 +1,53 @@
 """LoRA gauntlet deploy (seed 000): canary-deploy an adapter behind a gauntlet, roll back on fail.
 
-switches (default < .env < environment < block < parameters) -> kill switch -> adapter
-integrity -> GAUNTLET_ENABLED? no: deploy directly (inert default) | yes: readiness ->
-GAUNTLET_BEGIN -> canary -> gauntlet (canary and stable side by side; SKIP_GAUNTLET: mock pass)
--> GAUNTLET_PASS -> promote | GAUNTLET_FAIL -> rollback handler -> fail.
+kill switch (first: before any side effect) -> switches (default < .env < environment < block
+< parameters) -> A2A bus (bounded drain of earlier events) -> adapter integrity -> version ->
+GAUNTLET_ENABLED? no: deploy directly (inert default) | yes: readiness -> dataset -> kill switch
+-> GAUNTLET_BEGIN -> [canary deploy -> gauntlet (GAUNTLET_MODE: canary sample | full), or the
+mock (SKIP_GAUNTLET)] -> GAUNTLET_PASS -> kill switch -> promote | GAUNTLET_FAIL -> rollback.
 
-Events go to Prefect (``warden.gauntlet.*``) and, with A2A enabled, to the webhook bus through
-the best-effort publisher (spooled when the bus is down, never blocking the deploy).
+Every BEGIN gets exactly one PASS or FAIL; whatever stops a run after the canary is deployed
+(a failed deploy, a gauntlet error, the kill switch, a failed promotion) rolls the canary back.
+Events go to Prefect (``warden.gauntlet.*``) and, with A2A enabled, into the durable spool of
+the webhook bus before they are sent; an A2A problem is logged and evented, never fatal.
 ``lora_gauntlet`` runs the gauntlet alone against whatever a target serves.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import timedelta
 
 from prefect import flow
 from prefect.states import Completed, Failed, State
 
-from blocks.errors import ExitCode, KillSwitchOn, UsageError, WardenError
+from blocks.errors import KillSwitchOn, UsageError, WardenError
 from blocks.lora import DEFAULT_LORA_FILE, LoraFile, load_lora_file
 from blocks.storage import persisted_results
-from tasks.events import A2AEvent, EventPublisher
+from tasks.events import BestEffortBus
 from tasks.lora import verdict as gauntlet_report
+from tasks.lora.admission import already_stable, check_mock_allowed
 from tasks.lora.registry import Pointers, adapter_model_name
-from tasks.lora.report import FAILING, LoraDeployReport, Outcome, render_markdown
+from tasks.lora.report import FAILING, DeployRecord, LoraDeployReport, Outcome, render_markdown
 from tasks.lora.steps import (
-    a2a_event,
+    PROCESS,
+    announce,
     check_adapter,
     check_dataset,
     check_operational_readiness,
     deploy_canary,
     effective_switches,
-    open_publisher,
+    open_bus,
     promote_canary,
     read_pointers,
     roll_back,
     run_gauntlet,
+    stored_sha256,
 )
-from tasks.lora.switches import describe
-from tasks.lora.verdict import Verdict
+from tasks.lora.switches import GauntletMode, Switches, describe
+from tasks.lora.verdict import Verdict, check_first_deploy_floor
 from tasks.platform.naming import artifact_key, utc_now
 from tasks.platform.steps import emit, ensure_kill_switch_off, publish_summary, run_logger
-
-PROCESS = "gauntlet"
 
 
 @flow(
@@ -67,7 +70,6 @@ def lora_deploy(
     The four switch parameters override the settings block, the environment and ``.env``;
     left empty they defer to them (GAUNTLET_ENABLED defaults to false: deploy directly).
     """
-    logger = run_logger()
     lora = load_lora_file(config)
     lora.target(target)  # an unknown target is a usage error before anything else
     parameters = {
@@ -76,119 +78,148 @@ def lora_deploy(
         "GAUNTLET_MODE": gauntlet_mode,
         "SKIP_GAUNTLET": skip_gauntlet,
     }
-    switches = effective_switches(lora, parameters)
-    logger.info("switches: %s", describe(switches))
-    facts: dict = {
-        "target": target,
-        "adapter": adapter,
-        "version": version,
-        "started_at": utc_now(),
-        "switches": describe(switches),
-    }
-    publisher = open_publisher(lora, switches)
+    switches = effective_switches(lora, parameters)  # reads only: bad switches change nothing
+    run = DeployRecord(
+        target=target,
+        adapter=adapter,
+        version=version,
+        started_at=utc_now(),
+        switches=describe(switches),
+    )
+    run_logger().info("switches: %s", run.switches)
+    bus: BestEffortBus | None = None
     try:
-        if publisher is not None:
-            # a new run retries what earlier runs spooled at once, whatever their backoff
-            drained = publisher.drain_spool(now=utc_now() + timedelta(days=1))
-            if drained.sent:
-                logger.info("A2A: delivered %d spooled event(s) from earlier runs", drained.sent)
-        ensure_kill_switch_off(PROCESS)
-        facts.update(_deploy(lora, target, adapter, version, switches, publisher))
+        ensure_kill_switch_off(PROCESS)  # before any side effect: no spool, event or deploy
+        check_mock_allowed(target, lora.target(target), switches)
+        bus = open_bus(lora, switches, target)
+        if bus is not None:  # earlier runs' events first, whatever their backoff; bounded
+            bus.drain(budget_seconds=lora.a2a.drain_seconds, now=utc_now() + timedelta(days=1))
+        _deploy(run, lora, switches, bus)
     except KillSwitchOn as exc:
-        facts.update(outcome=Outcome.KILL_SWITCH_ON, exit_code=int(exc.code), reasons=[str(exc)])
+        run.end(Outcome.KILL_SWITCH_ON, reasons=[str(exc)])
     except WardenError as exc:
-        facts.update(outcome=Outcome.ERROR, exit_code=int(exc.code), reasons=[str(exc)])
+        run.end(Outcome.ERROR, code=int(exc.code), reasons=[str(exc)])
     finally:
-        if publisher is not None:
-            publisher.close(timeout=5.0)
-            facts["events_spooled"] = publisher.stats().pending
-    report = LoraDeployReport(**(facts | {"finished_at": utc_now()}))
+        if bus is not None:
+            run.a2a = bus.close(timeout=5.0)
+    report = run.report(utc_now())
     key = artifact_key("lora-deploy", target)
     publish_summary(key, render_markdown(report), [_row(report)], f"LoRA deploy {target}")
     message = f"{report.outcome}: " + ("; ".join(report.reasons) or f"version {report.version}")
-    logger.info(message)
+    run_logger().info(message)
     if report.outcome in FAILING:
         return Failed(message=message, data=report)
     return Completed(message=message, data=report)
 
 
-def _deploy(
-    lora: LoraFile,
-    target: str,
-    adapter: str,
-    version: str | None,
-    switches,
-    publisher: EventPublisher | None,
-) -> dict:
-    logger = run_logger()
-    inspection = check_adapter(adapter, lora)
-    found: dict = {"adapter_sha256": inspection.sha256 or None}
+def _deploy(run: DeployRecord, lora: LoraFile, switches: Switches, bus) -> None:
+    target = run.target
+    inspection = check_adapter(run.adapter, lora)
+    run.adapter_sha256 = inspection.sha256 or None
     if not inspection.ok:
         reasons = [f"{p.code}: {p.message}" for p in inspection.problems]
-        return found | {"outcome": Outcome.REFUSED, "exit_code": 1, "reasons": reasons}
-    version = version or f"sha-{inspection.sha256[:12]}"
+        return run.end(Outcome.REFUSED, reasons=reasons)
+    run.version = run.version or f"sha-{inspection.sha256[:12]}"
     before = read_pointers(target, lora)
-    found.update(version=version, stable_before=before.stable, stable_after=before.stable)
-    if before.stable == version:
-        return found | {"outcome": Outcome.ALREADY_STABLE, "exit_code": 0}
+    run.stable_before = run.stable_after = before.stable
+    stored = stored_sha256(target, lora, run.version)
+    if already_stable(before, run.version, stored, inspection.sha256):
+        return run.end(Outcome.ALREADY_STABLE)
 
     if not switches.gauntlet_enabled:
-        logger.info("gauntlet skipped: disabled (GAUNTLET_ENABLED=false); deploying directly")
-        emit(PROCESS, "skipped", "lora-target", target, {"reason": "disabled", "version": version})
-        deploy_canary(target, lora, version, adapter)
-        after = promote_canary(target, lora)
-        return found | {"outcome": Outcome.DEPLOYED, "exit_code": 0, "stable_after": after.stable}
+        run_logger().info("gauntlet skipped: disabled (GAUNTLET_ENABLED=false)")
+        emit(
+            PROCESS,
+            "skipped",
+            "lora-target",
+            target,
+            {"reason": "disabled", "version": run.version},
+        )
+        ensure_kill_switch_off(PROCESS)  # before the deploy
+        _guarded(run, lora, lambda: deploy_canary(target, lora, run.version, run.adapter))
+        _promote(run, lora)
+        return run.end(Outcome.DEPLOYED)
 
     readiness = check_operational_readiness(lora.readiness)
     if not readiness.ready:
-        return found | {
-            "outcome": Outcome.NOT_READY,
-            "exit_code": int(ExitCode.VERDICT_FAILED),
-            "readiness": readiness.reasons,
-            "reasons": ["operations not ready for the gauntlet: " + "; ".join(readiness.reasons)],
-        }
-
-    if not switches.skip_gauntlet:
+        run.readiness = readiness.reasons
+        why = "operations not ready for the gauntlet: " + "; ".join(readiness.reasons)
+        return run.end(Outcome.NOT_READY, reasons=[why])
+    mock = switches.skip_gauntlet
+    if not mock:
         check_dataset(lora)  # a changed dataset is refused before anything is deployed
-    started = time.monotonic()
-    _announce("begin", lora, target, publisher, mode=str(switches.gauntlet_mode))
-    pointers = deploy_canary(target, lora, version, adapter)
+        check_first_deploy_floor(lora.gauntlet.policy, has_stable=before.stable is not None)
+    ensure_kill_switch_off(PROCESS)  # before the canary deploy
+    _gauntlet(run, lora, switches, bus, mock=mock)
+
+
+def _gauntlet(run: DeployRecord, lora: LoraFile, switches: Switches, bus, *, mock: bool) -> None:
+    """BEGIN -> canary -> gauntlet (or the mock) -> one PASS or FAIL -> promote or roll back."""
+    target, started = run.target, time.monotonic()
+    announce("begin", lora, target, bus, mode=str(switches.gauntlet_mode), mock=mock)
+    failure_reason = "canary_deploy_failed"
     try:
-        verdict = _judge_canary(target, lora, pointers, switches)
-    except BaseException:  # the canary must not outlive a gauntlet that could not finish
-        _announce("fail", lora, target, publisher, failure_reason="gauntlet_error")
-        roll_back(target, lora)
+        pointers = deploy_canary(target, lora, run.version, run.adapter)
+        failure_reason = "gauntlet_error"
+        verdict = None if mock else _judge_canary(target, lora, pointers, switches.gauntlet_mode)
+    except BaseException as exc:  # no canary outlives a gauntlet that could not finish
+        announce("fail", lora, target, bus, failure_reason=failure_reason, mock=mock)
+        _roll_back_after(run, lora, exc)
         raise
-    found["gauntlet"] = verdict
-    passed = verdict is None or verdict.passed
-    if passed:
+    run.gauntlet = verdict
+    if verdict is None or verdict.passed:
         duration = round(time.monotonic() - started, 3)
-        _announce("pass", lora, target, publisher, duration_seconds=duration)
-        after = promote_canary(target, lora)
-        return found | {"outcome": Outcome.PROMOTED, "exit_code": 0, "stable_after": after.stable}
-
+        announce("pass", lora, target, bus, duration_seconds=duration, mock=mock)
+        _promote(run, lora)
+        return run.end(Outcome.PROMOTED_UNTESTED if mock else Outcome.PROMOTED)
     failure_reason = verdict.failure_reason or "canary_test_failed"
-    _announce("fail", lora, target, publisher, failure_reason=failure_reason)
-    rollback = roll_back(target, lora)
-    return found | {
-        "outcome": Outcome.ROLLED_BACK,
-        "exit_code": int(ExitCode.VERDICT_FAILED),
-        "rollback": rollback,
-        "stable_after": rollback.stable,
-        "reasons": [f"{r.code}: {r.message}" for r in verdict.reasons]
-        or [f"gauntlet failed: {failure_reason}"],
-    }
+    announce("fail", lora, target, bus, failure_reason=failure_reason)
+    run.rollback = roll_back(target, lora)
+    run.stable_after = run.rollback.stable
+    reasons = [f"{r.code}: {r.message}" for r in verdict.reasons]
+    run.end(Outcome.ROLLED_BACK, reasons=reasons or [f"gauntlet failed: {failure_reason}"])
 
 
-def _judge_canary(target: str, lora: LoraFile, pointers: Pointers, switches) -> Verdict | None:
-    """The gauntlet's verdict on the canary against stable; None for the seed's mock gauntlet."""
-    if switches.skip_gauntlet:
-        run_logger().info(
-            "SKIP_GAUNTLET: the mock gauntlet passes without running (the seed's CI mode)"
-        )
-        return None
+def _guarded(run: DeployRecord, lora: LoraFile, step) -> None:
+    """Run a step that changes the target; if it fails, roll the canary back, then re-raise."""
+    try:
+        step()
+    except BaseException as exc:
+        _roll_back_after(run, lora, exc)
+        raise
+
+
+def _promote(run: DeployRecord, lora: LoraFile) -> None:
+    """Kill switch (again, before the irreversible step), then promote; else roll back."""
+
+    def promote() -> None:
+        ensure_kill_switch_off(PROCESS)
+        run.stable_after = promote_canary(run.target, lora).stable
+
+    _guarded(run, lora, promote)
+
+
+def _roll_back_after(run: DeployRecord, lora: LoraFile, error: BaseException) -> None:
+    """The rollback handler after ``error``; its own failure is recorded, ``error`` prevails."""
+    run_logger().warning("rolling the canary back after %s", type(error).__name__)
+    try:
+        run.rollback = roll_back(run.target, lora)
+        run.stable_after = run.rollback.stable
+    except Exception as exc:
+        run.reasons = [*run.reasons, f"rollback failed too: {type(exc).__name__}: {exc}"]
+
+
+def _judge_canary(target: str, lora: LoraFile, pointers: Pointers, mode: GauntletMode) -> Verdict:
+    """The gauntlet's verdict on the canary against stable."""
     canary, stable = _default_models(target, lora, pointers)
-    verdict = run_gauntlet(target, lora, canary, stable)
+    return _judge(target, lora, canary, stable, mode)
+
+
+def _judge(
+    target: str, lora: LoraFile, candidate: str, baseline: str | None, mode: GauntletMode
+) -> Verdict:
+    """Run the gauntlet and publish its verdict as the ``lora-gauntlet-<target>`` artifact."""
+    verdict = run_gauntlet(target, lora, candidate, baseline, mode)
     publish_summary(
         artifact_key("lora-gauntlet", target),
         gauntlet_report.render_markdown(verdict),
@@ -198,24 +229,16 @@ def _judge_canary(target: str, lora: LoraFile, pointers: Pointers, switches) -> 
     return verdict
 
 
-def _announce(kind: str, lora: LoraFile, target: str, publisher, **metadata) -> A2AEvent:
-    """One lifecycle event: to Prefect always, to the A2A bus when enabled (never blocking)."""
-    event = a2a_event(kind, lora, **metadata)
-    emit(PROCESS, kind, "lora-target", target, json.loads(event.to_json()))
-    if publisher is not None:
-        publisher.publish(event)
-    return event
-
-
 def _row(report: LoraDeployReport) -> dict:
     verdict = report.gauntlet
+    not_run = "mock" if report.outcome is Outcome.PROMOTED_UNTESTED else "not run"
     return {
         "target": report.target,
         "version": report.version or "",
         "outcome": str(report.outcome),
         "stable_before": report.stable_before or "",
         "stable_after": report.stable_after or "",
-        "gauntlet": str(verdict.status) if verdict else "not run",
+        "gauntlet": f"{verdict.status} ({verdict.mode})" if verdict else not_run,
         "reasons": "; ".join(report.reasons)[:300],
     }
 
@@ -230,25 +253,21 @@ def lora_gauntlet(
     candidate: str | None = None,
     baseline: str | None = None,
     config: str = str(DEFAULT_LORA_FILE),
+    mode: GauntletMode = GauntletMode.FULL,
 ) -> State:
     """The gauntlet alone: ``candidate`` (default: the canary, else the stable adapter) against
-    ``baseline`` (default: the stable adapter; none on a first deploy). Names are model names."""
+    ``baseline`` (default: the stable adapter; none on a first deploy). Names are model names.
+    ``mode`` full runs every prompt, canary the stratified sample a deploy's canary runs."""
     lora = load_lora_file(config)
     lora.target(target)
-    ensure_kill_switch_off(PROCESS)
+    ensure_kill_switch_off(PROCESS)  # first: a run stopped by it ends Failed (exit 3)
     pointers = read_pointers(target, lora)
     canary, stable = _default_models(target, lora, pointers)
     candidate = candidate or canary or stable
     if candidate is None:
         raise _nothing_deployed(target)
     baseline = baseline if baseline is not None else (stable if candidate != stable else None)
-    verdict = run_gauntlet(target, lora, candidate, baseline)
-    publish_summary(
-        artifact_key("lora-gauntlet", target),
-        gauntlet_report.render_markdown(verdict),
-        gauntlet_report.table_rows(verdict),
-        f"LoRA gauntlet {target}",
-    )
+    verdict = _judge(target, lora, candidate, baseline, GauntletMode(mode))
     message = f"{verdict.status}: " + "; ".join(r.message for r in verdict.reasons)
     return (
         Completed(message=message, data=verdict)

@@ -4,6 +4,7 @@ Flows emit their Prefect events themselves; this package delivers the seed's A2A
 an external sink without ever blocking a flow or silently dropping an event. No Prefect here.
 """
 
+from tasks.events.best_effort import A2AProblem, BestEffortBus, BusSummary, ProblemKind
 from tasks.events.breaker import CircuitBreaker
 from tasks.events.errors import DeliveryFailed, EventConfigError, InvalidEvent
 from tasks.events.models import (
@@ -22,6 +23,9 @@ from tasks.events.spool import Spool, Synchronous, backoff_seconds
 
 __all__ = [
     "A2AEvent",
+    "A2AProblem",
+    "BestEffortBus",
+    "BusSummary",
     "BreakerState",
     "CircuitBreaker",
     "DeliveryFailed",
@@ -33,6 +37,7 @@ __all__ = [
     "EventType",
     "InvalidEvent",
     "OpenReason",
+    "ProblemKind",
     "PublisherStats",
     "Spool",
     "SpooledEvent",

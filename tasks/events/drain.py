@@ -2,12 +2,15 @@
 
 Stopping at a failure (the failed event is marked with its backoff) keeps publishing order:
 ``Spool.due`` returns only the due prefix, so nothing behind a backed-off event overtakes it.
+A ``deadline`` bounds the drain in time: no send starts after it, so a drain lasts at most
+until the deadline plus one sink timeout, however many events wait.
 Delivered events are deleted per batch; a crash between sending and deleting re-sends them
 later with the same ``Idempotency-Key``, which the receiver uses to drop the duplicate.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -28,15 +31,20 @@ def drain(
     *,
     max_events: int,
     now: datetime | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> DrainResult:
-    """Send up to ``max_events`` due events in spool order; say how many and why it stopped."""
+    """Send up to ``max_events`` due events in spool order; say how many and why it stopped.
+
+    ``deadline`` is a ``clock()`` reading after which no further send starts.
+    """
     sent, stopped, error = 0, DrainStop.LIMIT, None
     while sent < max_events and stopped is DrainStop.LIMIT:
         rows = spool.due(min(DRAIN_BATCH, max_events - sent), now=now)
         if not rows:
             stopped = DrainStop.NOT_DUE if spool.pending_count() else DrainStop.EMPTY
             break
-        done, stopped, error = _send_rows(rows, send, breaker)
+        done, stopped, error = _send_rows(rows, send, breaker, deadline, clock)
         spool.mark_sent(done)
         sent += len(done)
         if error is not None:
@@ -45,10 +53,16 @@ def drain(
 
 
 def _send_rows(
-    rows: list[SpooledEvent], send: Send, breaker: CircuitBreaker
+    rows: list[SpooledEvent],
+    send: Send,
+    breaker: CircuitBreaker,
+    deadline: float | None,
+    clock: Callable[[], float],
 ) -> tuple[list[str], DrainStop, str | None]:
     done: list[str] = []
     for row in rows:
+        if deadline is not None and clock() >= deadline:
+            return done, DrainStop.BUDGET, None
         if not breaker.allow():
             return done, DrainStop.BREAKER_OPEN, None
         error = send(row.body, row.id)

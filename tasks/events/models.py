@@ -102,39 +102,62 @@ class A2AEvent(BaseModel):
         """The HTTP body: the seed's four keys, compact JSON."""
         return json.dumps(self.body(), separators=(",", ":"), ensure_ascii=False)
 
+    # ``mock=True`` marks the lifecycle of the seed's mock gauntlet (SKIP_GAUNTLET): its
+    # metadata carries "mock": true, so no consumer can take it for a gauntlet that ran.
+
     @classmethod
     def gauntlet_begin(
-        cls, *, mode: str = "canary", pipeline: str = DEFAULT_PIPELINE, **fields: Any
+        cls,
+        *,
+        mode: str = "canary",
+        pipeline: str = DEFAULT_PIPELINE,
+        mock: bool = False,
+        **fields: Any,
     ) -> A2AEvent:
         return cls(
             event_type=EventType.GAUNTLET_BEGIN,
-            metadata={"pipeline": pipeline, "mode": mode},
+            metadata=_marked({"pipeline": pipeline, "mode": mode}, mock),
             **fields,
         )
 
     @classmethod
     def gauntlet_pass(
-        cls, *, duration_seconds: int | float, pipeline: str = DEFAULT_PIPELINE, **fields: Any
+        cls,
+        *,
+        duration_seconds: int | float,
+        pipeline: str = DEFAULT_PIPELINE,
+        mock: bool = False,
+        **fields: Any,
     ) -> A2AEvent:
         if duration_seconds < 0:
             raise InvalidEvent(f"duration_seconds must be >= 0, got {duration_seconds}")
         return cls(
             event_type=EventType.GAUNTLET_PASS,
-            metadata={"pipeline": pipeline, "duration_seconds": duration_seconds},
+            metadata=_marked({"pipeline": pipeline, "duration_seconds": duration_seconds}, mock),
             **fields,
         )
 
     @classmethod
     def gauntlet_fail(
-        cls, *, failure_reason: str, pipeline: str = DEFAULT_PIPELINE, **fields: Any
+        cls,
+        *,
+        failure_reason: str,
+        pipeline: str = DEFAULT_PIPELINE,
+        mock: bool = False,
+        **fields: Any,
     ) -> A2AEvent:
         if not failure_reason.strip():
             raise InvalidEvent("failure_reason is empty; say why, e.g. 'canary_test_failed'")
         return cls(
             event_type=EventType.GAUNTLET_FAIL,
-            metadata={"pipeline": pipeline, "failure_reason": failure_reason},
+            metadata=_marked({"pipeline": pipeline, "failure_reason": failure_reason}, mock),
             **fields,
         )
+
+
+def _marked(metadata: dict[str, Any], mock: bool) -> dict[str, Any]:
+    """The seed's metadata, plus ``"mock": true`` for the mock gauntlet's events."""
+    return metadata | {"mock": True} if mock else metadata
 
 
 class BreakerState(StrEnum):
@@ -173,6 +196,7 @@ class DrainStop(StrEnum):
     BREAKER_OPEN = "breaker_open"
     NO_SINK = "no_sink"
     BUSY = "busy"  # another drain of this publisher is running
+    BUDGET = "budget"  # its time budget ran out; the rest waits for a later drain
 
 
 class DrainResult(BaseModel):
@@ -187,7 +211,12 @@ class DrainResult(BaseModel):
 
 
 class PublisherStats(BaseModel):
-    """Counters since the publisher started; ``dropped`` is 0 by construction."""
+    """Counters since the publisher started.
+
+    ``dropped`` counts events lost for good: the spool could not be written and the publisher
+    was closed (no sender thread is left to retry them), so they were neither delivered nor
+    kept. While the publisher is open, such events are held in memory and retried instead.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -196,7 +225,7 @@ class PublisherStats(BaseModel):
     spooled: int
     failed: int
     overflowed: int  # went to the spool from the caller's thread because the queue was full
-    dropped: int = 0
+    dropped: int
     queued: int
     pending: int
     breaker: BreakerState

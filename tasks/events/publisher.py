@@ -10,8 +10,12 @@ oldest first, stopping at the first failure so order is kept (see ``drain``).
 "Acknowledged" has two honest meanings here, and neither is "publish() returned":
   * ``flush(timeout)`` returning True: every event published before the call was delivered
     (2xx) or committed to the spool;
-  * ``publish(event, durable=True)`` returning: that event is committed to the spool first
+  * ``publish(event, durable=True)`` returning True: that event is committed to the spool first
     (outbox style) and deleted from it once delivered.
+
+An event the spool cannot take is held in memory and retried by the sender thread. Once the
+publisher is closed nothing is left to retry it: what is still held then is lost, and counted
+in ``stats().dropped`` (logged as an error), never silently.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ class EventPublisher:
         self._join_s = timeout + 1.0
         self._cond = threading.Condition()
         self._counts = dict.fromkeys(
-            ("published", "sent", "spooled", "failed", "overflowed", "errors"), 0
+            ("published", "sent", "spooled", "failed", "overflowed", "errors", "dropped"), 0
         )
         self._accepted = 0  # items that went onto the queue
         self._settled = 0  # queue items delivered or committed to the spool
@@ -173,6 +177,7 @@ class EventPublisher:
         if self._thread.is_alive():
             log.warning("event publisher thread still busy at close; it spools what it holds")
             return
+        self._give_up_unsaved()
         if self._sink is not None:
             self._sink.close()
         self._spool.close()
@@ -192,6 +197,7 @@ class EventPublisher:
             spooled=counts["spooled"],
             failed=counts["failed"],
             overflowed=counts["overflowed"],
+            dropped=counts["dropped"],
             queued=self._queue.qsize(),
             pending=self._spool.pending_count(),
             breaker=self._breaker.state,
@@ -210,10 +216,23 @@ class EventPublisher:
 
     # -- draining the spool --------------------------------------------------------------
 
-    def drain_spool(self, max_events: int = 1000, *, now: datetime | None = None) -> DrainResult:
-        """Send due spooled events oldest first while the breaker allows; stop at a failure."""
+    def drain_spool(
+        self,
+        max_events: int = 1000,
+        *,
+        now: datetime | None = None,
+        budget_seconds: float | None = None,
+    ) -> DrainResult:
+        """Send due spooled events oldest first while the breaker allows; stop at a failure.
+
+        With ``budget_seconds`` no send starts once that many seconds have passed, so the call
+        returns within the budget plus one sink timeout (stopped ``budget``).
+        """
         if max_events < 1:
             raise EventConfigError(f"drain_spool(max_events={max_events}): must be >= 1")
+        if budget_seconds is not None and not budget_seconds > 0:
+            raise EventConfigError(f"drain_spool(budget_seconds={budget_seconds}): must be > 0")
+        deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
         if self._sink is None:
             return DrainResult(
                 sent=0, pending=self._spool.pending_count(), stopped=DrainStop.NO_SINK
@@ -221,7 +240,14 @@ class EventPublisher:
         if not self._drain_lock.acquire(blocking=False):
             return DrainResult(sent=0, pending=self._spool.pending_count(), stopped=DrainStop.BUSY)
         try:
-            result = drain(self._spool, self._send, self._breaker, max_events=max_events, now=now)
+            result = drain(
+                self._spool,
+                self._send,
+                self._breaker,
+                max_events=max_events,
+                now=now,
+                deadline=deadline,
+            )
         finally:
             self._drain_lock.release()
         self._count("sent", result.sent)
@@ -239,6 +265,8 @@ class EventPublisher:
             except Exception:  # the thread must outlive any surprise; events stay queued
                 log.exception("event publisher thread: unexpected error")
                 time.sleep(IDLE_POLL_S)
+        if self._closed:  # close() gave up waiting for this thread: settle what it holds
+            self._give_up_unsaved()
 
     def _take(self) -> list[_Item]:
         try:
@@ -319,10 +347,19 @@ class EventPublisher:
         try:
             self._spool.put_many(events, errors=errors)
         except Exception as exc:
-            log.warning("event spool write failed (%s); holding %d events", exc, len(events))
             with self._cond:
                 self._counts["errors"] += 1
-                self._unsaved.extend(events)
+                retried = not self._retired()
+                if retried:
+                    self._unsaved.extend(events)
+                else:
+                    self._counts["dropped"] += len(events)
+            if retried:
+                log.warning("event spool write failed (%s); holding %d events", exc, len(events))
+            else:
+                log.error(
+                    "event spool write failed after close (%s): %d events lost", exc, len(events)
+                )
             return False
         self._count("spooled", len(events))
         return True
@@ -350,6 +387,20 @@ class EventPublisher:
             del self._unsaved[: len(held)]  # others only ever append behind these
             self._counts["spooled"] += len(held)
             self._cond.notify_all()
+
+    def _retired(self) -> bool:
+        """Closed, and no sender thread is left to retry held events."""
+        return self._stop.is_set() and not self._thread.is_alive()
+
+    def _give_up_unsaved(self) -> None:
+        """One last write of the held events; whatever still fails is counted as dropped."""
+        self._retry_unsaved()
+        with self._cond:
+            lost, self._unsaved = len(self._unsaved), []
+            self._counts["dropped"] += lost
+            self._cond.notify_all()
+        if lost:
+            log.error("event spool unwritable at close: %d events lost (stats().dropped)", lost)
 
     def _settle(self, count: int) -> None:
         with self._cond:

@@ -85,22 +85,46 @@ class GauntletItem(BaseModel):
 
 
 class Dataset(BaseModel):
-    """A loaded, sealed dataset: its items in file order and the hash they were checked against."""
+    """A loaded, sealed dataset: its items in file order and the hash they were checked against.
+
+    A sample of a sealed dataset (``tasks.lora.sampling``) keeps the file's hash, says how many
+    items the file has (``sealed_items``) and keeps the file's critical domains, even where the
+    sample holds none of the items that mark them.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     path: str
     sha256: str
     items: tuple[GauntletItem, ...]
+    sealed_items: int = Field(default=0, ge=0)  # items in the sealed file; 0: len(items)
+    critical_domains: tuple[str, ...] = ()  # domains with an item marked critical
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_items(cls, data: Any) -> Any:
+        """Fill ``critical_domains`` and ``sealed_items`` from the items unless given."""
+        if not isinstance(data, dict):
+            return data
+        items = [
+            GauntletItem.model_validate(item) if isinstance(item, dict) else item
+            for item in data.get("items", ())
+        ]
+        filled = dict(data)
+        if not filled.get("critical_domains"):
+            marked = {item.domain for item in items if item.critical}
+            filled["critical_domains"] = tuple(sorted(marked))
+        if not filled.get("sealed_items"):
+            filled["sealed_items"] = len(items)
+        return filled
 
     @property
     def domains(self) -> tuple[str, ...]:
         return tuple(sorted({item.domain for item in self.items}))
 
     @property
-    def critical_domains(self) -> tuple[str, ...]:
-        """Domains where at least one item is marked ``critical``."""
-        return tuple(sorted({item.domain for item in self.items if item.critical}))
+    def is_sample(self) -> bool:
+        return len(self.items) < self.sealed_items
 
 
 def sha256_file(path: Path) -> str:
@@ -275,6 +299,7 @@ class SideResult(BaseModel):
 
     target: str
     dataset_sha256: str
+    dataset_items: int  # prompts in the sealed dataset; ``total`` of them ran on this side
     started_at: datetime
     duration_s: float
     concurrency: int
@@ -319,6 +344,7 @@ def summarize_side(
     return SideResult(
         target=target,
         dataset_sha256=dataset.sha256,
+        dataset_items=dataset.sealed_items,
         started_at=started_at,
         duration_s=round(duration_s, 6),
         concurrency=concurrency,

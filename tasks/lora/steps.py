@@ -7,6 +7,7 @@ task per prompt.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,16 +15,25 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.errors import ConfigError
 from blocks.lora import LoraFile, ReadinessSpec
-from tasks.events import A2AEvent, EventPublisher
+from tasks.events import A2AEvent, A2AProblem, BestEffortBus, ProblemKind
 from tasks.lora.adapter import AdapterReport, inspect_adapter
 from tasks.lora.dataset import load_dataset
 from tasks.lora.gauntlet import run_side_by_side, run_sync
 from tasks.lora.readiness import Readiness, check_readiness
 from tasks.lora.registry import Pointers, RollbackResult
-from tasks.lora.switches import Switches, resolve_switches
+from tasks.lora.sampling import select_prompts
+from tasks.lora.switches import GauntletMode, Switches, resolve_switches
 from tasks.lora.verdict import Verdict, compare
-from tasks.lora.wiring import deploy_target, expand_url, gauntlet_target, readiness_source
-from tasks.platform.steps import retry_if_retryable, step
+from tasks.lora.wiring import (
+    deploy_target,
+    expand_url,
+    gauntlet_target,
+    readiness_source,
+    registry_of,
+)
+from tasks.platform.steps import emit, retry_if_retryable, run_logger, step
+
+PROCESS = "gauntlet"
 
 
 @step(name="resolve-switches", cache_policy=NO_CACHE)
@@ -69,6 +79,13 @@ def read_pointers(target: str, lora: LoraFile) -> Pointers:
     return deploy_target(target, lora).current()
 
 
+@step(name="read-stored-sha256", cache_policy=NO_CACHE)
+def stored_sha256(target: str, lora: LoraFile, version: str) -> str | None:
+    """The SHA-256 the target's registry holds for ``version``; None when it is not stored."""
+    registry = registry_of(target, lora.target(target), lora)
+    return registry.manifest(version)["sha256"] if version in registry.versions() else None
+
+
 @step(
     name="deploy-canary",
     cache_policy=NO_CACHE,
@@ -109,10 +126,23 @@ def check_dataset(lora: LoraFile) -> str:
 
 
 @step(name="run-gauntlet", cache_policy=NO_CACHE)
-def run_gauntlet(target: str, lora: LoraFile, candidate: str, stable: str | None) -> Verdict:
-    """The sealed dataset against ``candidate`` and ``stable`` side by side, then the verdict."""
+def run_gauntlet(
+    target: str, lora: LoraFile, candidate: str, stable: str | None, mode: GauntletMode
+) -> Verdict:
+    """The prompts ``mode`` selects from the sealed dataset against ``candidate`` and ``stable``
+    side by side, then the verdict (which names the mode and how many prompts ran)."""
     spec, gauntlet = lora.target(target), lora.gauntlet
-    dataset = load_dataset(gauntlet.dataset, pinned_sha256=gauntlet.dataset_sha256)
+    sealed = load_dataset(gauntlet.dataset, pinned_sha256=gauntlet.dataset_sha256)
+    dataset = select_prompts(
+        sealed,
+        mode,
+        seed=candidate,
+        min_per_domain=gauntlet.canary_min_per_domain,
+        fraction=gauntlet.canary_fraction,
+    )
+    run_logger().info(
+        "gauntlet mode %s: %d of %d prompts", mode, len(dataset.items), sealed.sealed_items
+    )
     sides = run_sync(
         run_side_by_side(
             dataset,
@@ -122,22 +152,47 @@ def run_gauntlet(target: str, lora: LoraFile, candidate: str, stable: str | None
             timeout=gauntlet.timeout_seconds,
         )
     )
-    return compare(sides.candidate, sides.stable, gauntlet.policy)
+    return compare(sides.candidate, sides.stable, gauntlet.policy, mode=mode)
 
 
-def open_publisher(lora: LoraFile, switches: Switches) -> EventPublisher | None:
-    """The A2A publisher when A2A is enabled (spool first, then the webhook); else None."""
+def open_bus(lora: LoraFile, switches: Switches, target: str) -> BestEffortBus | None:
+    """The A2A bus when A2A is enabled, else None; it never raises (see BestEffortBus).
+
+    Its problems are logged and emitted as ``warden.fallback.a2a``: the deploy goes on.
+    """
     if not switches.a2a_enabled:
         return None
     a2a = lora.a2a
-    sink = expand_url(a2a.webhook_url, "a2a.webhook_url") if a2a.webhook_url else None
-    return EventPublisher(sink, a2a.spool_path(), timeout=a2a.timeout_seconds)
+
+    def on_problem(problem: A2AProblem) -> None:
+        run_logger().warning("A2A %s: %s (the deploy goes on)", problem.kind, problem.message)
+        payload = {"problem": str(problem.kind), "message": problem.message, "target": target}
+        emit("fallback", "a2a", "lora-target", target, payload)
+
+    sink, unusable = None, None
+    try:
+        sink = expand_url(a2a.webhook_url, "a2a.webhook_url") if a2a.webhook_url else None
+    except ConfigError as exc:  # an unset ${VAR} in the bus URL: spool only, and say so
+        unusable = exc.message
+    bus = BestEffortBus.open(
+        sink, a2a.spool_path(), timeout=a2a.timeout_seconds, on_problem=on_problem
+    )
+    if unusable:
+        bus.note(ProblemKind.SINK_UNUSABLE, f"{unusable}; spooling only")
+    return bus
 
 
-def a2a_event(kind: str, lora: LoraFile, **metadata) -> A2AEvent:
+def announce(
+    kind: str, lora: LoraFile, target: str, bus: BestEffortBus | None, **metadata
+) -> A2AEvent:
+    """One lifecycle event: to Prefect always; with A2A, into the spool before this returns."""
     builder = {
         "begin": A2AEvent.gauntlet_begin,
         "pass": A2AEvent.gauntlet_pass,
         "fail": A2AEvent.gauntlet_fail,
     }[kind]
-    return builder(source=lora.a2a.source, **metadata)
+    event = builder(source=lora.a2a.source, **metadata)
+    emit(PROCESS, kind, "lora-target", target, json.loads(event.to_json()))
+    if bus is not None:
+        bus.publish(event)
+    return event

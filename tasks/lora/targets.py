@@ -13,6 +13,7 @@ loaded", 404 "cannot be found"), flat in older releases, under ``"error"`` in ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any, Protocol
@@ -133,7 +134,12 @@ class VllmTarget:
             self.registry.check_deployable(version)
             path = self.registry.store_version(version, adapter_dir)
             self._load(self._name(version), path)
-            self.registry.set_canary(version)
+            try:
+                self.registry.set_canary(version)
+            except BaseException:  # loaded but not pointed at: unload, or nothing rolls it back
+                with contextlib.suppress(WardenError):
+                    self._unload(self._name(version))
+                raise
 
     def promote_canary(self) -> None:
         """Make sure the canary's name is loaded, unload the old stable, then move pointers."""

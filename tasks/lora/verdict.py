@@ -3,7 +3,9 @@
 The seed's rule is the core: fail when accuracy drops by more than one point versus stable.
 Around it: a p95 latency regression, too many errors, and any drop in a critical domain fail
 too; too many errors on either side make the comparison INCONCLUSIVE, which is a failure with
-its own reason, never a pass. A first deploy (no stable) is held to an absolute minimum.
+its own reason, never a pass. A first deploy (no stable) is held to an absolute minimum, which
+must be configured: without one a first deploy cannot be judged, and that is a ConfigError.
+The verdict says which prompts it rests on: the mode, and how many of the dataset's prompts ran.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from blocks.errors import ConfigError, UsageError
 from blocks.lora import GauntletPolicy
 from tasks.lora.dataset import SideResult
+from tasks.lora.switches import GauntletMode
 from tasks.platform.naming import md_cell, utc_now
 
 EPS = 1e-9  # float noise: a drop of exactly the limit is allowed
@@ -69,22 +72,37 @@ class Verdict(BaseModel):
     candidate: str
     stable: str | None
     dataset_sha256: str
+    mode: GauntletMode  # full: every prompt of the dataset ran; canary: a stratified sample
+    prompts: int  # prompts each side ran
+    dataset_prompts: int  # prompts in the sealed dataset
     policy: GauntletPolicy
     decided_at: datetime
 
 
 def compare(
-    candidate: SideResult, stable: SideResult | None, policy: GauntletPolicy | None = None
+    candidate: SideResult,
+    stable: SideResult | None,
+    policy: GauntletPolicy | None = None,
+    *,
+    mode: GauntletMode | None = None,
 ) -> Verdict:
-    """The verdict on ``candidate`` against ``stable`` (None: a first deploy) under ``policy``."""
+    """The verdict on ``candidate`` against ``stable`` (None: a first deploy) under ``policy``.
+
+    ``mode`` is the mode that selected the prompts; left None it is read off the sides (full
+    when every prompt of the dataset ran). A ``full`` claim over a sample is refused.
+    """
     policy = policy or GauntletPolicy()
+    check_first_deploy_floor(policy, has_stable=stable is not None)
     critical = critical_domains(candidate, policy)
-    if stable is not None and stable.dataset_sha256 != candidate.dataset_sha256:
+    _check_same_prompts(candidate, stable)
+    ran_all = candidate.total == candidate.dataset_items
+    if mode is GauntletMode.FULL and not ran_all:
         raise UsageError(
-            f"the sides ran different datasets: candidate {candidate.dataset_sha256}, "
-            f"stable {stable.dataset_sha256}",
-            remediation="Run both adapters on the same sealed dataset in one side-by-side run.",
+            f"a full gauntlet was claimed, but {candidate.total} of the dataset's "
+            f"{candidate.dataset_items} prompts ran",
+            remediation="Run every prompt for mode full, or report the run as mode canary.",
         )
+    mode = mode or (GauntletMode.FULL if ran_all else GauntletMode.CANARY)
     reasons = _inconclusive(candidate, stable, policy)
     if reasons:
         status = VerdictStatus.INCONCLUSIVE
@@ -105,9 +123,40 @@ def compare(
         candidate=candidate.target,
         stable=stable.target if stable else None,
         dataset_sha256=candidate.dataset_sha256,
+        mode=mode,
+        prompts=candidate.total,
+        dataset_prompts=candidate.dataset_items,
         policy=policy,
         decided_at=utc_now(),
     )
+
+
+def check_first_deploy_floor(policy: GauntletPolicy, *, has_stable: bool) -> None:
+    """A first deploy (no stable adapter) can only be judged against a configured floor."""
+    if not has_stable and policy.min_accuracy is None:
+        raise ConfigError(
+            "this is a first deploy (no stable adapter to compare with) and the gauntlet "
+            "policy sets no min_accuracy: the canary cannot be judged",
+            remediation="Set gauntlet.policy.min_accuracy (e.g. 0.9) in the LoRA file; a "
+            "first deploy must reach it to be promoted.",
+        )
+
+
+def _check_same_prompts(candidate: SideResult, stable: SideResult | None) -> None:
+    if stable is None:
+        return
+    if stable.dataset_sha256 != candidate.dataset_sha256:
+        raise UsageError(
+            f"the sides ran different datasets: candidate {candidate.dataset_sha256}, "
+            f"stable {stable.dataset_sha256}",
+            remediation="Run both adapters on the same sealed dataset in one side-by-side run.",
+        )
+    if {item.id for item in candidate.items} != {item.id for item in stable.items}:
+        raise UsageError(
+            f"the sides ran different prompts ({candidate.total} and {stable.total} of the "
+            "same dataset): the comparison would not be like for like",
+            remediation="Run both adapters on the same selection in one side-by-side run.",
+        )
 
 
 def critical_domains(candidate: SideResult, policy: GauntletPolicy) -> tuple[str, ...]:
@@ -146,6 +195,7 @@ def _accuracy(
     candidate: SideResult, stable: SideResult | None, policy: GauntletPolicy
 ) -> list[Reason]:
     if stable is None:
+        assert policy.min_accuracy is not None  # check_first_deploy_floor ran first
         if candidate.accuracy < policy.min_accuracy - EPS:
             message = (
                 f"accuracy {_pct(candidate.accuracy)} is below the minimum "
@@ -219,7 +269,7 @@ def metric_rows(
     reasons = {r.code for r in _accuracy(candidate, stable, policy)}
     first = stable is None
     accuracy_limit = (
-        f">= {_pct(policy.min_accuracy)}"
+        f">= {_pct(policy.min_accuracy or 0.0)}"
         if first
         else f"drop <= {policy.max_accuracy_drop_points:g} pt"
     )
@@ -248,7 +298,8 @@ def metric_rows(
                 held if judged else None,
             )
         )
-    latency_ok = not _latency(candidate, stable, policy) if stable else None
+    latency_judged = stable is not None and candidate.p95_ms is not None and bool(stable.p95_ms)
+    latency_ok = not _latency(candidate, stable, policy) if latency_judged else None
     rows += [
         _row("p50 latency", "ms", candidate.p50_ms, _get(stable, "p50_ms")),
         _row(
@@ -332,6 +383,7 @@ def render_markdown(verdict: Verdict) -> str:
         f"- candidate: `{md_cell(verdict.candidate)}`",
         f"- stable: {stable}",
         f"- dataset sha256: `{verdict.dataset_sha256}`",
+        f"- mode: {verdict.mode.value} ({verdict.prompts} of {verdict.dataset_prompts} prompts)",
         "",
         "## Reasons",
         "",

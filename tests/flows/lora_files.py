@@ -31,11 +31,11 @@ def write_lora(
     document = yaml.safe_load(LORA_FILE.read_text(encoding="utf-8"))
     document["dotenv"] = dotenv
     document["gauntlet"]["dataset"] = str(DATASET)
-    for name, value in sections.items():
-        if isinstance(value, dict) and isinstance(document.get(name), dict):
-            document[name] = {**document[name], **value}
+    for section, value in sections.items():
+        if isinstance(value, dict) and isinstance(document.get(section), dict):
+            document[section] = {**document[section], **value}
         else:
-            document[name] = value
+            document[section] = value
     path = folder / name
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
@@ -53,8 +53,10 @@ def json_server(body: dict[str, Any]) -> Iterator[str]:
         yield f"http://{host_port(server)}"
 
 
-def gauntlet_events(since: datetime, expected: set[str], timeout_sec: float = 20.0) -> list:
-    """``warden.gauntlet.*`` events that occurred since ``since``, oldest first.
+def gauntlet_events(
+    since: datetime, expected: set[str], timeout_sec: float = 20.0, prefix: str = "warden.gauntlet."
+) -> list:
+    """``warden.gauntlet.*`` (or ``prefix``) events that occurred since ``since``, oldest first.
 
     Events reach the API asynchronously: poll until every name in ``expected`` is there.
     """
@@ -65,7 +67,7 @@ def gauntlet_events(since: datetime, expected: set[str], timeout_sec: float = 20
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline:
             query = EventFilter(  # built each time: ``until`` defaults to the moment it is made
-                event=EventNameFilter(prefix=["warden.gauntlet."]),
+                event=EventNameFilter(prefix=[prefix]),
                 occurred=EventOccurredFilter(since=since),
             )
             events = client.read_events(query, limit=50).events
@@ -73,3 +75,41 @@ def gauntlet_events(since: datetime, expected: set[str], timeout_sec: float = 20
                 break
             time.sleep(0.25)
     return sorted(events, key=lambda event: event.occurred)
+
+
+@contextmanager
+def refusing_vllm() -> Iterator[tuple[str, list[str]]]:
+    """A vLLM runtime-LoRA API that refuses every load (400, as for a rank it cannot serve);
+    yields its base URL and the paths it was asked for."""
+    asked: list[str] = []
+
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            asked.append(self.path)
+            self.send_json(200, {"object": "list", "data": []})
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            asked.append(self.path)
+            if self.path == "/v1/unload_lora_adapter":
+                self.send_json(404, {"error": {"message": "The lora adapter cannot be found."}})
+                return
+            message = "LoRA rank 64 is greater than max_lora_rank 16."
+            self.send_json(400, {"error": {"message": message, "type": "BadRequestError"}})
+
+    with loopback_server(Handler) as server:
+        yield f"http://{host_port(server)}", asked
+
+
+@contextmanager
+def slow_bus(seconds_per_event: float) -> Iterator[str]:
+    """An A2A webhook that accepts every event after ``seconds_per_event``; yields its URL."""
+
+    class Handler(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(seconds_per_event)
+            self.send_json(202, {"accepted": True})
+
+    with loopback_server(Handler) as server:
+        yield f"http://{host_port(server)}/a2a/events"

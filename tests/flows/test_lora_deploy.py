@@ -13,26 +13,32 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.variables import Variable
 
-from blocks.errors import ConfigError
+from blocks.errors import ConfigError, KillSwitchOn
 from blocks.storage import warden_home
 from deployments.local import demo_llm
 from flows.lora_deploy import lora_deploy, lora_gauntlet
-from tasks.events import A2AEvent, Spool
+from tasks.events import A2AEvent, ProblemKind, Spool
 from tasks.lora.adapter import write_adapter
 from tasks.lora.registry import LocalRegistry, Pointers
 from tasks.lora.report import LoraDeployReport, Outcome
 from tasks.lora.switches import NAMES
 from tasks.lora.verdict import Verdict, VerdictStatus
+from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tasks.platform.naming import utc_now
 from tests.flows.lora_files import (
     DATASET,
     DEGRADED_ADAPTER,
     GOOD_ADAPTER,
+    LORA_FILE,
     gauntlet_events,
     json_server,
+    refusing_vllm,
+    slow_bus,
     write_lora,
 )
 from tests.loopback import free_port
@@ -117,7 +123,7 @@ def test_inert_by_default_deploys_directly_without_a_gauntlet(tmp_path: Path, de
             "true",
             {},
             ["GAUNTLET_ENABLED=true (environment)", "SKIP_GAUNTLET=true (.env)"],
-            Outcome.PROMOTED,
+            Outcome.PROMOTED_UNTESTED,
             id="environment-beats-dotenv",
         ),
         pytest.param(
@@ -125,7 +131,7 @@ def test_inert_by_default_deploys_directly_without_a_gauntlet(tmp_path: Path, de
             None,
             {},
             ["GAUNTLET_ENABLED=true (.env)", "A2A_ENABLED=false (default)"],
-            Outcome.PROMOTED,
+            Outcome.PROMOTED_UNTESTED,
             id="dotenv-beats-default",
         ),
     ],
@@ -165,7 +171,7 @@ def test_a_settings_block_overrides_the_environment_and_parameters_override_it(
     state, report = deploy(config, GOOD_ADAPTER)
     assert "GAUNTLET_ENABLED=true (block)" in report.switches
     assert "SKIP_GAUNTLET=true (block)" in report.switches
-    assert report.outcome is Outcome.PROMOTED and report.gauntlet is None
+    assert report.outcome is Outcome.PROMOTED_UNTESTED and report.gauntlet is None
 
     # a block that cannot be loaded is a configuration error before anything runs
     missing = write_lora(tmp_path, name="other.yaml", settings_block="no-such")
@@ -183,16 +189,23 @@ def test_gauntlet_promotes_a_first_deploy_then_a_second_good_version(tmp_path: P
     state, first = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
     assert state.is_completed() and first.outcome is Outcome.PROMOTED, first.reasons
     assert first.gauntlet.passed and first.gauntlet.stable is None  # first deploy: no stable side
+    # GAUNTLET_MODE defaults to canary: a stratified sample (at least 3 prompts a domain, a
+    # quarter of each): 4 + 3 + 3 + 3 + 3 of the dataset's 40 prompts
+    assert (first.gauntlet.mode, first.gauntlet.prompts) == ("canary", 16)
+    assert first.gauntlet.dataset_prompts == 40
 
     since = utc_now()
-    state, second = deploy(config, GOOD_ADAPTER, version="v2", gauntlet_enabled=True)
+    state, second = deploy(
+        config, GOOD_ADAPTER, version="v2", gauntlet_enabled=True, gauntlet_mode="full"
+    )
 
-    assert state.is_completed()
+    assert state.is_completed(), second.reasons
     assert (second.outcome, second.exit_code) == (Outcome.PROMOTED, 0)
     assert (second.stable_before, second.stable_after) == ("v1", "v2")
     assert registry().current() == Pointers(stable="v2", canary=None)
     verdict = second.gauntlet
     assert verdict.status is VerdictStatus.PASS and verdict.passed
+    assert (verdict.mode, verdict.prompts, verdict.dataset_prompts) == ("full", 40, 40)
     # side by side: each side is labelled "<model> (<api>) at <url>"
     assert verdict.candidate.startswith("demo-v2 (") and verdict.stable.startswith("demo-v1 (")
 
@@ -216,7 +229,8 @@ def test_gauntlet_promotes_a_first_deploy_then_a_second_good_version(tmp_path: P
         assert payload["source"] == "release-warden/lora_deploy"
         assert payload["timestamp"].endswith("Z")
         assert payload["metadata"]["pipeline"] == "lora_deployment"
-    assert begin["metadata"]["mode"] == "canary"
+    assert begin["metadata"]["mode"] == "full"
+    assert "mock" not in begin["metadata"] and "mock" not in passed["metadata"]
     duration = passed["metadata"]["duration_seconds"]
     assert isinstance(duration, int | float) and duration >= 0
 
@@ -248,23 +262,52 @@ def test_degraded_adapter_is_rolled_back_and_the_run_fails(tmp_path: Path, demo)
     assert fail["metadata"]["failure_reason"]
 
 
-def test_skip_gauntlet_promotes_without_running_it_but_still_announces(
-    tmp_path: Path, demo
-) -> None:
-    config = write_lora(tmp_path)
+def test_skip_gauntlet_promotes_untested_and_its_events_say_mock(tmp_path: Path, demo) -> None:
+    config = write_lora(tmp_path, a2a={"spool": str(tmp_path / "a2a-spool.sqlite")})
     seed_stable(config, "v1")
     since = utc_now()
     state, report = deploy(
-        config, DEGRADED_ADAPTER, version="v2", gauntlet_enabled=True, skip_gauntlet=True
+        config,
+        DEGRADED_ADAPTER,
+        version="v2",
+        gauntlet_enabled=True,
+        skip_gauntlet=True,
+        a2a_enabled=True,
     )
 
     assert state.is_completed()
-    # The degraded adapter would fail a real gauntlet: promoted proves the gauntlet did not run.
-    assert (report.outcome, report.exit_code, report.gauntlet) == (Outcome.PROMOTED, 0, None)
+    # The degraded adapter would fail a real gauntlet: it went through without one, and the
+    # outcome says so instead of "promoted".
+    assert (report.outcome, report.exit_code, report.gauntlet) == (
+        Outcome.PROMOTED_UNTESTED,
+        0,
+        None,
+    )
     assert "SKIP_GAUNTLET=true (parameter)" in report.switches
     assert registry().current() == Pointers(stable="v2", canary=None)
     events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.pass"})
     assert [e.event for e in events] == ["warden.gauntlet.begin", "warden.gauntlet.pass"]
+    assert all(e.payload["metadata"]["mock"] is True for e in events)
+    on_the_bus = [e for e in demo.model.events if e["event_type"].startswith("GAUNTLET_")]
+    assert [e["event_type"] for e in on_the_bus] == ["GAUNTLET_BEGIN", "GAUNTLET_PASS"]
+    assert all(e["metadata"]["mock"] is True for e in on_the_bus)
+
+
+def test_the_mock_gauntlet_is_refused_on_a_production_target(tmp_path: Path, demo) -> None:
+    document = yaml.safe_load(LORA_FILE.read_text(encoding="utf-8"))
+    production = {"demo": {**document["targets"]["demo"], "production": True}}
+    config = write_lora(tmp_path, targets=production)
+    mock = {"gauntlet_enabled": True, "skip_gauntlet": True}
+    state, report = deploy(config, GOOD_ADAPTER, version="v1", **mock)
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 2)
+    assert registry().current() == Pointers() and registry().versions() == []
+
+    production["demo"]["allow_mock_gauntlet"] = True
+    allowed = write_lora(tmp_path, name="allowed.yaml", targets=production)
+    state, report = deploy(allowed, GOOD_ADAPTER, version="v1", **mock)
+    assert state.is_completed() and report.outcome is Outcome.PROMOTED_UNTESTED
 
 
 # -- refused before anything is deployed ------------------------------------------------------
@@ -378,9 +421,10 @@ def test_a2a_bus_down_spools_events_and_delivers_them_first_later(tmp_path: Path
     started = time.monotonic()
     state, report = deploy(down, GOOD_ADAPTER, version="v1", **switches)
 
-    assert state.is_completed() and report.outcome is Outcome.PROMOTED
+    assert state.is_completed() and report.outcome is Outcome.PROMOTED_UNTESTED
     assert time.monotonic() - started < 15
     assert report.events_spooled >= 2
+    assert report.a2a.published == report.a2a.durable == 2 and report.a2a.dropped == 0
     spooled = Spool(spool_path).pending()
     assert [e.event_type for e in spooled] == ["GAUNTLET_BEGIN", "GAUNTLET_PASS"]
     assert demo.model.events == []
@@ -391,7 +435,7 @@ def test_a2a_bus_down_spools_events_and_delivers_them_first_later(tmp_path: Path
     up = write_lora(tmp_path, a2a={"spool": str(spool_path)})  # the demo server's /a2a/events
     state, report = deploy(up, GOOD_ADAPTER, version="v2", **switches)
 
-    assert state.is_completed() and report.outcome is Outcome.PROMOTED
+    assert state.is_completed() and report.outcome is Outcome.PROMOTED_UNTESTED
     assert report.events_spooled == 0 and Spool(spool_path).pending_count() == 0
     received = demo.model.events
     assert [e["event_type"] for e in received] == [
@@ -447,3 +491,169 @@ def test_a2a_events_in_backoff_are_not_overtaken_by_new_ones(tmp_path: Path, dem
     assert state.is_completed()
     received = [json.dumps(e, separators=(",", ":")) for e in demo.model.events]
     assert received[:2] == [event.to_json() for event in earlier]
+
+
+# -- fail closed: no path reports an unproven release as proven ------------------------------
+
+
+def test_kill_switch_stops_both_flows_before_any_side_effect(tmp_path: Path, demo) -> None:
+    spool_path = tmp_path / "a2a-spool.sqlite"
+    config = write_lora(tmp_path, a2a={"spool": str(spool_path)})
+    Variable.set(KILL_SWITCH_VARIABLE, True, overwrite=True)
+    try:
+        state, report = deploy(
+            config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True, a2a_enabled=True
+        )
+        alone = lora_gauntlet(candidate="demo-v1", config=str(config), return_state=True)
+    finally:
+        Variable.set(KILL_SWITCH_VARIABLE, False, overwrite=True)
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.KILL_SWITCH_ON, 3)
+    assert not spool_path.exists()  # the A2A spool was not even opened, let alone drained
+    assert report.a2a is None and report.gauntlet is None
+    assert registry().current() == Pointers() and registry().versions() == []
+    assert demo.model.events == []
+    error = alone.result(raise_on_failure=False)
+    assert alone.is_failed() and isinstance(error, KillSwitchOn) and error.code == 3
+
+
+def test_kill_switch_turned_on_before_promotion_rolls_the_canary_back(
+    tmp_path: Path, demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_lora(tmp_path)
+    seed_stable(config, "v1")
+    checks: list[str] = []
+
+    def on_at_the_third_check(process: str) -> None:  # start, before the deploy, before promote
+        checks.append(process)
+        if len(checks) == 3:
+            raise KillSwitchOn(f"{process}: warden_kill_switch turned on during the run")
+
+    monkeypatch.setattr("flows.lora_deploy.ensure_kill_switch_off", on_at_the_third_check)
+    since = utc_now()
+    state, report = deploy(config, GOOD_ADAPTER, version="v2", gauntlet_enabled=True)
+
+    assert state.is_failed() and len(checks) == 3
+    assert (report.outcome, report.exit_code) == (Outcome.KILL_SWITCH_ON, 3)
+    assert report.gauntlet.passed  # the gauntlet passed; the switch still stops the promotion
+    assert report.rollback.rolled_back and report.rollback.canary == "v2"
+    assert (
+        registry().current()
+        == Pointers(stable="v1", canary=None)
+        == Pointers(stable=report.stable_after)
+    )
+    events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.pass"})
+    assert [e.event for e in events] == ["warden.gauntlet.begin", "warden.gauntlet.pass"]
+
+
+def test_a_failed_canary_deploy_gets_its_fail_event_and_the_rollback(tmp_path: Path, demo) -> None:
+    spool_path = tmp_path / "a2a-spool.sqlite"
+    bus_down = {"webhook_url": f"http://127.0.0.1:{free_port()}/a2a", "spool": str(spool_path)}
+    with refusing_vllm() as (url, asked):
+        target = {
+            "kind": "vllm",
+            "base_url": url,
+            "registry": str(tmp_path / "registry"),
+            "endpoint": {"base_url": url},
+        }
+        config = write_lora(tmp_path, targets={"refusing": target}, a2a=bus_down)
+        since = utc_now()
+        state, report = deploy(
+            config,
+            GOOD_ADAPTER,
+            target="refusing",
+            version="v1",
+            gauntlet_enabled=True,
+            a2a_enabled=True,
+        )
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 1)  # vLLM refused the load
+    assert "/v1/load_lora_adapter" in asked and report.gauntlet is None
+    assert report.rollback is not None  # the rollback handler ran
+    assert LocalRegistry(tmp_path / "registry", name_prefix="lora").current() == Pointers()
+    spooled = Spool(spool_path).pending()  # the bus is down: every event waits in the spool
+    assert [e.event_type for e in spooled] == ["GAUNTLET_BEGIN", "GAUNTLET_FAIL"]
+    assert json.loads(spooled[1].body)["metadata"]["failure_reason"] == "canary_deploy_failed"
+    events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.fail"})
+    mine = [e.event for e in events if e.resource.id == "warden.lora-target.refusing"]
+    assert mine == ["warden.gauntlet.begin", "warden.gauntlet.fail"]
+
+
+def test_a_first_deploy_is_held_to_the_shipped_floor(tmp_path: Path, demo) -> None:
+    state, report = deploy(
+        write_lora(tmp_path), DEGRADED_ADAPTER, version="v1", gauntlet_enabled=True
+    )
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.ROLLED_BACK, 1)
+    assert report.gauntlet.stable is None and report.gauntlet.failure_reason == "accuracy_drop"
+    assert registry().current() == Pointers()
+
+
+def test_a_first_deploy_without_a_floor_is_a_configuration_error(tmp_path: Path, demo) -> None:
+    policy = yaml.safe_load(LORA_FILE.read_text(encoding="utf-8"))["gauntlet"]["policy"]
+    del policy["min_accuracy"]
+    config = write_lora(tmp_path, gauntlet={"policy": policy})
+    state, report = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 2)
+    assert report.gauntlet is None
+    assert registry().current() == Pointers() and registry().versions() == []
+
+
+def test_a_used_version_name_with_other_bytes_is_not_already_stable(tmp_path: Path, demo) -> None:
+    config = write_lora(tmp_path)
+    seed_stable(config, "v1")
+    state, report = deploy(config, DEGRADED_ADAPTER, version="v1", gauntlet_enabled=True)
+
+    assert state.is_failed()
+    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 2)
+    assert registry().current() == Pointers(stable="v1", canary=None)
+    state, report = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
+    assert state.is_completed() and report.outcome is Outcome.ALREADY_STABLE
+
+
+def test_an_unwritable_a2a_spool_is_evented_and_the_deploy_goes_on(tmp_path: Path, demo) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    config = write_lora(tmp_path, a2a={"spool": str(blocker / "a2a-spool.sqlite")})
+    since = utc_now()
+    state, report = deploy(
+        config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True, a2a_enabled=True
+    )
+
+    assert state.is_completed() and report.outcome is Outcome.PROMOTED, report.reasons
+    assert (report.a2a.published, report.a2a.durable, report.a2a.dropped) == (2, 0, 2)
+    kinds = [p.kind for p in report.a2a.problems]
+    assert kinds == [ProblemKind.SPOOL_UNAVAILABLE, ProblemKind.DROPPED]
+    events = gauntlet_events(since, {"warden.fallback.a2a"}, prefix="warden.fallback.")
+    assert [e.payload["problem"] for e in events] == ["spool_unavailable", "dropped"]
+
+
+def test_the_start_of_run_drain_is_bounded_in_time(tmp_path: Path, demo) -> None:
+    spool_path = tmp_path / "a2a-spool.sqlite"
+    spool = Spool(spool_path)
+    spool.put_many([A2AEvent(event_type="EARLIER", metadata={"n": n}) for n in range(100)])
+    spool.close()
+    with slow_bus(0.2) as url:  # unbounded, delivering them would take 100 x 0.2 s = 20 s
+        a2a = {"webhook_url": url, "spool": str(spool_path), "drain_seconds": 0.5}
+        config = write_lora(tmp_path, a2a=a2a)
+        started = time.monotonic()
+        state, report = deploy(
+            config,
+            GOOD_ADAPTER,
+            version="v1",
+            gauntlet_enabled=True,
+            skip_gauntlet=True,
+            a2a_enabled=True,
+        )
+        elapsed = time.monotonic() - started
+
+    assert state.is_completed() and report.outcome is Outcome.PROMOTED_UNTESTED
+    drain = report.a2a.drain
+    assert drain.stopped == "budget" and 0 < drain.sent < 100
+    assert report.events_spooled == 100 - drain.sent + 2  # the rest, and this run's two, wait
+    assert elapsed < 15

@@ -127,3 +127,17 @@ def test_helpers_reject_values_the_seed_cannot_carry(make, words) -> None:
         make()
     assert isinstance(caught.value, WardenError)
     assert words in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda mock: A2AEvent.gauntlet_begin(mode="canary", mock=mock),
+        lambda mock: A2AEvent.gauntlet_pass(duration_seconds=1, mock=mock),
+        lambda mock: A2AEvent.gauntlet_fail(failure_reason="gauntlet_error", mock=mock),
+    ],
+    ids=["begin", "pass", "fail"],
+)
+def test_the_mock_gauntlets_events_say_mock_and_real_ones_keep_the_seed_shape(build) -> None:
+    assert build(True).body()["metadata"]["mock"] is True
+    assert "mock" not in build(False).body()["metadata"]

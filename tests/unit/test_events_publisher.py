@@ -38,6 +38,7 @@ class Sink:
         self.statuses: deque[int] = deque()  # scripted answers first, then the mode's
         self.requests: list[tuple[int, dict[str, str], dict]] = []  # answered, with status
         self.arrived = 0  # requests received, answered or still hanging
+        self.delay = 0.0  # seconds every answer takes
         self.release = threading.Event()
         self.lock = threading.Lock()
 
@@ -59,6 +60,7 @@ class Handler(QuietHandler):
             status = sink.statuses.popleft() if sink.statuses else None
         if status is None and sink.mode == "hang":
             sink.release.wait(5)
+        time.sleep(sink.delay)
         status = status or (503 if sink.mode == "fail" else 200)
         with sink.lock:
             headers = {key.lower(): value for key, value in self.headers.items()}
@@ -299,6 +301,38 @@ def test_a_failing_spool_write_is_held_and_retried_not_dropped(make, monkeypatch
     assert [row.id for row in publisher.spool.pending()] == [event.id for event in events]
     stats = publisher.stats()
     assert stats.spool_errors >= 1 and stats.dropped == 0
+
+
+def test_events_the_spool_still_refuses_at_close_are_counted_as_dropped(make, monkeypatch) -> None:
+    publisher = make(None)
+
+    def broken_put_many(events, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(publisher.spool, "put_many", broken_put_many)
+    for event in numbered(3):
+        publisher.publish(event)
+    assert not publisher.flush(0.3)  # held in memory, not durable
+    assert publisher.stats().dropped == 0  # still retried while open
+    publisher.close(timeout=0.3)
+    assert publisher.stats().dropped == 3
+    publisher.publish(numbered(1, start=3)[0])  # after close nothing can retry it
+    assert publisher.stats().dropped == 4
+
+
+def test_a_drain_stops_starting_sends_when_its_budget_is_spent(make, sink) -> None:
+    server, url = sink
+    server.delay = 0.05  # a slow but working bus: the breaker never opens
+    publisher = make(url)
+    publisher.spool.put_many(numbered(200))  # unbounded: 200 x 0.05 s = 10 s
+    started = time.monotonic()
+    result = publisher.drain_spool(budget_seconds=0.3)
+    elapsed = time.monotonic() - started
+    assert result.stopped == "budget" and 0 < result.sent < 200
+    assert result.sent + result.pending == 200
+    assert elapsed < 0.3 + 0.5 + 0.5  # the budget, one sink timeout, slack for a busy machine
+    with pytest.raises(ConfigError):
+        publisher.drain_spool(budget_seconds=0)
 
 
 def test_close_spools_what_is_queued_and_later_publishes(make, sink) -> None:

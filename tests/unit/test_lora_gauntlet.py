@@ -378,7 +378,9 @@ def test_first_deploy_runs_only_the_candidate(
     script.profiles = {"canary": Profile(wrong=prompts(3))}
     candidate, stable = side_by_side(base_url, make_dataset(tmp_path, 10), first_deploy=True)
     assert stable is None and {b["model"] for b in script.bodies} == {"canary"}
-    assert compare(candidate, None).passed  # default min_accuracy 0.0
+    with pytest.raises(ConfigError):  # no floor configured: a first deploy cannot be judged
+        compare(candidate, None)
+    assert compare(candidate, None, GauntletPolicy(min_accuracy=0.7)).passed
     verdict = compare(candidate, None, GauntletPolicy(min_accuracy=0.9))
     assert verdict.failure_reason == "accuracy_drop"
     assert "first deploy" in verdict.reasons[0].message
@@ -472,4 +474,6 @@ def test_a_target_bug_is_an_error_not_a_crash(tmp_path: Path) -> None:
     side = run_gauntlet_sync(make_dataset(tmp_path, 2), BuggyTarget())
     assert {i.error_kind for i in side.items} == {ItemErrorKind.TARGET_BUG}
     assert side.items[0].error == "RuntimeError: cannot handle question-0"
-    assert compare(side, None).status is VerdictStatus.INCONCLUSIVE
+    assert (
+        compare(side, None, GauntletPolicy(min_accuracy=0.0)).status is VerdictStatus.INCONCLUSIVE
+    )

@@ -443,3 +443,21 @@ def test_both_backends_offer_the_whole_protocol(
         assert callable(getattr(target, member))
     with pytest.raises(UsageError, match="slot 'blue'"):
         target.model_name("blue")
+
+
+def test_a_canary_loaded_but_not_pointed_at_is_unloaded_again(
+    vllm: FakeVllm, registry: LocalRegistry, adapters: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing could roll back a canary the pointers do not know, so deploy takes it back."""
+
+    def disk_full(version: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(registry, "set_canary", disk_full)
+    with pytest.raises(OSError):
+        make_target(vllm, registry).deploy_canary("v1", adapters["v1"])
+    assert vllm.loaded == {} and registry.current() == Pointers()
+    assert [path for _, path, _ in vllm.calls()] == [
+        "/v1/load_lora_adapter",
+        "/v1/unload_lora_adapter",
+    ]

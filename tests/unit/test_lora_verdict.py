@@ -16,6 +16,8 @@ from tasks.lora.dataset import (
     percentile,
     summarize_side,
 )
+from tasks.lora.sampling import select_prompts
+from tasks.lora.switches import GauntletMode
 from tasks.lora.verdict import (
     GauntletPolicy,
     ReasonCode,
@@ -27,6 +29,7 @@ from tasks.lora.verdict import (
 )
 from tasks.platform.naming import utc_now
 
+FLOOR_0 = GauntletPolicy(min_accuracy=0.0)  # a first deploy judged on errors alone
 ACC, LAT, ERR, CRIT, INC = (
     ReasonCode.ACCURACY_DROP,
     ReasonCode.LATENCY_REGRESSION,
@@ -138,7 +141,7 @@ def test_half_point_drop_passes_and_one_and_a_half_fails() -> None:
 @pytest.mark.parametrize(
     ("wrong", "minimum", "passed"),
     [(0, 0.0, True), (30, 0.0, True), (10, 0.9, True), (11, 0.9, False)],
-    ids=["perfect", "default-minimum-0", "at-minimum", "below-minimum"],
+    ids=["perfect", "minimum-0", "at-minimum", "below-minimum"],
 )
 def test_first_deploy_uses_the_absolute_minimum(wrong: int, minimum: float, passed: bool) -> None:
     verdict = compare(side(wrong=wrong), None, GauntletPolicy(min_accuracy=minimum))
@@ -149,8 +152,25 @@ def test_first_deploy_uses_the_absolute_minimum(wrong: int, minimum: float, pass
 
 
 def test_first_deploy_still_judges_errors() -> None:
-    assert compare(side(errors=6), None).failure_reason == "error_rate"
-    assert compare(side(errors=26), None).status is VerdictStatus.INCONCLUSIVE
+    assert compare(side(errors=6), None, FLOOR_0).failure_reason == "error_rate"
+    assert compare(side(errors=26), None, FLOOR_0).status is VerdictStatus.INCONCLUSIVE
+
+
+def test_a_first_deploy_without_a_floor_is_a_configuration_error() -> None:
+    """No stable side and no min_accuracy: nothing to judge accuracy by, so no verdict at all."""
+    for candidate in (side(), side(wrong=90), side(errors=30)):
+        with pytest.raises(ConfigError) as caught:
+            compare(candidate, None)
+        assert caught.value.code == 2
+    assert compare(side(), side()).passed  # with a stable side the floor is not needed
+
+
+def test_the_shipped_lora_file_sets_a_first_deploy_floor() -> None:
+    from blocks.lora import load_lora_file
+    from tests.conftest import ROOT
+
+    policy = load_lora_file(ROOT / "deployments" / "lora.yaml").gauntlet.policy
+    assert policy.min_accuracy is not None and policy.min_accuracy >= 0.5
 
 
 def test_sides_of_different_datasets_are_refused() -> None:
@@ -207,7 +227,7 @@ def test_metrics_table_holds_both_sides() -> None:
 
 
 def test_first_deploy_table_has_no_stable_column_values() -> None:
-    rows = table_rows(compare(side(), None))
+    rows = table_rows(compare(side(), None, FLOOR_0))
     assert all(row["stable"] is None and row["delta"] is None for row in rows)
     assert rows[0]["limit"] == ">= 0.00%"
 
@@ -225,7 +245,7 @@ def test_render_markdown() -> None:
 
 
 def test_render_markdown_of_a_first_deploy_pass() -> None:
-    text = render_markdown(compare(side(), None))
+    text = render_markdown(compare(side(), None, FLOOR_0))
     assert "# LoRA gauntlet: PASS" in text
     assert "- stable: none (first deploy)" in text and "- none: passed" in text
 
@@ -251,3 +271,49 @@ def test_side_counts_and_domains() -> None:
     assert result.accuracy_by_domain == {"general": 85 / 90, "safety": 0.9}
     assert result.critical_domains == ("safety",) and result.error_counts == {"http_status": 2}
     assert result.p50_ms == result.p95_ms == 100.0
+
+
+def _sampled(data: Dataset, **kwargs) -> SideResult:
+    """A side that ran the canary sample of ``data`` (every domain, at least 3 prompts)."""
+    sample = select_prompts(
+        data, GauntletMode.CANARY, seed="canary", min_per_domain=3, fraction=0.25
+    )
+    full = side(data, **kwargs)
+    chosen = {item.id for item in sample.items}
+    results = [item for item in full.items if item.id in chosen]
+    return summarize_side(
+        sample, full.target, results, started_at=utc_now(), duration_s=1.0, concurrency=4
+    )
+
+
+def test_the_verdict_says_which_prompts_ran() -> None:
+    full = compare(side(), side())
+    assert (full.mode, full.prompts, full.dataset_prompts) == (GauntletMode.FULL, 100, 100)
+    data = dataset()
+    sampled = compare(_sampled(data), _sampled(data), mode=GauntletMode.CANARY)
+    assert (sampled.mode, sampled.prompts, sampled.dataset_prompts) == ("canary", 26, 100)
+    assert "- mode: canary (26 of 100 prompts)" in render_markdown(sampled)
+    assert compare(_sampled(data), _sampled(data)).mode is GauntletMode.CANARY  # read off
+
+
+def test_a_full_claim_over_a_sample_is_refused() -> None:
+    data = dataset()
+    with pytest.raises(UsageError) as caught:
+        compare(_sampled(data), _sampled(data), mode=GauntletMode.FULL)
+    assert caught.value.code == 2
+
+
+def test_sides_that_ran_different_prompts_are_refused() -> None:
+    data = dataset()
+    with pytest.raises(UsageError) as caught:
+        compare(_sampled(data), side(data))
+    assert caught.value.code == 2
+
+
+def test_latency_that_could_not_be_compared_is_not_shown_as_held() -> None:
+    verdict = compare(side(latency=100.0), side(latency=0.0))  # no stable p95 to compare with
+    row = next(row for row in table_rows(verdict) if row["metric"] == "p95 latency")
+    assert row["ok"] == ""  # not judged, so neither "yes" nor "NO"
+    judged = compare(side(latency=100.0), side(latency=100.0))
+    row = next(row for row in table_rows(judged) if row["metric"] == "p95 latency")
+    assert row["ok"] == "yes"

@@ -1,0 +1,109 @@
+"""Before anything is deployed: the mock gauntlet on production, a version's bytes, a live canary;
+and what each outcome of a deploy means (its exit code, whether the run fails)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from blocks.errors import ConfigError, ExitCode, UsageError
+from blocks.lora import TargetSpec
+from tasks.lora.admission import MockGauntletRefused, already_stable, check_mock_allowed
+from tasks.lora.registry import Pointers, VersionConflict
+from tasks.lora.report import EXIT_CODES, FAILING, DeployRecord, Outcome
+from tasks.lora.switches import Switches
+from tasks.platform.naming import utc_now
+
+ENDPOINT = {"endpoint": {"base_url": "http://127.0.0.1:1"}}
+MOCK = Switches(gauntlet_enabled=True, skip_gauntlet=True)
+
+
+def spec(**fields) -> TargetSpec:
+    return TargetSpec(kind="local", **ENDPOINT, **fields)
+
+
+# fmt: off
+MOCK_CASES = [
+    # target fields, switches, refused
+    pytest.param({}, MOCK, False, id="not-production"),
+    pytest.param({"production": True}, MOCK, True, id="production-refuses-the-mock"),
+    pytest.param({"production": True, "allow_mock_gauntlet": True}, MOCK, False,
+                 id="production-allows-it-explicitly"),
+    pytest.param({"production": True}, Switches(gauntlet_enabled=True), False,
+                 id="production-real-gauntlet"),
+    pytest.param({"production": True}, Switches(skip_gauntlet=True), False,
+                 id="production-gauntlet-disabled-no-mock-runs"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("fields", "switches", "refused"), MOCK_CASES)
+def test_the_mock_gauntlet_on_production(fields: dict, switches: Switches, refused: bool) -> None:
+    if refused:
+        with pytest.raises(MockGauntletRefused) as caught:
+            check_mock_allowed("prod", spec(**fields), switches)
+        assert caught.value.code == ExitCode.USAGE_ERROR
+        assert isinstance(caught.value, ConfigError)
+    else:
+        check_mock_allowed("prod", spec(**fields), switches)
+
+
+def test_allow_mock_gauntlet_without_production_does_nothing_so_it_is_refused() -> None:
+    with pytest.raises(ValidationError, match="allow_mock_gauntlet applies only to production"):
+        spec(allow_mock_gauntlet=True)
+
+
+SHA, OTHER = "a" * 64, "b" * 64
+
+# fmt: off
+VERSION_CASES = [
+    # pointers, stored sha, result (True/False) or the error type
+    pytest.param(Pointers(), None, False, id="new-version"),
+    pytest.param(Pointers(stable="v1"), SHA, True, id="stable-with-these-bytes"),
+    pytest.param(Pointers(stable="v1"), OTHER, VersionConflict, id="stable-with-other-bytes"),
+    pytest.param(Pointers(stable="v0"), OTHER, VersionConflict, id="stored-with-other-bytes"),
+    pytest.param(Pointers(stable="v0", canary="v9"), None, UsageError, id="another-canary-live"),
+    pytest.param(Pointers(stable="v0", canary="v1"), SHA, False, id="own-canary-left-live"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("pointers", "stored", "expected"), VERSION_CASES)
+def test_what_a_version_name_allows(pointers: Pointers, stored: str | None, expected) -> None:
+    if isinstance(expected, bool):
+        assert already_stable(pointers, "v1", stored, SHA) is expected
+        return
+    with pytest.raises(expected) as caught:
+        already_stable(pointers, "v1", stored, SHA)
+    assert caught.value.code == ExitCode.USAGE_ERROR
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code", "failing"),
+    [
+        (Outcome.DEPLOYED, 0, False),
+        (Outcome.PROMOTED, 0, False),
+        (Outcome.PROMOTED_UNTESTED, 0, False),
+        (Outcome.ALREADY_STABLE, 0, False),
+        (Outcome.ROLLED_BACK, 1, True),
+        (Outcome.NOT_READY, 1, True),
+        (Outcome.REFUSED, 1, True),
+        (Outcome.KILL_SWITCH_ON, 3, True),
+        (Outcome.ERROR, 5, True),
+    ],
+)
+def test_each_outcome_has_one_exit_code(outcome: Outcome, code: int, failing: bool) -> None:
+    assert EXIT_CODES[outcome] == code and (outcome in FAILING) is failing
+    record = DeployRecord(target="t", adapter="a", started_at=utc_now())
+    record.end(outcome)
+    report = record.report(utc_now())
+    assert (report.outcome, report.exit_code) == (outcome, code)
+
+
+def test_an_error_keeps_its_own_code_and_a_run_without_outcome_is_an_error() -> None:
+    record = DeployRecord(target="t", adapter="a", started_at=utc_now())
+    record.end(Outcome.ERROR, code=4, reasons=["backend down"])
+    assert record.report(utc_now()).exit_code == 4
+    unfinished = DeployRecord(target="t", adapter="a", started_at=utc_now())
+    report = unfinished.report(utc_now())
+    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 5)
