@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,9 @@ class Ran:
 
 def run_both(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Ran]:
     """``warden ARGS`` on each engine; ``{out}`` in an argument is that run's own folder."""
-    return {engine: run(tmp_path / engine, engine, args, env or {}) for engine in ENGINES}
+    with ThreadPoolExecutor(len(ENGINES)) as pool:  # independent homes: both at once
+        runs = {e: pool.submit(run, tmp_path / e, e, args, env or {}) for e in ENGINES}
+    return {engine: future.result() for engine, future in runs.items()}
 
 
 def run(folder: Path, engine: str, args: tuple[str, ...], extra: dict[str, str]) -> Ran:
