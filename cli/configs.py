@@ -7,9 +7,7 @@ from typing import Annotated
 
 import typer
 
-from blocks.errors import ConfigError
 from cli.output import console, fail
-from tasks.platform.configs import validate_configs
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -19,7 +17,13 @@ def validate(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders.")] = None,
 ) -> None:
     """Validate gates files, prefect.yaml (entrypoints import, parameters fit) and YAML syntax."""
-    files, problems = validate_configs(paths or [Path("deployments")])
+    from blocks.errors import ConfigError
+    from cli.prefect_yaml import check_prefect_yaml
+    from tasks.platform.configs import validate_configs
+
+    files, problems = validate_configs(
+        paths or [Path("deployments")], prefect_yaml=check_prefect_yaml
+    )
     if not files:
         fail(ConfigError("no YAML config found", remediation="Pass a file or a folder."))
     if problems:

@@ -7,9 +7,7 @@ Prefect process, is removed without killing anything.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tasks.platform.processes import start_group, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = Path(os.environ.get("WARDEN_HOME") or ROOT / ".warden").resolve()
@@ -104,14 +104,8 @@ def start(service: Service) -> tuple[int, bool]:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     with service.log_file.open("ab") as log:
-        process = subprocess.Popen(
-            service.argv,
-            cwd=ROOT,
-            env=platform_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        process = start_group(
+            service.argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=platform_env()
         )
     service.pid_file.write_text(str(process.pid))
     return process.pid, True
@@ -123,27 +117,9 @@ def stop(service: Service, grace_sec: float = 15.0) -> str:
     service.pid_file.unlink(missing_ok=True)
     if pid is None:
         return f"{service.name}: not running"
-    _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_sec
-    while time.monotonic() < deadline and _group_alive(pid):
-        time.sleep(0.2)
-    if _group_alive(pid):
-        _signal_group(pid, signal.SIGKILL)
+    if stop_group(pid, grace_sec):
         return f"{service.name}: killed (pid {pid}) after {grace_sec:.0f}s"
     return f"{service.name}: stopped (pid {pid})"
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def wait_healthy(timeout_sec: float = 90.0) -> float:

@@ -10,8 +10,6 @@ loop at once, so load and time of day hit candidate and stable alike.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
 import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
@@ -31,6 +29,7 @@ from tasks.lora.dataset import (
     summarize_side,
 )
 from tasks.platform.naming import utc_now
+from tasks.platform.processes import signal_group, why_not_started
 from tasks.platform.urls import safe_url
 
 OUTPUT_CHARS = 2_000  # answer text kept per item in a side's result
@@ -212,8 +211,7 @@ class CommandTarget:
             ) from exc
         finally:
             if proc.returncode is None:  # timed out or cancelled: leave no process behind
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                signal_group(proc.pid, signal.SIGKILL)
                 await proc.wait()
         if proc.returncode != 0:
             tail = err.decode("utf-8", errors="replace")[-ERROR_BODY_CHARS:].strip()
@@ -232,14 +230,9 @@ class CommandTarget:
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, so a timeout kills it all
             )
-        except FileNotFoundError as exc:
-            raise TargetError(
-                ItemErrorKind.COMMAND_FAILED, f"command not found: {argv[0]}"
-            ) from exc
         except OSError as exc:
-            raise TargetError(
-                ItemErrorKind.COMMAND_FAILED, f"cannot run {argv[0]}: {exc.strerror or exc}"
-            ) from exc
+            _, message = why_not_started(argv[0], exc)
+            raise TargetError(ItemErrorKind.COMMAND_FAILED, message) from exc
 
 
 class SideBySide(BaseModel):

@@ -23,7 +23,7 @@ from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
 from blocks.errors import ConfigError
-from tasks.gates.command import run_command
+from tasks.platform.processes import run_command
 from tasks.workflows.models import CheckStatus, Phase, WorkflowCode
 from tasks.workflows.protocol import DEFAULT_PREFIXES, interpret
 from tasks.workflows.python_source import compile_source

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from blocks.errors import ConfigError, UsageError
-from tasks.gates.command import kill_process_group
+from tasks.platform.processes import kill_process_group
 from tasks.workflows.checkers import BUILTIN_CHECKERS, Checker, checker_from_spec
 from tasks.workflows.fingerprint import fingerprint
 from tasks.workflows.models import CheckStatus, FileResult, Phase, RunSummary, WorkflowCode

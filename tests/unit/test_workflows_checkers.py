@@ -271,7 +271,7 @@ def test_check_module_speaks_the_protocol_like_the_in_process_checker(
 
 
 def test_check_module_exit_status_and_error_code_line(python_files: Path) -> None:
-    from tasks.gates.command import run_command
+    from tasks.platform.processes import run_command
 
     run = run_command(
         [*CHECK_MODULE, "--checker", "python", str(python_files / "undefined.py")],

@@ -1,0 +1,38 @@
+"""prefect.yaml: each deployment names a flow that imports, with parameters that flow accepts.
+
+Checking this imports flows/ by entrypoint, which tasks/ never does (flows -> tasks -> blocks), so
+it lives at the CLI boundary; ``warden config validate`` hands it to
+``tasks.platform.configs.validate_configs``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+
+def check_prefect_yaml(path: Path, data: Any) -> list[str]:
+    """Every deployment names a flow that imports and parameters that flow accepts."""
+    deployments = data.get("deployments") if isinstance(data, dict) else None
+    if not isinstance(deployments, list) or not deployments:
+        return [f"{path}: no 'deployments' list"]
+    problems = []
+    for index, deployment in enumerate(deployments):
+        name = deployment.get("name", f"#{index}")
+        entrypoint = deployment.get("entrypoint", "")
+        try:
+            flow = load_entrypoint(entrypoint)
+            flow.validate_parameters(deployment.get("parameters") or {})
+        except Exception as exc:  # any failure to import or validate is the finding
+            problems.append(f"{path}: deployment {name!r}: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def load_entrypoint(entrypoint: str) -> Any:
+    """``flows/go_no_go.py:go_no_go_gates`` -> the flow object."""
+    file_part, _, attribute = entrypoint.partition(":")
+    if not file_part.endswith(".py") or not attribute:
+        raise ValueError(f"entrypoint {entrypoint!r} must look like 'flows/module.py:function'")
+    module = importlib.import_module(file_part.removesuffix(".py").replace("/", "."))
+    return getattr(module, attribute)

@@ -1,0 +1,54 @@
+"""The layout DESIGN.md promises, read from the source: which package may import which.
+
+A concern (tasks/<concern>/) uses shared machinery from tasks/platform/ and tasks/events/, never
+another concern sideways; nothing in tasks/ imports flows/ or cli/, by name or through importlib.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+TASKS = ROOT / "tasks"
+SHARED = {"platform", "events"}
+# tasks/matrix/local_host.py still takes the process-group kill from tasks.gates.command (which
+# re-exports it from tasks.platform.processes) until the matrix rewrite switches it over.
+PENDING = {("matrix", "gates")}
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports by absolute name."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _concerns() -> list[Path]:
+    return sorted(p for p in TASKS.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+
+
+def test_no_concern_imports_another_sideways() -> None:
+    sideways = {
+        (concern.name, parts[1])
+        for concern in _concerns()
+        for path in concern.rglob("*.py")
+        for parts in (name.split(".") for name in _imports(path))
+        if parts[0] == "tasks" and len(parts) > 1 and parts[1] not in {concern.name, *SHARED}
+    }
+    assert sideways <= PENDING, sorted(sideways - PENDING)
+
+
+def test_tasks_import_neither_flows_nor_cli_nor_load_modules_by_name() -> None:
+    found = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in TASKS.rglob("*.py")
+        for name in _imports(path)
+        if name.split(".")[0] in {"flows", "cli"} or name == "importlib"  # import_module
+    }
+    assert not found, sorted(found)
