@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
+from blocks.storage import warden_home
+from flows.gpu_matrix import gpu_matrix_promotion
 from tasks.matrix.errors import LegFailure
 from tasks.matrix.evidence import OnboardingStatus, Verdict
 from tests.control_plane import ACTIVATED_AT, TOKEN, control_plane
-from tests.flows.matrix_files import leg, write_invariants
-from tests.flows.test_gpu_matrix import hosts_left, run, store
+from tests.flows.matrix_files import hosts_left, leg, run, store, write_invariants
 
 AUTH = {
     "user_pool_id": "us-west-2_abcdef123",
@@ -34,6 +36,7 @@ def verified_invariants(tmp_path: Path, url: str, **leg_fields) -> Path:
 def test_an_active_host_is_verified_and_time_to_active_comes_from_the_answer(
     tmp_path: Path,
 ) -> None:
+    begun = time.time()
     with control_plane("pending-then-active", pending_answers=2) as fake:
         state, pack = run(verified_invariants(tmp_path, fake.url), out=str(tmp_path / "ev"))
 
@@ -46,7 +49,16 @@ def test_an_active_host_is_verified_and_time_to_active_comes_from_the_answer(
     assert fake.hosts_asked() == [cpu.host.id] * 3  # asked about this leg's host, with the token
     assert {authorization for _, authorization in fake.asked} == {f"Bearer {TOKEN}"}
     assert pack.auth_method == "env:RADIX_JWT_TOKEN"
-    assert TOKEN not in (tmp_path / "ev" / "evidence.json").read_text()
+    # Nothing the run wrote holds the token: evidence, state, task and flow results.
+    roots = (tmp_path / "ev", warden_home(), Path(str(gpu_matrix_promotion.result_storage)))
+    written = [
+        path
+        for root in roots
+        for path in root.rglob("*")
+        if path.is_file() and path.stat().st_mtime >= begun - 1
+    ]
+    assert any(path.is_relative_to(roots[2]) for path in written)  # results were persisted
+    assert not [path for path in written if TOKEN.encode() in path.read_bytes()]
 
 
 @pytest.mark.parametrize(
