@@ -161,16 +161,21 @@ def _prove(
         journal.update(manifest=verify_candidate_manifest(ref, env))
         _finish(journal, env, Verdict.DRY_RUN_PASSED, [], ExitCode.OK)
         return
-    tok = credential.token
-    futures = [run_leg.submit(leg, env, run_id, candidate, tok) for leg in env.agent_promotion.legs]
+    token = credential.token  # in memory only: task parameters are not stored
+    futures = [
+        run_leg.submit(leg, env, run_id, candidate, token) for leg in env.agent_promotion.legs
+    ]
     legs = journal.update(legs=[future.result() for future in futures]).legs
     passed, reasons = decide(legs)
     if not passed:
         _finish(journal, env, Verdict.NOT_PROMOTED, reasons, ExitCode.VERDICT_FAILED)
         return
-    ensure_kill_switch_off(f"{PROCESS} (before promotion; every leg passed, nothing promoted)")
     try:
+        ensure_kill_switch_off(f"{PROCESS} (before promotion; every leg passed, nothing promoted)")
         after = promote_digest(env, candidate, before.version, f"gpu-matrix-promotion/{run_id}")
+    except KillSwitchOn as exc:
+        _finish(journal, env, Verdict.REFUSED, [str(exc)], exc.code)
+        return
     except PromotionRaced as exc:
         _finish(journal, env, Verdict.NOT_PROMOTED, [str(exc)], exc.code)
         return
@@ -192,7 +197,9 @@ def _finish(
 ) -> None:
     """Finish without a promotion: ``after`` is read again (another writer may have moved it)."""
     after = read_approved_digest(env)
-    journal.finish(approved_digest_after=after, verdict=verdict, reasons=reasons, exit_code=code)
+    journal.finish(
+        approved_digest_after=after, verdict=verdict, reasons=reasons, exit_code=int(code)
+    )
 
 
 def _publish(pack: EvidencePack) -> EvidencePack:

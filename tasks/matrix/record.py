@@ -124,15 +124,16 @@ def complete_after_crash(
         after, read_problem = _read_store(env)
         notes += more + ([read_problem] if read_problem else [])
         notes += _promotion_note(pack, after)
-    fields: dict[str, Any] = {
-        "janitor_terminated": [*pack.janitor_terminated, *gone],
-        "approved_digest_after": after,
-    }
+    terminated = [*pack.janitor_terminated, *gone]
     if pack.verdict is not Verdict.INCOMPLETE:  # the run finished its verdict; it stands
-        return _write(_with(pack, **fields, reasons=[*pack.reasons, *notes]), folder)
+        more = {"janitor_terminated": terminated, "reasons": [*pack.reasons, *notes]}
+        if pack.approved_digest_after is None:  # never set by the run: what the store holds now
+            more["approved_digest_after"] = after
+        return _write(_with(pack, **more), folder)
     final = finished(
         pack,
-        **fields,
+        janitor_terminated=terminated,
+        approved_digest_after=after,
         verdict=Verdict.ERROR,
         promoted=False,
         exit_code=int(ExitCode.INTERNAL_ERROR),

@@ -75,6 +75,7 @@ def test_a_kill_switch_turned_on_during_the_legs_stops_the_promotion(
     assert "before promotion" in pack.reasons[0]
     assert pack.legs[0].passed  # the legs' evidence is kept
     assert store().read() is None  # nothing promoted
+    assert pack.approved_digest_after is not None and pack.approved_digest_after.value is None
 
 
 def test_a_kill_switch_turned_on_while_queued_stops_the_run_before_any_host(

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from blocks.errors import ExitCode
+from blocks.invariants import EnvironmentSpec
 from tasks.matrix.errors import LegFailure, PromotionNotVisible, PromotionRaced
 from tasks.matrix.evidence import (
     DigestState,
@@ -23,7 +24,13 @@ from tasks.matrix.evidence import (
     summary,
 )
 from tasks.matrix.promotion import promote
-from tasks.matrix.record import EvidenceJournal, evidence_folder, finished, read_pack
+from tasks.matrix.record import (
+    EvidenceJournal,
+    complete_after_crash,
+    evidence_folder,
+    finished,
+    read_pack,
+)
 from tasks.matrix.store import LocalDigestStore
 
 T0 = datetime(2026, 1, 19, 2, 0, tzinfo=UTC)
@@ -212,3 +219,54 @@ def test_a_visible_promotion_returns_the_read_back(tmp_path: Path) -> None:
     assert (after.value, after.version) == (CANDIDATE, 1)
     with pytest.raises(PromotionRaced):
         promote(store, OTHER, None, "run")
+
+
+def local_env(tmp_path: Path) -> EnvironmentSpec:
+    leg_spec = {"name": "cpu", "vendor": "cpu", "provider": "local", "gpu": "none"}
+    leg_spec |= {"onboarding_check": "true", "smoke_job": "true"}
+    return EnvironmentSpec.model_validate(
+        {
+            "region": "local",
+            "agent_promotion": {
+                "digest_store": {
+                    "kind": "local",
+                    "parameter": "/radix/t/approved",
+                    "path": str(tmp_path / "digests"),
+                },
+                "concurrency_limit": "gpu-matrix-t",
+                "installer": {"script": "true"},
+                "legs": [leg_spec],
+            },
+        }
+    )
+
+
+def test_a_promotion_cut_short_is_noted_never_counted(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WARDEN_HOME", str(tmp_path / "home"))
+    env = local_env(tmp_path)
+    digests = LocalDigestStore("/radix/t/approved", tmp_path / "digests")
+    digests.write(OTHER, expected_version=None, writer="bootstrap")
+    before = DigestState(value=OTHER, version=1, modified_at=T0)
+    base = {"run_id": "r-9", "environment": "t", "git_sha": None, "started_at": T0}
+    base |= {"candidate_digest": CANDIDATE, "dry_run": False}
+    folder = tmp_path / "ev"
+    journal = EvidenceJournal.begin(folder, **base)
+    journal.update(approved_digest_before=before, legs=[leg()])
+    digests.write(CANDIDATE, expected_version=1, writer="gpu-matrix-promotion/r-9")  # landed
+
+    pack = complete_after_crash(env=env, folder=folder, base=base, ended="Crashed: lost")
+
+    assert (pack.verdict, pack.promoted, pack.exit_code) == (Verdict.ERROR, False, 5)
+    assert pack.approved_digest_before == before and pack.approved_digest_after.version == 2
+    assert any("not counted as proven" in reason for reason in pack.reasons)
+    assert read_pack(folder) == pack and len(list(tmp_path.rglob("evidence.json"))) == 1
+
+
+def test_the_hook_writes_a_pack_even_without_configuration(tmp_path: Path) -> None:
+    base = {"run_id": "r-8", "environment": "t", "git_sha": None, "started_at": T0}
+    base |= {"candidate_digest": "", "dry_run": False}
+    pack = complete_after_crash(
+        env=None, folder=tmp_path, base=base, ended="Cancelled: x", problem="no config"
+    )
+    assert (pack.verdict, pack.region, pack.approved_digest_after) == (Verdict.ERROR, None, None)
+    assert pack.reasons == ["the run ended Cancelled: x", "no config"]
