@@ -8,9 +8,11 @@ with file, line and field (see :mod:`blocks.yaml_source`).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -208,11 +210,66 @@ class AuthSpec(Strict):
     refresh_margin_seconds: float = Field(300, ge=0)
 
 
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1): traffic that never leaves here."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_control_plane_url(url: str) -> str:
+    """``url`` without a trailing slash, if it may carry the IdToken; ValueError saying why not.
+
+    https anywhere; plain http only to a loopback host (tests, a local control plane), since
+    the IdToken travels in its ``Authorization`` header. No credentials, query or fragment.
+    """
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"control_plane.url {url!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(
+            f"control_plane.url {url!r} must be an https URL with a host, "
+            "e.g. https://control-plane.example.com/api"
+        )
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise ValueError(
+            f"control_plane.url {url!r} uses plain http to {host}: the IdToken would travel "
+            "unencrypted; use https (http is allowed only for 127.0.0.1, ::1 or localhost)"
+        )
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(
+            f"control_plane.url {url!r} must hold no credentials, query or fragment: the "
+            "IdToken is the only credential, sent as a bearer header"
+        )
+    return url.rstrip("/")
+
+
+class ControlPlaneSpec(Strict):
+    """The control plane that onboarding is verified against (seed 001: token exchange and
+    cluster activation). Each leg's host is looked up at ``GET <url>/clusters/<host id>`` with
+    the IdToken as bearer; only its answer ``active`` proves onboarding."""
+
+    url: str = Field(description="https base URL (http only for a loopback host)")
+    request_timeout_seconds: float = Field(10, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_control_plane_url(value)
+
+
 class AgentPromotion(Strict):
     """Everything a promotion run needs for one environment."""
 
     digest_store: DigestStoreSpec
     auth: AuthSpec | None = None
+    control_plane: ControlPlaneSpec | None = None
     concurrency_limit: str = Field(description="global concurrency limit serialising runs")
     cleanup_ttl_hours: float = Field(4, gt=0)
     purpose_tag: str = "radix:purpose=gpu-matrix"
@@ -265,6 +322,28 @@ class AgentPromotion(Strict):
                 )
             first[leg.name] = index
         return legs
+
+    @model_validator(mode="after")
+    def _onboarding_is_verified(self) -> AgentPromotion:
+        """auth and control_plane come together; only an all-local environment may omit them."""
+        if self.auth is not None and self.control_plane is None:
+            raise ValueError(
+                "auth is set but control_plane is not: the IdToken would be fetched and never "
+                "used; add control_plane.url (the API that verifies onboarding) or remove auth"
+            )
+        if self.control_plane is not None and self.auth is None:
+            raise ValueError(
+                "control_plane is set but auth is not: the control plane is asked with the "
+                "Cognito IdToken as bearer; add auth (user pool, client, Secret block names)"
+            )
+        remote = self.digest_store.kind == "ssm" or any(leg.provider == "ec2" for leg in self.legs)
+        if remote and self.control_plane is None:
+            raise ValueError(
+                "an environment that promotes to SSM or runs ec2 legs must verify onboarding "
+                "with its control plane: add auth and control_plane.url (only an all-local "
+                "environment may run without one, and its evidence says onboarding not_verified)"
+            )
+        return self
 
     @property
     def purpose_tag_pair(self) -> tuple[str, str]:

@@ -13,7 +13,13 @@ from blocks.errors import WardenError
 from blocks.invariants import DEFAULT_INVARIANTS, load_invariants, render
 from cli.output import console, errors, fail, flow_result
 from tasks.matrix.digest import parse_approved, parse_candidate
-from tasks.matrix.evidence import EVIDENCE_JSON, EvidencePack, evidence_root
+from tasks.matrix.evidence import (
+    EVIDENCE_JSON,
+    DigestState,
+    EvidencePack,
+    evidence_root,
+    summary,
+)
 from tasks.matrix.installer import resolve_approved
 from tasks.matrix.wiring import digest_store
 from tasks.platform.naming import iso_utc
@@ -166,8 +172,16 @@ def installer(
     typer.echo(script, nl=not script.endswith("\n"))
 
 
+def _digest_text(state: DigestState | None) -> str:
+    if state is None:
+        return "(not read)"
+    return f"{state.value} (v{state.version})" if state.value else "(none)"
+
+
 def _print_pack(pack: EvidencePack) -> None:
-    table = Table("leg", "status", "host", "gpu", "time to active", "smoke", "failure")
+    table = Table(
+        "leg", "status", "host", "gpu", "onboarding", "time to active", "smoke", "failure"
+    )
     for leg in pack.legs:
         gpu = leg.gpu
         table.add_row(
@@ -175,15 +189,16 @@ def _print_pack(pack: EvidencePack) -> None:
             str(leg.status),
             leg.host.id if leg.host else "",
             f"{gpu.count}× {gpu.model or gpu.vendor}" if gpu and gpu.count else "none",
+            str(leg.onboarding),
             "" if leg.time_to_active_seconds is None else f"{leg.time_to_active_seconds:.1f} s",
             str(leg.smoke_status),
             str(leg.failure_code or ""),
         )
     if pack.legs:
         console.print(table)
-    before, after = pack.approved_digest_before, pack.approved_digest_after
-    console.print(f"approved before: {before.value} (v{before.version})")
-    console.print(f"approved after:  {after.value} (v{after.version})")
+    console.print(f"approved before: {_digest_text(pack.approved_digest_before)}", markup=False)
+    console.print(f"approved after:  {_digest_text(pack.approved_digest_after)}", markup=False)
     for reason in pack.reasons:
         console.print(f"- {reason}", markup=False)
+    console.print(summary(pack), markup=False)
     console.print(f"[bold]{pack.verdict}[/] (exit {pack.exit_code}), run {pack.run_id}")

@@ -11,12 +11,7 @@ from pathlib import Path
 
 from blocks.gates import CommandGate
 from tasks.gates.models import Outcome
-
-# TERM_GRACE_SEC and kill_process_group are re-exported (``x as x``) for tasks/matrix/local_host.py
-# only, until it imports them from tasks.platform.processes; nothing else may use them from here.
-from tasks.platform.processes import TERM_GRACE_SEC as TERM_GRACE_SEC
 from tasks.platform.processes import CommandRun, run_command
-from tasks.platform.processes import kill_process_group as kill_process_group
 
 OUTPUT_TAIL_CHARS = 2_000  # output kept in a gate's details
 

@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from blocks.errors import BackendUnavailable, ConfigError, ExitCode, WardenError
 from tasks.platform.naming import iso_utc, utc_now
@@ -41,6 +41,19 @@ SECRETS_HINT = (
 # botocore logs whole request and response bodies at DEBUG; these mark the ones to redact.
 _BOTOCORE_BODY_LOGGERS = ("botocore.endpoint", "botocore.parsers")
 _SECRET_MARKERS = ("PASSWORD", "IdToken", "AccessToken", "RefreshToken", "SECRET_HASH")
+
+
+class ControlPlaneCredential(BaseModel):
+    """How the run authenticated, and the IdToken the legs verify onboarding with.
+
+    ``method`` (``cognito``, ``env:<VAR>``, ``none``) goes into the evidence; ``token`` never
+    does: it is a SecretStr (masked in every repr and JSON dump) kept in memory only.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    method: str
+    token: SecretStr | None = None
 
 
 class AuthFailed(WardenError):

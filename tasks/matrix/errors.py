@@ -1,6 +1,7 @@
 """Errors and leg failure codes of the GPU matrix, each with its remediation.
 
-Codes 20 and 21 are the seed's control-plane installer codes. A failing leg is data in the
+Codes 20 and 21 are the seed's control-plane installer codes; 22 (PROMOTION_NOT_VISIBLE) is
+a promotion whose read-back does not show the candidate. A failing leg is data in the
 evidence pack (a :class:`LegFailure` code plus its remediation), not an exception.
 """
 
@@ -58,6 +59,25 @@ class PromotionRaced(WardenError):
     )
 
 
+class PromotionNotVisible(WardenError):
+    """The approved digest read back after the promotion is not the candidate (code 22)."""
+
+    code = 22
+    remediation = (
+        "Read the parameter's history (warden matrix status, or aws ssm get-parameter-history) "
+        "to see who holds it; re-run the matrix if the candidate should be approved. The run "
+        "does not count as a promotion until the store shows the candidate."
+    )
+
+    def __init__(self, message: str, *, read_back: object = None) -> None:
+        super().__init__(message)
+        self.read_back = read_back  # the DigestState that was read back (for the evidence)
+
+    @property
+    def name(self) -> str:
+        return "PROMOTION_NOT_VISIBLE"
+
+
 class LegFailure(StrEnum):
     """Why a vendor leg failed; each has a remediation in :data:`REMEDIATION`."""
 
@@ -72,6 +92,7 @@ class LegFailure(StrEnum):
     SMOKE_JOB_FAILED = "SMOKE_JOB_FAILED"
     SMOKE_JOB_TIMEOUT = "SMOKE_JOB_TIMEOUT"
     AUTH_FAILED = "AUTH_FAILED"
+    CONTROL_PLANE_INVALID = "CONTROL_PLANE_INVALID"
     LEG_CRASHED = "LEG_CRASHED"
 
 
@@ -97,8 +118,8 @@ REMEDIATION: dict[LegFailure, str] = {
         "timeouts.installer_seconds if the host is just slow."
     ),
     LegFailure.ONBOARDING_TIMEOUT: (
-        "The agent never reported active; check the agent's logs on the host and its "
-        "connectivity to the control plane."
+        "The agent's host check never passed, or the control plane never reported the host "
+        "active; check the agent's logs on the host and its connectivity to the control plane."
     ),
     LegFailure.NO_GPU_DETECTED: (
         "No GPU was visible on the host; check the instance type and that the AMI ships the "
@@ -117,8 +138,12 @@ REMEDIATION: dict[LegFailure, str] = {
         "only if the hardware is known to be slow."
     ),
     LegFailure.AUTH_FAILED: (
-        "Could not authenticate to the control plane; check the Secret blocks named in "
-        "invariants.yaml or set RADIX_JWT_TOKEN."
+        "Could not authenticate to the control plane (it refused the IdToken); check the "
+        "Secret blocks named in invariants.yaml, or set RADIX_JWT_TOKEN to a valid token."
+    ),
+    LegFailure.CONTROL_PLANE_INVALID: (
+        "The control plane's answer was not the documented cluster status JSON (or contradicted "
+        "itself); check control_plane.url in invariants.yaml points at the control plane's API."
     ),
     LegFailure.LEG_CRASHED: (
         "The leg stopped on an unexpected error; the message names it. Report it if it repeats."

@@ -1,7 +1,9 @@
 """The evidence pack: what a matrix run proved, written always — failure or success.
 
 One frozen model per part (digest state, leg result, the pack), the verdict rule
-(:func:`decide`) and the two renderings (JSON for machines, Markdown for reviewers).
+(:func:`decide`) and the two renderings (JSON for machines, Markdown for reviewers). The models
+refuse contradictions: a pack cannot say ``promoted`` unless every leg passed and the digest
+read back is the candidate, and a leg cannot say ``passed`` with a step that did not pass.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from blocks.errors import ExitCode
 from blocks.storage import warden_home
 from tasks.matrix.errors import REMEDIATION, LegFailure
 from tasks.matrix.gpuinfo import GpuInfo
 from tasks.matrix.hosts import Host
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import iso_utc, md_cell
+from tasks.platform.naming import iso_utc, md_cell, slug
 
 EVIDENCE_JSON = "evidence.json"
 EVIDENCE_MD = "evidence.md"
@@ -38,6 +41,15 @@ class StepStatus(StrEnum):
     NOT_RUN = "not_run"
 
 
+class OnboardingStatus(StrEnum):
+    """What the onboarding step proved about a leg's agent."""
+
+    VERIFIED = "verified"  # the control plane said the host is registered and active
+    NOT_VERIFIED = "not_verified"  # no control plane configured: only the host check ran
+    FAILED = "failed"
+    NOT_RUN = "not_run"
+
+
 class Verdict(StrEnum):
     PROMOTED = "promoted"
     NOT_PROMOTED = "not_promoted"
@@ -45,10 +57,18 @@ class Verdict(StrEnum):
     DRY_RUN_FAILED = "dry_run_failed"
     REFUSED = "refused"
     ERROR = "error"
+    INCOMPLETE = "incomplete"  # the run has not finished (or died without a word)
+
+
+GOOD = frozenset({Verdict.PROMOTED, Verdict.DRY_RUN_PASSED})
+_PASSED_ONBOARDING = frozenset({OnboardingStatus.VERIFIED, OnboardingStatus.NOT_VERIFIED})
 
 
 class DigestState(BaseModel):
-    """The approved digest at one moment; ``value`` None when the store holds none."""
+    """The approved digest as read at one moment; ``value`` None when the store held none.
+
+    The pack's ``approved_digest_before`` / ``_after`` are None when the store was not read.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -72,7 +92,10 @@ class LegResult(BaseModel):
     terminated: bool = False
     installer_exit_code: int | None = None
     installer_seconds: float | None = None
+    onboarding: OnboardingStatus = OnboardingStatus.NOT_RUN
     onboarding_seconds: float | None = None
+    control_plane_status: str | None = None
+    activated_at: datetime | None = None
     time_to_active_seconds: float | None = None
     smoke_status: StepStatus = StepStatus.NOT_RUN
     smoke_exit_code: int | None = None
@@ -86,6 +109,31 @@ class LegResult(BaseModel):
     @property
     def passed(self) -> bool:
         return self.status is LegStatus.PASSED
+
+    @model_validator(mode="after")
+    def _says_only_what_ran(self) -> LegResult:
+        if self.passed:
+            not_passed = [
+                name
+                for name, ok in (
+                    ("onboarding", self.onboarding in _PASSED_ONBOARDING),
+                    ("smoke_status", self.smoke_status is StepStatus.PASSED),
+                    ("failure_code", self.failure_code is None),
+                )
+                if not ok
+            ]
+            if not_passed:
+                raise ValueError(f"leg {self.name} cannot pass with {not_passed} not passed")
+        elif self.failure_code is None:
+            raise ValueError(f"failed leg {self.name} needs a failure_code")
+        if self.time_to_active_seconds is not None and (
+            self.onboarding is not OnboardingStatus.VERIFIED
+        ):
+            raise ValueError(
+                f"leg {self.name}: time_to_active_seconds needs onboarding verified by the "
+                f"control plane, not {self.onboarding}"
+            )
+        return self
 
 
 class ManifestEvidence(BaseModel):
@@ -105,12 +153,12 @@ class EvidencePack(BaseModel):
     environment: str
     git_sha: str | None
     started_at: datetime
-    finished_at: datetime
+    finished_at: datetime | None = None  # None while the run is incomplete
     candidate_digest: str
     dry_run: bool
-    region: str
-    approved_digest_before: DigestState = Field(default_factory=DigestState)
-    approved_digest_after: DigestState = Field(default_factory=DigestState)
+    region: str | None = None  # None: the invariants could not be read
+    approved_digest_before: DigestState | None = None  # None: not read
+    approved_digest_after: DigestState | None = None  # None: not read
     auth_method: str | None = None
     manifest: ManifestEvidence | None = None
     janitor_terminated: list[str] = Field(default_factory=list)
@@ -118,11 +166,42 @@ class EvidencePack(BaseModel):
     verdict: Verdict
     promoted: bool = False
     reasons: list[str] = Field(default_factory=list)
-    exit_code: int = 0
+    exit_code: int = int(ExitCode.INTERNAL_ERROR)
 
     @property
     def failure_codes(self) -> list[str]:
         return [str(leg.failure_code) for leg in self.legs if leg.failure_code]
+
+    @computed_field
+    @property
+    def onboarding_verified(self) -> bool:
+        """True only when legs ran and the control plane verified every one's onboarding."""
+        return bool(self.legs) and all(
+            leg.onboarding is OnboardingStatus.VERIFIED for leg in self.legs
+        )
+
+    @model_validator(mode="after")
+    def _verdict_says_what_was_proven(self) -> EvidencePack:
+        problems = []
+        if (self.exit_code == 0) != (self.verdict in GOOD):
+            problems.append(f"exit_code {self.exit_code} with verdict {self.verdict}")
+        if self.promoted != (self.verdict is Verdict.PROMOTED):
+            problems.append(f"promoted={self.promoted} with verdict {self.verdict}")
+        if self.verdict is Verdict.PROMOTED:
+            after = self.approved_digest_after
+            if self.dry_run or not self.legs or not all(leg.passed for leg in self.legs):
+                problems.append("promoted without every leg of a real run passing")
+            if after is None or after.value != self.candidate_digest:
+                problems.append("promoted but the digest read back is not the candidate")
+        if self.verdict is Verdict.DRY_RUN_PASSED and not (
+            self.dry_run and self.manifest is not None and self.manifest.exists and not self.legs
+        ):
+            problems.append("dry_run_passed without a dry run that found the manifest")
+        if (self.finished_at is None) != (self.verdict is Verdict.INCOMPLETE):
+            problems.append(f"finished_at {self.finished_at} with verdict {self.verdict}")
+        if problems:
+            raise ValueError("contradictory evidence: " + "; ".join(problems))
+        return self
 
 
 def leg_failed(
@@ -163,6 +242,20 @@ def decide(legs: list[LegResult]) -> tuple[bool, list[str]]:
     return not failed, reasons
 
 
+def summary(pack: EvidencePack) -> str:
+    """One line for the run's state message and log: the verdict and only what was proven."""
+    if pack.verdict is Verdict.PROMOTED:
+        onboarding = (
+            "onboarding verified by the control plane"
+            if pack.onboarding_verified
+            else "onboarding NOT verified (no control plane configured)"
+        )
+        return f"promoted: every leg passed; {onboarding}"
+    if pack.verdict is Verdict.DRY_RUN_PASSED:
+        return "dry_run_passed: the candidate's manifest is in its registry; nothing provisioned"
+    return f"{pack.verdict}: " + ("; ".join(pack.reasons) or "no reason recorded")
+
+
 def git_sha(cwd: Path | None = None) -> str | None:
     """The commit under test: CI's variable if set, else ``git rev-parse HEAD``, else None."""
     for name in ("WARDEN_GIT_SHA", "GITHUB_SHA", "CI_COMMIT_SHA"):
@@ -184,7 +277,7 @@ def git_sha(cwd: Path | None = None) -> str | None:
 
 def evidence_root(environment: str) -> Path:
     """Where an environment's evidence packs live: one folder per run, named by its start."""
-    return warden_home() / "out" / "matrix" / environment
+    return warden_home() / "out" / "matrix" / slug(environment)
 
 
 def write_evidence(pack: EvidencePack, out_dir: Path) -> tuple[Path, Path]:
@@ -196,7 +289,9 @@ def write_evidence(pack: EvidencePack, out_dir: Path) -> tuple[Path, Path]:
     return json_path, md_path
 
 
-def _digest_line(state: DigestState) -> str:
+def _digest_line(state: DigestState | None) -> str:
+    if state is None:
+        return "(not read)"
     if state.value is None:
         return "(none)"
     return f"`{state.value}` (version {state.version})"
@@ -207,15 +302,17 @@ def render_markdown(pack: EvidencePack) -> str:
     lines = [
         f"# GPU matrix evidence — {pack.environment}",
         "",
-        f"**Verdict: {pack.verdict}** {icon[pack.verdict in _GOOD]}",
+        f"**Verdict: {pack.verdict}** {icon[pack.verdict in GOOD]} (exit {pack.exit_code})",
         "",
         f"- Candidate: `{pack.candidate_digest}`",
         f"- Approved before: {_digest_line(pack.approved_digest_before)}",
         f"- Approved after: {_digest_line(pack.approved_digest_after)}",
-        f"- Changed: {'yes' if pack.promoted else 'no'}",
-        f"- Run: `{pack.run_id}` · git `{pack.git_sha or 'unknown'}` · region {pack.region}"
-        + (" · dry run" if pack.dry_run else ""),
-        f"- {iso_utc(pack.started_at, 'seconds')} → {iso_utc(pack.finished_at, 'seconds')}",
+        f"- Promoted by this run: {'yes' if pack.promoted else 'no'}",
+        f"- Onboarding verified by the control plane: {_onboarding_line(pack)}",
+        f"- Run: `{pack.run_id}` · git `{pack.git_sha or 'unknown'}` · region "
+        f"{pack.region or 'unknown'}" + (" · dry run" if pack.dry_run else ""),
+        f"- {iso_utc(pack.started_at, 'seconds')} → "
+        + (iso_utc(pack.finished_at, "seconds") if pack.finished_at else "(not finished)"),
     ]
     if pack.janitor_terminated:
         lines.append(f"- Janitor terminated: {', '.join(pack.janitor_terminated)}")
@@ -235,7 +332,15 @@ def render_markdown(pack: EvidencePack) -> str:
     return "\n".join(lines) + "\n"
 
 
-_GOOD = {Verdict.PROMOTED, Verdict.DRY_RUN_PASSED}
+def _onboarding_line(pack: EvidencePack) -> str:
+    if pack.onboarding_verified:
+        return "yes, every leg"
+    unverified = [leg.name for leg in pack.legs if leg.onboarding is OnboardingStatus.NOT_VERIFIED]
+    if unverified:
+        return f"**no** — no control plane configured; not verified for {', '.join(unverified)}"
+    return "no"
+
+
 _COLUMNS = (
     "leg",
     "status",
@@ -244,6 +349,7 @@ _COLUMNS = (
     "type",
     "gpu",
     "driver",
+    "onboarding",
     "time_to_active_s",
     "smoke",
     "smoke_s",
@@ -268,6 +374,7 @@ def table_rows(pack: EvidencePack) -> list[dict[str, str]]:
                 "type": (host.instance_type or "") if host else "",
                 "gpu": f"{gpu.count}× {gpu.model or gpu.vendor}" if gpu and gpu.count else "none",
                 "driver": (gpu.driver_version or "") if gpu else "",
+                "onboarding": str(leg.onboarding),
                 "time_to_active_s": _seconds(leg.time_to_active_seconds),
                 "smoke": str(leg.smoke_status),
                 "smoke_s": _seconds(leg.smoke_seconds),

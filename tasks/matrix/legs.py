@@ -1,7 +1,9 @@
-"""What each step of a vendor leg means: installer and smoke-job judgements, onboarding wait.
+"""What each step of a vendor leg means: installer and smoke-job judgements, onboarding.
 
 Pure decisions over :class:`CommandResult` values; the Prefect tasks in ``steps.py`` run the
-steps and hand their results here.
+steps and hand their results here. Every script a leg runs on its host starts with
+:data:`SCRIPT_PRELUDE`: bash with ``set -euo pipefail`` (a failing line fails the script, not
+only the last one) in the leg's scratch directory.
 """
 
 from __future__ import annotations
@@ -9,9 +11,76 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from pydantic import BaseModel, ConfigDict
+
+from tasks.matrix.control_plane import Answer, ControlPlane, wait_until_active
 from tasks.matrix.errors import LegError, LegFailure
+from tasks.matrix.evidence import OnboardingStatus
 from tasks.matrix.gpuinfo import GpuInfo, classify_smoke, parse_gpu_info
 from tasks.matrix.hosts import CommandResult, Host, HostProvider
+
+# The local provider sets WARDEN_SCRATCH; a cloud host gets one per run and leg. Templates reach
+# it as {{scratch}}.
+SCRIPT_PRELUDE = (
+    "#!/usr/bin/env bash\n"
+    "set -euo pipefail\n"
+    ': "${{WARDEN_SCRATCH:=/var/lib/warden-matrix/{run_id}-{leg}}}"\n'
+    'export WARDEN_SCRATCH\nmkdir -p "$WARDEN_SCRATCH" && cd "$WARDEN_SCRATCH" || exit 90\n'
+)
+
+
+def host_script(body: str, *, run_id: str, leg: str) -> str:
+    """A rendered installer, onboarding check or smoke job as the host runs it."""
+    return SCRIPT_PRELUDE.format(run_id=run_id, leg=leg) + body
+
+
+class Onboarding(BaseModel):
+    """What the onboarding step proved: the host check passed, and the control plane's word."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: OnboardingStatus
+    seconds: float
+    answer: Answer | None = None
+
+
+def onboard(
+    provider: HostProvider,
+    host: Host,
+    check_script: str,
+    plane: ControlPlane | None,
+    *,
+    timeout_seconds: float,
+    poll_seconds: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Onboarding:
+    """The host check until it passes, then the control plane until it says ``active``.
+
+    Both share ``timeout_seconds``. Without a control plane the result is ``not_verified``:
+    the host check alone never proves the agent is onboarded.
+    """
+    start = clock()
+    wait_for_onboarding(
+        provider,
+        host,
+        check_script,
+        timeout_seconds=timeout_seconds,
+        poll_seconds=poll_seconds,
+        clock=clock,
+        sleep=sleep,
+    )
+    if plane is None:
+        return Onboarding(status=OnboardingStatus.NOT_VERIFIED, seconds=clock() - start)
+    answer = wait_until_active(
+        plane,
+        host.id,
+        timeout_seconds=timeout_seconds - (clock() - start),
+        poll_seconds=poll_seconds,
+        clock=clock,
+        sleep=sleep,
+    )
+    return Onboarding(status=OnboardingStatus.VERIFIED, seconds=clock() - start, answer=answer)
 
 
 def judge_installer(result: CommandResult) -> LegFailure | None:

@@ -28,11 +28,11 @@ from typing import IO
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from blocks.errors import UsageError, WardenError
-from tasks.gates.command import TERM_GRACE_SEC, kill_process_group
 from tasks.matrix.errors import LegError, LegFailure
 from tasks.matrix.hosts import CommandResult, Host
 from tasks.platform.files import write_atomic
 from tasks.platform.naming import utc_now
+from tasks.platform.processes import TERM_GRACE_SEC, kill_process_group
 
 PROVIDER = "local"
 LEASE_FILE = "lease.json"

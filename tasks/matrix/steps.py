@@ -3,14 +3,14 @@
 Side-effecting tasks (provision, terminate, promote) never cache; provisioning retries only
 what the provider marks retryable (capacity), with exponential backoff. A leg is one parent
 task running its steps as nested tasks, so the UI shows each step with its own retries, and its
-``finally`` always terminates the host.
+``finally`` always terminates the host. The IdToken travels only in memory: ``authenticate``
+does not persist its result, and task parameters are not stored by Prefect.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import time
 
 from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
@@ -19,7 +19,8 @@ from pydantic import SecretStr
 
 from blocks.errors import ConfigError, WardenError
 from blocks.invariants import EnvironmentSpec, LegSpec, render
-from tasks.matrix.auth import TokenProvider, refuse_expired
+from tasks.matrix.auth import ControlPlaneCredential, TokenProvider, refuse_expired
+from tasks.matrix.control_plane import ControlPlane
 from tasks.matrix.digest import ImageRef, verify_manifest
 from tasks.matrix.errors import LegError, LegFailure
 from tasks.matrix.evidence import (
@@ -27,30 +28,25 @@ from tasks.matrix.evidence import (
     LegResult,
     LegStatus,
     ManifestEvidence,
+    OnboardingStatus,
     StepStatus,
     leg_failed,
     tail,
 )
 from tasks.matrix.hosts import CommandResult, Host
 from tasks.matrix.janitor import leg_tags, terminate_expired
-from tasks.matrix.legs import describe, judge_installer, judge_smoke, wait_for_onboarding
-from tasks.matrix.store import DigestRecord
+from tasks.matrix.legs import (
+    Onboarding,
+    describe,
+    host_script,
+    judge_installer,
+    judge_smoke,
+    onboard,
+)
+from tasks.matrix.promotion import promote, read_approved
 from tasks.matrix.wiring import digest_store, host_provider, providers_of
 from tasks.platform.naming import utc_now
 from tasks.platform.steps import retry_if_retryable, run_logger, step
-
-# Every script runs in the leg's scratch directory: the local provider sets WARDEN_SCRATCH, a
-# cloud host gets one per run and leg. Templates reach it as {{scratch}}.
-SCRATCH_PRELUDE = (
-    ': "${{WARDEN_SCRATCH:=/var/lib/warden-matrix/{run_id}-{leg}}}"\n'
-    'export WARDEN_SCRATCH\nmkdir -p "$WARDEN_SCRATCH" && cd "$WARDEN_SCRATCH" || exit 90\n'
-)
-
-
-def _state(record: DigestRecord | None) -> DigestState:
-    if record is None:
-        return DigestState()
-    return DigestState(value=record.value, version=record.version, modified_at=record.modified_at)
 
 
 def client_token(run_id: str, leg: str) -> str:
@@ -61,19 +57,20 @@ def client_token(run_id: str, leg: str) -> str:
 @step(
     name="authenticate",
     cache_policy=NO_CACHE,
+    persist_result=False,  # the token stays in memory, never in result storage
     retries=2,
     retry_delay_seconds=5,
     retry_condition_fn=retry_if_retryable,
 )
-def authenticate(env: EnvironmentSpec) -> str:
-    """Obtain the control-plane IdToken without a human; returns how, never the token."""
+def authenticate(env: EnvironmentSpec) -> ControlPlaneCredential:
+    """Obtain the control-plane IdToken without a human (the legs verify onboarding with it)."""
     spec = env.agent_promotion.auth
     if spec is None:
-        return "none"
+        return ControlPlaneCredential(method="none")
     override = os.environ.get(spec.token_env, "").strip()
     if override:
         refuse_expired(override, spec.token_env)
-        return f"env:{spec.token_env}"
+        return ControlPlaneCredential(method=f"env:{spec.token_env}", token=SecretStr(override))
     username = _secret(spec.username_secret, "auth.username_secret")
     password = _secret(spec.password_secret, "auth.password_secret")
     provider = TokenProvider(
@@ -85,8 +82,7 @@ def authenticate(env: EnvironmentSpec) -> str:
         token_env=spec.token_env,
         refresh_margin_seconds=spec.refresh_margin_seconds,
     )
-    provider.token()
-    return "cognito"
+    return ControlPlaneCredential(method="cognito", token=provider.token())
 
 
 def _secret(name: str, field: str) -> str:
@@ -122,7 +118,7 @@ def sweep_expired_hosts(env: EnvironmentSpec, ttl_hours: float | None = None) ->
     retry_condition_fn=retry_if_retryable,
 )
 def read_approved_digest(env: EnvironmentSpec) -> DigestState:
-    return _state(digest_store(env).read())
+    return read_approved(digest_store(env))
 
 
 @step(
@@ -141,10 +137,8 @@ def verify_candidate_manifest(ref: ImageRef, env: EnvironmentSpec) -> ManifestEv
 def promote_digest(
     env: EnvironmentSpec, candidate: str, expected_version: int | None, writer: str
 ) -> DigestState:
-    """Compare-and-set the approved digest, then read it back (the evidence's ``after``)."""
-    store = digest_store(env)
-    store.write(candidate, expected_version=expected_version, writer=writer)
-    return _state(store.read())
+    """Compare-and-set the approved digest, then read it back: it must be the candidate."""
+    return promote(digest_store(env), candidate, expected_version, writer)
 
 
 @step(
@@ -172,11 +166,21 @@ def run_installer(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str) -
 
 
 @step(name="wait-for-onboarding", cache_policy=NO_CACHE)
-def await_onboarding(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str) -> float:
-    return wait_for_onboarding(
+def await_onboarding(
+    leg: LegSpec, env: EnvironmentSpec, host: Host, script: str, token: SecretStr | None
+) -> Onboarding:
+    """The host check, then the control plane's word that the host is active (if configured)."""
+    spec = env.agent_promotion.control_plane
+    plane = None
+    if spec is not None:
+        if token is None:  # the invariants pair auth with control_plane; never ask without it
+            raise LegError("no IdToken to verify onboarding with", failure=LegFailure.AUTH_FAILED)
+        plane = ControlPlane(spec.url, token, request_timeout_seconds=spec.request_timeout_seconds)
+    return onboard(
         host_provider(leg, env),
         host,
         script,
+        plane,
         timeout_seconds=leg.timeouts.onboarding_seconds,
         poll_seconds=leg.timeouts.poll_seconds,
     )
@@ -193,8 +197,17 @@ def terminate_instance(leg: LegSpec, env: EnvironmentSpec, host: Host) -> None:
 
 
 @step(name="run-vendor-leg", cache_policy=NO_CACHE)
-def run_leg(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str) -> LegResult:
-    """provision → host ready → installer → onboarding → smoke job → GPU info; always terminate."""
+def run_leg(
+    leg: LegSpec,
+    env: EnvironmentSpec,
+    run_id: str,
+    candidate: str,
+    token: SecretStr | None = None,
+) -> LegResult:
+    """provision → host ready → installer → onboarding → smoke job → GPU info; always terminate.
+
+    ``token`` is the control plane's IdToken (None where the environment has no control plane).
+    """
     logger = run_logger()
     started = utc_now()
     promo = env.agent_promotion
@@ -205,7 +218,10 @@ def run_leg(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str) -> 
         "region": env.region,
         "scratch": "${WARDEN_SCRATCH}",
     }
-    prelude = SCRATCH_PRELUDE.format(run_id=run_id, leg=leg.name)
+
+    def script(template: str) -> str:
+        return host_script(render(template, **values), run_id=run_id, leg=leg.name)
+
     host: Host | None = None
     fields: dict = {}
     try:
@@ -215,10 +231,8 @@ def run_leg(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str) -> 
         logger.info("leg %s: host %s (%s)", leg.name, host.id, host.instance_type or "local")
         wait_for_host(leg, env, host)
 
-        installer_started = time.monotonic()
-        installer = run_installer(
-            leg, env, host, prelude + render(promo.installer.script, **values)
-        )
+        installer_started = utc_now()
+        installer = run_installer(leg, env, host, script(promo.installer.script))
         fields.update(
             installer_exit_code=installer.exit_code,
             installer_seconds=round(installer.duration_seconds, 3),
@@ -228,11 +242,11 @@ def run_leg(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str) -> 
         if failure:
             raise LegError(describe(installer, "the installer"), failure=failure)
 
-        onboard = await_onboarding(leg, env, host, prelude + render(leg.onboarding_check, **values))
-        fields["onboarding_seconds"] = round(onboard, 3)
-        fields["time_to_active_seconds"] = round(time.monotonic() - installer_started, 3)
+        fields["onboarding"] = OnboardingStatus.FAILED  # until the step returns
+        onboarding = await_onboarding(leg, env, host, script(leg.onboarding_check), token)
+        fields.update(_onboarding_fields(onboarding, installer_started))
 
-        smoke = run_smoke_job(leg, env, host, prelude + render(leg.smoke_job, **values))
+        smoke = run_smoke_job(leg, env, host, script(leg.smoke_job))
         failure, gpu = judge_smoke(leg.gpu, smoke)
         fields.update(
             smoke_exit_code=smoke.exit_code,
@@ -272,3 +286,20 @@ def run_leg(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str) -> 
         finished_at=utc_now(),
         **fields,
     )
+
+
+def _onboarding_fields(onboarding: Onboarding, installer_started) -> dict:
+    """The leg's onboarding evidence; time to active only from the control plane's answer."""
+    fields: dict = {
+        "onboarding": onboarding.status,
+        "onboarding_seconds": round(onboarding.seconds, 3),
+    }
+    answer = onboarding.answer
+    if onboarding.status is OnboardingStatus.VERIFIED and answer is not None:
+        elapsed = (answer.received_at - installer_started).total_seconds()
+        fields.update(
+            control_plane_status=answer.status,
+            activated_at=answer.activated_at,
+            time_to_active_seconds=round(max(0.0, elapsed), 3),
+        )
+    return fields

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import yaml
 
+from blocks.storage import warden_home
+from flows.gpu_matrix import gpu_matrix_promotion
+from tasks.matrix.evidence import EvidencePack
+from tasks.matrix.store import LocalDigestStore
+
 CANDIDATE = "registry.local/warden/agent@sha256:" + "ab" * 32
 OTHER = "registry.local/warden/agent@sha256:" + "cd" * 32
+PARAMETER = "/radix/t/agent_digest_approved"
 
 INSTALLER = """\
 mkdir -p {{scratch}}/agent
@@ -64,3 +70,25 @@ def write_invariants(
     path = tmp_path / "invariants.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+def store() -> LocalDigestStore:
+    return LocalDigestStore(PARAMETER, warden_home() / "matrix" / "digests")
+
+
+def run(invariants: Path, candidate: str = CANDIDATE, **params) -> tuple[object, EvidencePack]:
+    state = gpu_matrix_promotion(
+        environment=params.pop("environment", "t"),
+        candidate_digest=candidate,
+        invariants=str(invariants),
+        return_state=True,
+        **params,
+    )
+    pack = state.result(raise_on_failure=False)
+    assert isinstance(pack, EvidencePack), pack
+    return state, pack
+
+
+def hosts_left() -> list[Path]:
+    root = warden_home() / "matrix" / "hosts"
+    return sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []

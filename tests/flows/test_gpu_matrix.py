@@ -13,37 +13,21 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.variables import Variable
 
 from blocks.storage import warden_home
-from flows.gpu_matrix import gpu_matrix_janitor, gpu_matrix_promotion
+from flows.gpu_matrix import gpu_matrix_janitor
 from tasks.matrix.errors import LegFailure
-from tasks.matrix.evidence import EvidencePack, LegStatus, Verdict
-from tasks.matrix.store import LocalDigestStore
+from tasks.matrix.evidence import EvidencePack, LegStatus, OnboardingStatus, Verdict
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
-from tests.flows.matrix_files import CANDIDATE, OTHER, leg, write_invariants
+from tests.flows.matrix_files import (
+    CANDIDATE,
+    OTHER,
+    PARAMETER,
+    hosts_left,
+    leg,
+    run,
+    store,
+    write_invariants,
+)
 from tests.loopback import host_port, loopback_server
-
-PARAMETER = "/radix/t/agent_digest_approved"
-
-
-def store() -> LocalDigestStore:
-    return LocalDigestStore(PARAMETER, warden_home() / "matrix" / "digests")
-
-
-def run(invariants: Path, candidate: str = CANDIDATE, **params) -> tuple[object, EvidencePack]:
-    state = gpu_matrix_promotion(
-        environment=params.pop("environment", "t"),
-        candidate_digest=candidate,
-        invariants=str(invariants),
-        return_state=True,
-        **params,
-    )
-    pack = state.result(raise_on_failure=False)
-    assert isinstance(pack, EvidencePack), pack
-    return state, pack
-
-
-def hosts_left() -> list[Path]:
-    root = warden_home() / "matrix" / "hosts"
-    return sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []
 
 
 def test_shipped_local_environment_promotes_through_a_cpu_leg(tmp_path: Path) -> None:
@@ -57,7 +41,10 @@ def test_shipped_local_environment_promotes_through_a_cpu_leg(tmp_path: Path) ->
     assert pack.approved_digest_after.version == 1
     (cpu,) = pack.legs
     assert cpu.status is LegStatus.PASSED and cpu.terminated
-    assert cpu.time_to_active_seconds is not None and cpu.time_to_active_seconds >= 0
+    # `local` has no control plane: onboarding is not verified, and nothing claims it was
+    # (time to active is only ever measured to the control plane's "active" answer).
+    assert cpu.onboarding is OnboardingStatus.NOT_VERIFIED and not pack.onboarding_verified
+    assert cpu.time_to_active_seconds is None and cpu.onboarding_seconds is not None
     assert cpu.host is not None and cpu.host.provider == "local"
     assert hosts_left() == []  # the leg terminated its host
     document = json.loads((out / "evidence.json").read_text())
@@ -239,11 +226,14 @@ AUTH = {
     "username_secret": "warden-test-missing-username",
     "password_secret": "warden-test-missing-password",
 }
+CONTROL_PLANE = {"url": "http://127.0.0.1:9"}  # never reached: these runs stop at auth
 
 
 def test_a_missing_secret_block_is_a_configuration_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("RADIX_JWT_TOKEN", raising=False)
-    state, pack = run(write_invariants(tmp_path, [leg("cpu")], auth=AUTH))
+    state, pack = run(
+        write_invariants(tmp_path, [leg("cpu")], auth=AUTH, control_plane=CONTROL_PLANE)
+    )
 
     assert (pack.verdict, pack.exit_code) == (Verdict.ERROR, 2)
     assert "warden-test-missing-username" in " ".join(pack.reasons)
@@ -255,7 +245,9 @@ def test_an_expired_jwt_override_is_refused(tmp_path: Path, monkeypatch) -> None
 
     claims = base64.urlsafe_b64encode(json.dumps({"exp": 1000}).encode()).decode().rstrip("=")
     monkeypatch.setenv("RADIX_JWT_TOKEN", f"eyJhbGciOiJub25lIn0.{claims}.sig")
-    state, pack = run(write_invariants(tmp_path, [leg("cpu")], auth=AUTH))
+    state, pack = run(
+        write_invariants(tmp_path, [leg("cpu")], auth=AUTH, control_plane=CONTROL_PLANE)
+    )
 
     assert (pack.verdict, pack.exit_code) == (Verdict.ERROR, 2)
     assert "expired" in " ".join(pack.reasons) and claims not in pack.model_dump_json()

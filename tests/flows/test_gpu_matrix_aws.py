@@ -23,6 +23,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -41,6 +42,7 @@ from tasks.matrix.ec2 import Ec2HostProvider
 from tasks.matrix.errors import LegFailure
 from tasks.matrix.evidence import EvidencePack, LegStatus, Verdict
 from tasks.matrix.janitor import TAG_EXPIRES_AT, TAG_RUN_ID
+from tests.control_plane import FakeControlPlane, control_plane
 from tests.flows.matrix_files import CANDIDATE, OTHER
 
 pytestmark = pytest.mark.integration
@@ -78,7 +80,6 @@ echo agent started from {{digest}}
 """
 ONBOARDING = """\
 test "$(docker inspect -f '{{.State.Running}}' radix-agent 2>/dev/null)" = true
-docker logs radix-agent 2>&1 | grep -qi 'active'
 """
 NVIDIA_SMOKE = f"""\
 set -euo pipefail
@@ -164,6 +165,14 @@ def cognito(moto_endpoint: str) -> dict[str, str]:
 
 
 @pytest.fixture
+def plane() -> Iterator[FakeControlPlane]:
+    """The control plane onboarding is verified against: every host active, any bearer token
+    accepted (the test checks it was the run's Cognito IdToken)."""
+    with control_plane("active", token=None) as fake:
+        yield fake
+
+
+@pytest.fixture
 def parameter(aws: str) -> str:
     """A fresh approved-digest parameter, bootstrapped with OTHER at version 1."""
     name = f"/radix/aws-{uuid.uuid4().hex[:8]}/agent_digest_approved"
@@ -233,7 +242,11 @@ def ec2_leg(name: str, ami: str, instance_type: str, smoke: str) -> dict:
 
 
 def write_invariants(
-    tmp_path: Path, parameter: str, cognito: dict[str, str], ttl_hours: float = 4
+    tmp_path: Path,
+    parameter: str,
+    cognito: dict[str, str],
+    plane: FakeControlPlane,
+    ttl_hours: float = 4,
 ) -> Path:
     promotion = {
         "digest_store": {"kind": "ssm", "parameter": parameter},
@@ -244,6 +257,7 @@ def write_invariants(
             "password_secret": PASSWORD_SECRET,
             "refresh_margin_seconds": 300,
         },
+        "control_plane": {"url": plane.url},
         "concurrency_limit": "gpu-matrix-aws",
         "cleanup_ttl_hours": ttl_hours,
         "purpose_tag": f"{PURPOSE_KEY}={PURPOSE_VALUE}",
@@ -298,12 +312,13 @@ def test_every_leg_passes_and_the_ssm_parameter_is_promoted(
     smoke_output: dict[str, str],
     live_at_smoke: dict[str, dict],
     issued_tokens: list[str],
+    plane: FakeControlPlane,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="botocore")  # request and response bodies too
     out = tmp_path / "evidence"
-    state, pack = run(write_invariants(tmp_path, parameter, cognito), out)
+    state, pack = run(write_invariants(tmp_path, parameter, cognito, plane), out)
 
     assert state.is_completed(), pack.reasons
     assert (pack.verdict, pack.promoted, pack.exit_code) == (Verdict.PROMOTED, True, 0)
@@ -361,6 +376,10 @@ def test_every_leg_passes_and_the_ssm_parameter_is_promoted(
         "cognito-identity-provider.InitiateAuth" in caplog.text and "[body redacted" in caplog.text
     )
     assert len(issued_tokens) == 1
+    # Onboarding was verified for each leg's instance with that IdToken as bearer.
+    assert sorted(plane.hosts_asked()) == sorted(leg.host.id for leg in pack.legs)
+    assert {auth for _, auth in plane.asked} == {f"Bearer {issued_tokens[0]}"}
+    assert pack.onboarding_verified and all(leg.time_to_active_seconds for leg in pack.legs)
     fresh = client("cognito-idp").initiate_auth(
         AuthFlow="USER_PASSWORD_AUTH",
         ClientId=cognito["client"],
@@ -379,6 +398,7 @@ def test_the_janitor_terminates_only_stale_instances_with_the_purpose_tag(
     cognito: dict[str, str],
     secrets: None,
     smoke_output: dict[str, str],
+    plane: FakeControlPlane,
 ) -> None:
     ec2 = client("ec2")
 
@@ -395,7 +415,7 @@ def test_the_janitor_terminates_only_stale_instances_with_the_purpose_tag(
     stale, foreign = launch(PURPOSE_VALUE), launch("something-else")
     ttl_hours = 0.0002  # 0.72 s
     time.sleep(ttl_hours * 3600 + 0.5)
-    _, pack = run(write_invariants(tmp_path, parameter, cognito, ttl_hours), tmp_path / "ev")
+    _, pack = run(write_invariants(tmp_path, parameter, cognito, plane, ttl_hours), tmp_path / "ev")
 
     assert pack.verdict is Verdict.PROMOTED, pack.reasons
     assert pack.janitor_terminated == [stale]
@@ -411,9 +431,10 @@ def test_a_leg_without_a_gpu_blocks_promotion_and_its_host_is_terminated(
     cognito: dict[str, str],
     secrets: None,
     smoke_output: dict[str, str],
+    plane: FakeControlPlane,
 ) -> None:
     smoke_output[AMD_PROBE] = ""  # rocm-smi shows no GPU
-    state, pack = run(write_invariants(tmp_path, parameter, cognito), tmp_path / "ev")
+    state, pack = run(write_invariants(tmp_path, parameter, cognito, plane), tmp_path / "ev")
 
     assert state.is_failed()
     assert (pack.verdict, pack.promoted, pack.exit_code) == (
@@ -441,19 +462,21 @@ def test_a_wrong_cognito_password_stops_the_run_before_any_instance(
     cognito: dict[str, str],
     secrets: None,
     smoke_output: dict[str, str],
+    plane: FakeControlPlane,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     wrong = "Wr0ng-Password-" + uuid.uuid4().hex[:8]
     Secret(value=wrong).save(PASSWORD_SECRET, overwrite=True)
     count = len(instances())
     out = tmp_path / "ev"
-    state, pack = run(write_invariants(tmp_path, parameter, cognito), out)
+    state, pack = run(write_invariants(tmp_path, parameter, cognito, plane), out)
 
     assert state.is_failed()
     assert (pack.verdict, pack.exit_code) == (Verdict.ERROR, int(auth_module.AuthFailed.code))
     assert "NotAuthorizedException" in pack.reasons[0]
     assert "password_secret" in pack.reasons[0]  # the remediation names what to fix
     assert pack.auth_method is None and pack.legs == [] and not pack.promoted
+    assert plane.asked == []
     assert len(instances()) == count  # nothing launched
     assert client("ssm").get_parameter(Name=parameter)["Parameter"]["Version"] == 1
     for text in ((out / "evidence.json").read_text(), (out / "evidence.md").read_text()):

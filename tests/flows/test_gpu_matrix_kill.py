@@ -35,10 +35,12 @@ def _alive(pid: int) -> bool:
 def test_janitor_terminates_what_a_killed_run_left(tmp_path: Path) -> None:
     hanging = leg("cpu", smoke_job="touch {{scratch}}/smoke-started; sleep 120")
     hanging["timeouts"]["smoke_seconds"] = 300
-    invariants = write_invariants(tmp_path, [hanging], installer=INSTALLER)
+    # Its own environment (and so concurrency limit): the killed run's slot stays taken until
+    # its lease expires, and no other test may queue behind it.
+    invariants = write_invariants(tmp_path, [hanging], installer=INSTALLER, environment="killed")
     code = (
         "from flows.gpu_matrix import gpu_matrix_promotion\n"
-        f"gpu_matrix_promotion(environment='t', candidate_digest={CANDIDATE!r}, "
+        f"gpu_matrix_promotion(environment='killed', candidate_digest={CANDIDATE!r}, "
         f"invariants={str(invariants)!r})\n"
     )
     env = os.environ | {
@@ -68,7 +70,7 @@ def test_janitor_terminates_what_a_killed_run_left(tmp_path: Path) -> None:
             flow_process.kill()
 
     assert scratch.exists() and _alive(agent_pid)
-    terminated = gpu_matrix_janitor(environment="t", invariants=str(invariants), ttl_hours=0)
+    terminated = gpu_matrix_janitor(environment="killed", invariants=str(invariants), ttl_hours=0)
 
     assert terminated == [scratch.name]
     assert not scratch.exists()

@@ -10,16 +10,20 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from blocks.errors import ConfigError, ExitCode, UsageError
 from blocks.invariants import (
     DEFAULT_INVARIANTS,
+    ControlPlaneSpec,
     InvariantsFile,
     LegSpec,
     Timeouts,
+    check_control_plane_url,
     load_invariants,
     render,
 )
+from tests.conftest import ROOT
 
 DIGEST = "ghcr.io/org/radix-agent@sha256:" + "ab" * 32
 
@@ -29,6 +33,13 @@ environments:
     region: us-west-2
     agent_promotion:
       digest_store: {kind: ssm, parameter: /radix/dev/agent_digest_approved}
+      auth:
+        user_pool_id: us-west-2_abcdef123
+        client_id: 1example23456789
+        username_secret: radix-test-username
+        password_secret: radix-test-password
+      control_plane:
+        url: https://control-plane.example.com/api
       concurrency_limit: gpu-matrix-dev
       purpose_tag: radix:purpose=gpu-matrix
       installer:
@@ -56,6 +67,12 @@ environments:
 """
 
 DEV = "environments.dev.agent_promotion"
+AUTH_BLOCK = (
+    "      auth:\n        user_pool_id: us-west-2_abcdef123\n"
+    "        client_id: 1example23456789\n"
+    "        username_secret: radix-test-username\n"
+    "        password_secret: radix-test-password\n"
+)
 NVIDIA_LEG = "          ami: ami-0c2b8ca305e393e06\n          instance_type: g5.xlarge\n"
 
 # case: (replace this, with this, marker of the reported line, field, message regex)
@@ -160,6 +177,48 @@ INVALID = {
         "environments.local.agent_promotion.legs",
         "List should have at least 1 item",
     ),
+    "control-plane-over-plain-http": (
+        "url: https://control-plane.example.com/api",
+        "url: http://control-plane.example.com/api",
+        "url: http://",
+        f"{DEV}.control_plane.url",
+        "uses plain http to control-plane.example.com: the IdToken would travel unencrypted",
+    ),
+    "control-plane-url-with-credentials": (
+        "url: https://control-plane.example.com/api",
+        "url: https://bot:secret@control-plane.example.com/api",
+        "url: https://bot",
+        f"{DEV}.control_plane.url",
+        "must hold no credentials, query or fragment",
+    ),
+    "control-plane-url-without-host": (
+        "url: https://control-plane.example.com/api",
+        "url: control-plane.example.com/api",
+        "url: control-plane",
+        f"{DEV}.control_plane.url",
+        "must be an https URL with a host",
+    ),
+    "auth-without-control-plane": (
+        "      control_plane:\n        url: https://control-plane.example.com/api\n",
+        "",
+        "agent_promotion:",
+        DEV,
+        "auth is set but control_plane is not: the IdToken would be fetched and never used",
+    ),
+    "ec2-environment-without-onboarding-verification": (
+        AUTH_BLOCK + "      control_plane:\n        url: https://control-plane.example.com/api\n",
+        "",
+        "agent_promotion:",
+        DEV,
+        "must verify onboarding with its control plane",
+    ),
+    "control-plane-without-auth": (
+        AUTH_BLOCK,
+        "",
+        "agent_promotion:",
+        DEV,
+        "control_plane is set but auth is not",
+    ),
     "insecure-registry-with-scheme": (
         "      concurrency_limit: gpu-matrix-local\n",
         "      concurrency_limit: gpu-matrix-local\n"
@@ -208,6 +267,37 @@ def test_the_valid_example_loads(tmp_path: Path) -> None:
     assert local.purpose_tag_pair == ("radix:purpose", "gpu-matrix")  # the default
 
 
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://cp.example.com/api/", "https://cp.example.com/api"),
+        ("http://127.0.0.1:8700", "http://127.0.0.1:8700"),
+        ("http://127.8.9.10:8700/x", "http://127.8.9.10:8700/x"),
+        ("http://[::1]:8700", "http://[::1]:8700"),
+        ("http://localhost:8700", "http://localhost:8700"),
+    ],
+)
+def test_control_plane_urls_that_may_carry_the_token(url: str, expected: str) -> None:
+    assert check_control_plane_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.5/api",
+        "http://localhost.example.com/api",
+        "http://0.0.0.0:8700",
+        "ftp://cp.example.com",
+        "https://cp.example.com/api?token=x",
+        "https://cp.example.com:99999",
+        "https:///api",
+    ],
+)
+def test_control_plane_urls_that_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="control_plane.url"):
+        check_control_plane_url(url)
+
+
 def test_unknown_environment_and_leg_list_the_known_names() -> None:
     invariants = load_invariants()
     with pytest.raises(
@@ -236,6 +326,8 @@ def test_the_shipped_file_holds_the_seed_matrix() -> None:
         assert promotion.auth.username_secret == "radix-test-username"
         assert promotion.auth.password_secret == "radix-test-password"
         assert promotion.auth.token_env == "RADIX_JWT_TOKEN"
+        assert promotion.control_plane is not None
+        assert promotion.control_plane.url.startswith("https://")
         legs = {
             leg.name: (leg.provider, leg.gpu, leg.ami, leg.instance_type) for leg in promotion.legs
         }
@@ -250,6 +342,7 @@ def test_the_shipped_file_holds_the_seed_matrix() -> None:
     assert local.agent_promotion.digest_store.kind == "local"
     assert local.agent_promotion.digest_store.parameter == "/radix/local/agent_digest_approved"
     assert local.agent_promotion.auth is None
+    assert local.agent_promotion.control_plane is None  # onboarding not_verified (README)
     assert local.agent_promotion.concurrency_limit == "gpu-matrix-local"
     [cpu] = local.agent_promotion.legs
     assert (cpu.name, cpu.vendor, cpu.provider, cpu.gpu) == ("cpu", "cpu", "local", "none")
@@ -353,3 +446,11 @@ def test_models_are_frozen_and_strict() -> None:
         leg.name = "other"  # type: ignore[misc]
     with pytest.raises(ValueError, match="Extra inputs"):
         InvariantsFile.model_validate({"environments": {}, "version": 1})
+
+
+def test_the_readme_control_plane_example_is_valid() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"### The control plane.*?```yaml\n(.*?)```", readme, re.S)
+    assert example, "README lost its control plane example"
+    spec = yaml.safe_load(example.group(1))["agent_promotion"]["control_plane"]
+    assert ControlPlaneSpec.model_validate(spec).url.startswith("https://")
