@@ -20,12 +20,11 @@ from pydantic import (
     model_validator,
 )
 
+from blocks.defaults import DEFAULT_GATES_FILE
 from blocks.yaml_source import load_model
 
 GATE_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 RELATIVE = re.compile(r"^\s*(?P<op><=|>=)\s*(?P<amount>[+-]?\d+(?:\.\d+)?)\s*(?P<unit>%|pt)\s*$")
-
-DEFAULT_GATES_FILE = Path("deployments/gates.yaml")
 
 
 class Strict(BaseModel):

@@ -16,11 +16,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from blocks.defaults import DEFAULT_INVARIANTS
 from blocks.errors import UsageError
 from blocks.storage import warden_home
 from blocks.yaml_source import load_model
-
-DEFAULT_INVARIANTS = Path(__file__).resolve().parents[1] / "deployments" / "invariants.yaml"
 
 PLACEHOLDERS = frozenset({"digest", "run_id", "leg", "region", "scratch"})
 # ``{{name}}`` with a bare identifier is a placeholder; anything else in double braces (a Go

@@ -13,11 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from blocks.defaults import DEFAULT_LORA_FILE
 from blocks.errors import UsageError
 from blocks.storage import warden_home
 from blocks.yaml_source import load_model
 
-DEFAULT_LORA_FILE = Path("deployments/lora.yaml")
 # http(s) URLs, or ${NAME:-default} expanded from the environment when the flow runs.
 _URL = r"^(https?://|\$\{)"
 

@@ -19,10 +19,10 @@ from pydantic import (
     model_validator,
 )
 
+from blocks.defaults import DEFAULT_WORKFLOWS_FILE
 from blocks.errors import ConfigError
 from blocks.yaml_source import load_model
 
-DEFAULT_WORKFLOWS_FILE = Path("deployments/workflows.yaml")
 MAX_JOBS = 256
 ADHOC_PATTERNS = {"python": ["*.py"], "yaml": ["*.yaml", "*.yml"]}
 

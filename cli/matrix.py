@@ -4,25 +4,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from blocks.defaults import DEFAULT_INVARIANTS
 from blocks.errors import WardenError
-from blocks.invariants import DEFAULT_INVARIANTS, load_invariants, render
 from cli.output import console, errors, fail, flow_result
-from tasks.matrix.digest import parse_approved, parse_candidate
-from tasks.matrix.evidence import (
-    EVIDENCE_JSON,
-    DigestState,
-    EvidencePack,
-    evidence_root,
-    summary,
-)
-from tasks.matrix.installer import resolve_approved
-from tasks.matrix.wiring import digest_store
-from tasks.platform.naming import iso_utc
+
+if TYPE_CHECKING:  # the models load with the command that needs them: --help stays fast
+    from tasks.matrix.evidence import DigestState, EvidencePack
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -35,6 +27,8 @@ InvariantsOption = Annotated[
 
 
 def _environment(invariants: Path, env: str):
+    from blocks.invariants import load_invariants
+
     try:
         return load_invariants(invariants).environment(env)
     except WardenError as exc:
@@ -54,6 +48,8 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="Evidence folder.")] = None,
 ) -> None:
     """Prove the candidate on every leg; exit 0 promoted (or dry run passed), 1 not promoted."""
+    from tasks.matrix.digest import parse_candidate
+
     _environment(invariants, env)
     try:
         parse_candidate(digest)
@@ -100,6 +96,9 @@ def status(
     runs: Annotated[int, typer.Option("--runs", help="How many recent runs to list.")] = 5,
 ) -> None:
     """The approved digest, its version history, and the last runs' verdicts."""
+    from tasks.matrix.wiring import digest_store
+    from tasks.platform.naming import iso_utc
+
     spec = _environment(invariants, env)
     store = digest_store(spec)
     try:
@@ -138,6 +137,8 @@ def status(
 
 
 def _recent_evidence(env: str, limit: int):
+    from tasks.matrix.evidence import EVIDENCE_JSON, EvidencePack, evidence_root
+
     paths = sorted(evidence_root(env).glob(f"*/{EVIDENCE_JSON}"), reverse=True)[:limit]
     for path in paths:
         try:
@@ -154,6 +155,11 @@ def installer(
 
     Exit 20 RADIX_INSTALLER_ERROR: APPROVED_DIGEST_MISSING, 21 ... APPROVED_DIGEST_INVALID.
     """
+    from blocks.invariants import render
+    from tasks.matrix.digest import parse_approved
+    from tasks.matrix.installer import resolve_approved
+    from tasks.matrix.wiring import digest_store
+
     spec = _environment(invariants, env)
     try:
         approved = resolve_approved(digest_store(spec), parse_approved)
@@ -179,6 +185,8 @@ def _digest_text(state: DigestState | None) -> str:
 
 
 def _print_pack(pack: EvidencePack) -> None:
+    from tasks.matrix.evidence import summary
+
     table = Table(
         "leg", "status", "host", "gpu", "onboarding", "time to active", "smoke", "failure"
     )
