@@ -20,7 +20,8 @@ from prefect.utilities.annotations import quote
 
 from blocks.storage import persisted_results, warden_home
 from blocks.workflows import DEFAULT_WORKFLOWS_FILE
-from tasks.platform.naming import artifact_key, run_stamp, utc_now
+from tasks.platform.clock import run_stamp, utc_now
+from tasks.platform.keys import artifact_key
 from tasks.platform.steps import (
     as_completed,
     emit,

@@ -8,7 +8,7 @@ from blocks.errors import WardenError
 from tasks.gates.models import Band, GateResult, GateSuiteReport, Verdict
 from tasks.gates.plan import GatePlan
 from tasks.gates.scoring import complete_results, score_suite
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 
 
 def assemble_report(

@@ -24,8 +24,8 @@ from pydantic import (
 )
 
 from blocks.errors import ExitCode, WardenError
+from tasks.platform.clock import iso_utc
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import iso_utc
 from tasks.workflows.models import FileResult, WorkflowCode
 
 BASELINE_FILE = "parse_baseline.json"

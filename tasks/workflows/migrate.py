@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from blocks.migration_rules import RuleSet
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import md_cell
+from tasks.platform.markdown import md_cell
 from tasks.workflows.reading import read_text
 
 MAX_BYTES = 10 * 1024 * 1024

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.platform.clock import iso_utc
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import iso_utc, md_cell
+from tasks.platform.markdown import md_cell
 from tasks.workflows.models import ClassificationReport, FileResult, WorkflowCode
 
 FAILURES_JSON = "workflow_failures.json"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from tasks.platform.clock import utc_now
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import utc_now
 from tasks.workflows.classify import summarize
 from tasks.workflows.corpus import CorpusPlan
 from tasks.workflows.migrate import REPORT_FILE, ApplyOutcome, MigrationPlan

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.migration_rules import load_rules
 from blocks.workflows import adhoc_workflows_file, load_workflows_file
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 from tasks.platform.steps import retry_if_retryable, step, threads_run_steps
 from tasks.workflows.baseline import build_baseline, write_baseline
 from tasks.workflows.checkers import BUILTIN_CHECKERS, checker_from_spec
