@@ -50,8 +50,8 @@ from tasks.workflows.steps import (
     discover_files,
     load_corpus,
     plan_files_migration,
+    read_suppressions,
     record_history,
-    suppressions_for,
     write_classification_outputs,
     write_history_snapshot,
     write_parse_baseline,
@@ -183,7 +183,7 @@ def classify_on_dask(address: str):
 
 def _classify(plan: CorpusPlan, root: str, started: datetime) -> ClassificationReport:
     files = discover_files(plan, root)
-    fingerprints, warnings = suppressions_for(plan)
+    fingerprints, warnings = read_suppressions(plan)
     return classification_report(plan, started, _check_all(plan, files, fingerprints), warnings)
 
 

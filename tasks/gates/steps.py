@@ -41,7 +41,7 @@ from tasks.gates.scoring import SignOff, apply_sign_off, finalize, skipped_resul
 from tasks.platform.steps import run_logger, step
 
 
-@step(name="plan-gates", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def plan_gates(
     config: str,
     gates: list[str] | None,
@@ -59,7 +59,7 @@ def plan_gates(
     )
 
 
-@step(name="read-references", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def read_references(
     previous: str | None, profile: str, gates: Sequence[Gate]
 ) -> dict[str, Reference]:
@@ -69,7 +69,7 @@ def read_references(
     return accepted_references(store_path(warden_home()), profile, gates)
 
 
-@step(name="record-accepted", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def record_accepted_run(report: GateSuiteReport) -> list[str]:
     """Keep an accepted run's metric values as the next runs' reference."""
     try:
@@ -79,7 +79,7 @@ def record_accepted_run(report: GateSuiteReport) -> list[str]:
         return []
 
 
-@step(name="run-gate", task_run_name="gate-{gate.name}", cache_policy=NO_CACHE)
+@step(task_run_name="run_gate-{gate.name}", cache_policy=NO_CACHE)
 def run_gate(
     gate: Gate,
     base_dir: str,
@@ -181,6 +181,6 @@ def request_sign_off(result: GateResult, timeout_sec: int) -> GateResult:
     return apply_sign_off(result, sign_off)
 
 
-@step(name="write-gate-outputs", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def write_gate_outputs(report: GateSuiteReport, out_dir: str) -> list[str]:
     return [str(path) for path in write_outputs(report, Path(out_dir))]
