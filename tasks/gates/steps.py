@@ -27,7 +27,7 @@ from tasks.gates.command import evaluate_command
 from tasks.gates.coverage import evaluate_coverage
 from tasks.gates.flow_runs import LatestRun, evaluate_flow_run
 from tasks.gates.http_check import evaluate_http
-from tasks.gates.models import GateResult, GateStatus, GateSuiteReport, Outcome, Reference
+from tasks.gates.models import CheckOutcome, GateResult, GateStatus, GateSuiteReport, Reference
 from tasks.gates.outputs import write_outputs
 from tasks.gates.plan import GatePlan, plan_run
 from tasks.gates.references import (
@@ -97,12 +97,12 @@ def run_gate(
         outcome = _evaluate(gate, Path(base_dir), env, started)
     except Exception as exc:  # a crashing check is a failed gate in the report, not a lost run
         message = f"the {gate.kind} check crashed: {type(exc).__name__}: {exc}"
-        outcome = Outcome(ok=False, reason="check_crashed", details={"message": message})
+        outcome = CheckOutcome(ok=False, reason="check_crashed", details={"message": message})
     duration = time.perf_counter() - clock
     return finalize(gate, outcome, duration_sec=duration, previous_metric=reference)
 
 
-def _evaluate(gate: Gate, base_dir: Path, env: dict[str, str], started: datetime) -> Outcome:
+def _evaluate(gate: Gate, base_dir: Path, env: dict[str, str], started: datetime) -> CheckOutcome:
     match gate.kind:
         case "command":
             return evaluate_command(gate, base_dir, env)
@@ -113,7 +113,7 @@ def _evaluate(gate: Gate, base_dir: Path, env: dict[str, str], started: datetime
         case "flow-run":
             return evaluate_flow_run(gate, latest_run(gate), datetime.now(UTC))
         case "manual":
-            return Outcome(ok=True, details={"instructions": gate.instructions})
+            return CheckOutcome(ok=True, details={"instructions": gate.instructions})
     raise AssertionError(f"unhandled gate kind {gate.kind}")
 
 

@@ -1,14 +1,21 @@
-"""A task run's name in the UI is its function's name, so a screenshot greps to the code."""
+"""One name per thing: a task run's UI name is its function's name, so a screenshot greps to
+the code, and a type of the gates or workflow-health concern is defined nowhere else."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
+from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from prefect import Task
 
+from tests.conftest import ROOT
+
 STEP_MODULES = ("tasks.gates.steps", "tasks.workflows.steps")
+OWN_CONCERNS = ("gates", "workflows")
 
 
 def _steps(module_name: str) -> list[Task]:
@@ -30,3 +37,22 @@ def test_run_name_templates_start_with_the_function_name(module_name: str) -> No
         isinstance(template, str) and template.startswith(f"{name}-")
         for name, template in templates.items()
     ), templates
+
+
+def _classes_by_name() -> dict[str, set[Path]]:
+    where: dict[str, set[Path]] = defaultdict(set)
+    for path in (ROOT / "tasks").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                where[node.name].add(path.relative_to(ROOT))
+    return where
+
+
+@pytest.mark.parametrize("concern", OWN_CONCERNS)
+def test_a_concerns_types_are_defined_nowhere_else(concern: str) -> None:
+    shared = {
+        name: sorted(str(path) for path in paths)
+        for name, paths in _classes_by_name().items()
+        if len(paths) > 1 and any(path.parts[1] == concern for path in paths)
+    }
+    assert shared == {}
