@@ -202,7 +202,6 @@ def gate(
     Exit 2, comparing nothing, when a baseline is unreadable, empty, truncated, stale or of
     another corpus."""
     from tasks.workflows.corpus import suppression_list
-    from tasks.workflows.gate import exit_code
 
     names = [part for item in codes or [] for part in item.split(",") if part] or None
     try:
@@ -225,7 +224,7 @@ def gate(
         suppressions=str(listed) if listed else None,
     )
     print(json.dumps(report.to_dict(), indent=2))
-    raise typer.Exit(exit_code(report))
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("migrate")

@@ -32,10 +32,10 @@ from tasks.platform.steps import (
 from tasks.workflows.classify import batches
 from tasks.workflows.comparability import DEFAULT_MAX_MISSING
 from tasks.workflows.corpus import CorpusPlan, batch_size_for, suppression_list
-from tasks.workflows.gate import GateReport, exit_code, gate_report_md
 from tasks.workflows.migrate import migration_report_md
 from tasks.workflows.models import ClassificationReport, FileResult
 from tasks.workflows.outputs import failures_markdown
+from tasks.workflows.regression import RegressionReport, regression_report_md
 from tasks.workflows.reporting import (
     classification_report,
     classification_rows,
@@ -141,14 +141,14 @@ def baseline_regression_gate(
     }
     if codes:
         options["codes"] = tuple(codes)
-    report: GateReport = compare_baselines(new, ref, options)
+    report: RegressionReport = compare_baselines(new, ref, options)
     publish_summary(
         artifact_key(PROCESS, "regression-gate"),
-        gate_report_md(report),
+        regression_report_md(report),
         [r.model_dump() for r in report.regressions] or [{"regressions": 0}],
         "gate",
     )
-    if exit_code(report):
+    if report.exit_code:
         return Failed(message=f"regression in {len(report.regressions)} code(s)", data=report)
     return Completed(message="no regression", data=report)
 

@@ -19,11 +19,11 @@ from tasks.workflows.classify import WorkerPool, classify_batch, discover, disco
 from tasks.workflows.contract import validate_snapshot
 from tasks.workflows.corpus import CorpusPlan, plan_corpus, resolve
 from tasks.workflows.fingerprint import load_suppressions
-from tasks.workflows.gate import GateReport, gate_baseline_files
 from tasks.workflows.history import HistoryStore, rows_from_report
 from tasks.workflows.migrate import ApplyOutcome, MigrationPlan, apply_plan, plan_migration
 from tasks.workflows.models import ClassificationReport, FileResult
 from tasks.workflows.outputs import update_trends, write_run_outputs, write_snapshot
+from tasks.workflows.regression import RegressionReport, compare_baseline_files
 
 
 @step(cache_policy=NO_CACHE)
@@ -163,8 +163,8 @@ def write_parse_baseline(results: list[FileResult], output: str) -> dict:
 
 
 @step(cache_policy=NO_CACHE)
-def compare_baselines(new: str, ref: str, options: dict) -> GateReport:
-    return gate_baseline_files(Path(new), Path(ref), now=utc_now(), **options)
+def compare_baselines(new: str, ref: str, options: dict) -> RegressionReport:
+    return compare_baseline_files(Path(new), Path(ref), now=utc_now(), **options)
 
 
 @step(cache_policy=NO_CACHE)

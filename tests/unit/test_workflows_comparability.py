@@ -17,8 +17,8 @@ from tasks.workflows.comparability import (
     without_suppressed,
 )
 from tasks.workflows.fingerprint import fingerprint
-from tasks.workflows.gate import exit_code, gate_baseline_files
 from tasks.workflows.models import FileResult, Phase, WorkflowCode
+from tasks.workflows.regression import compare_baseline_files
 
 T0 = datetime(2025, 9, 12, 10, 0, tzinfo=UTC)
 T1 = datetime(2025, 9, 13, 10, 0, tzinfo=UTC)
@@ -132,18 +132,18 @@ def test_the_gate_on_files_refuses_an_empty_new_baseline(tmp_path: Path) -> None
     new = write(tmp_path / "new.json", baseline([]))
     ref = write(tmp_path / "ref.json", REFERENCE)
     with pytest.raises(BaselinesNotComparable):
-        gate_baseline_files(new, ref, now=NOW)
+        compare_baseline_files(new, ref, now=NOW)
 
 
 def test_exclude_suppressed_turns_a_suppressed_rise_into_no_regression(tmp_path: Path) -> None:
     worse = corpus(100, failing=40)
     new = write(tmp_path / "new.json", baseline(worse))
     ref = write(tmp_path / "ref.json", REFERENCE)
-    assert not gate_baseline_files(new, ref, now=NOW).ok
+    assert not compare_baseline_files(new, ref, now=NOW).ok
     listed = tmp_path / "suppressions.txt"
     listed.write_text(f"# owned by the parser team\n{worse[0].fingerprint}  # known\nnot-hex\n")
-    report = gate_baseline_files(new, ref, now=NOW, suppressions=listed)
-    assert report.ok and exit_code(report) == 0
+    report = compare_baseline_files(new, ref, now=NOW, suppressions=listed)
+    assert report.ok and report.exit_code == 0
     assert report.new_counts["PARSE_ERROR"] == 0 == report.ref_counts["PARSE_ERROR"]
     document = report.to_dict()
     assert document["excluded_suppressed"] == {"new": 40, "ref": 10}
@@ -154,13 +154,13 @@ def test_exclude_suppressed_without_a_suppression_file_is_refused(tmp_path: Path
     new = write(tmp_path / "new.json", baseline(corpus(100)))
     ref = write(tmp_path / "ref.json", REFERENCE)
     with pytest.raises(UsageError):
-        gate_baseline_files(new, ref, now=NOW, suppressions=tmp_path / "absent.txt")
+        compare_baseline_files(new, ref, now=NOW, suppressions=tmp_path / "absent.txt")
 
 
 def test_a_plain_report_keeps_the_seeds_keys(tmp_path: Path) -> None:
     new = write(tmp_path / "new.json", baseline(corpus(100, failing=10)))
     ref = write(tmp_path / "ref.json", REFERENCE)
-    document = gate_baseline_files(new, ref, now=NOW).to_dict()
+    document = compare_baseline_files(new, ref, now=NOW).to_dict()
     assert list(document) == [
         "ok",
         "timestamp",
