@@ -32,15 +32,14 @@ from tasks.platform.steps import (
 from tasks.workflows.classify import batches
 from tasks.workflows.comparability import DEFAULT_MAX_MISSING
 from tasks.workflows.corpus import CorpusPlan, batch_size_for, suppression_list
-from tasks.workflows.migrate import migration_report_md
-from tasks.workflows.models import ClassificationReport, FileResult
-from tasks.workflows.outputs import failures_markdown
-from tasks.workflows.regression import RegressionReport, regression_report_md
-from tasks.workflows.reporting import (
+from tasks.workflows.failure_report import (
     classification_report,
     classification_rows,
-    migration_summary,
+    failures_markdown,
 )
+from tasks.workflows.migrate import migration_report_md, migration_summary
+from tasks.workflows.models import ClassificationReport, FileResult
+from tasks.workflows.regression import RegressionReport, regression_report_md
 from tasks.workflows.steps import (
     apply_files_migration,
     batch_workers,
@@ -184,7 +183,8 @@ def classify_on_dask(address: str):
 def _classify(plan: CorpusPlan, root: str, started: datetime) -> ClassificationReport:
     files = discover_files(plan, root)
     fingerprints, warnings = read_suppressions(plan)
-    return classification_report(plan, started, _check_all(plan, files, fingerprints), warnings)
+    results = _check_all(plan, files, fingerprints)
+    return classification_report(plan, started, results, warnings, finished=utc_now())
 
 
 def _check_all(plan: CorpusPlan, files: list[str], fingerprints: list[str]) -> list[FileResult]:

@@ -215,3 +215,29 @@ def migration_report_md(
         + (f"; {written} file(s) written." if written is not None else "."),
     ]
     return "\n".join(lines) + "\n"
+
+
+def migration_summary(
+    plan: MigrationPlan, outcome: ApplyOutcome | None, markdown: str, out: Path | None
+) -> dict:
+    """What the migration flow returns; migration_report.md is written when several files change."""
+    written = [str(p) for p in outcome.written] if outcome else []
+    report_file = None
+    if len(plan.changed) > 1:
+        folder = out or Path.cwd()
+        folder.mkdir(parents=True, exist_ok=True)
+        report_file = folder / REPORT_FILE
+        write_atomic(report_file, markdown)
+    return {
+        "applied": outcome is not None,
+        "changed": [str(c.path) for c in plan.changed],
+        "unchanged": [str(p) for p in plan.unchanged],
+        "skipped": [s.model_dump(mode="json") for s in plan.skipped],
+        "written": written,
+        "diffs": {str(c.path): c.diff for c in plan.changed},
+        "report_file": str(report_file) if report_file else None,
+        "rows": [
+            {"file": str(c.path), "rules": ", ".join(h.rule for h in c.hits)} for c in plan.changed
+        ]
+        or [{"file": "(no file changed)", "rules": ""}],
+    }

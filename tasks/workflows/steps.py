@@ -18,12 +18,13 @@ from tasks.workflows.checkers import BUILTIN_CHECKERS, checker_from_spec
 from tasks.workflows.classify import WorkerPool, classify_batch, discover, discover_corpus
 from tasks.workflows.contract import validate_snapshot
 from tasks.workflows.corpus import CorpusPlan, plan_corpus, resolve
+from tasks.workflows.failure_report import write_run_outputs
 from tasks.workflows.fingerprint import load_suppressions
 from tasks.workflows.history import HistoryStore, rows_from_report
 from tasks.workflows.migrate import ApplyOutcome, MigrationPlan, apply_plan, plan_migration
 from tasks.workflows.models import ClassificationReport, FileResult
-from tasks.workflows.outputs import update_trends, write_run_outputs, write_snapshot
 from tasks.workflows.regression import RegressionReport, compare_baseline_files
+from tasks.workflows.snapshots import update_trends, write_snapshot
 
 
 @step(cache_policy=NO_CACHE)
