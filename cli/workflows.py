@@ -162,8 +162,8 @@ def baseline(
         patterns=patterns,
     )
     console.print(
-        f"{output}: {result['total']} files, failure rate {result['failure_rate']:.2%}, "
-        + ", ".join(f"{k} {v}" for k, v in result["by_code"].items())
+        f"{output}: {result.total} files, failure rate {result.failure_rate:.2%}, "
+        + ", ".join(f"{k} {v}" for k, v in result.by_code.items())
     )
 
 
@@ -249,15 +249,15 @@ def migrate(
         out=str(out) if out else None,
     )
     if not apply:
-        for diff in summary["diffs"].values():
+        for diff in summary.diffs.values():
             print(diff, end="" if diff.endswith("\n") else "\n")
     verb = "written" if apply else "would change"
-    count = len(summary["written"]) if apply else len(summary["changed"])
+    count = len(summary.written) if apply else len(summary.changed)
     console.print(
-        f"{count} file(s) {verb}, {len(summary['unchanged'])} unchanged, "
-        f"{len(summary['skipped'])} skipped"
+        f"{count} file(s) {verb}, {len(summary.unchanged)} unchanged, "
+        f"{len(summary.skipped)} skipped"
     )
-    for skipped in summary["skipped"]:
-        console.print(f"[yellow]skipped[/] {skipped['path']}: {skipped['reason']}")
-    if summary["report_file"]:
-        console.print(f"report: {summary['report_file']}")
+    for skipped in summary.skipped:
+        console.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+    if summary.report_file:
+        console.print(f"report: {summary.report_file}")

@@ -29,6 +29,7 @@ from tasks.platform.steps import (
     progress,
     publish_summary,
 )
+from tasks.workflows.baseline import BaselineDocument
 from tasks.workflows.classify import batches
 from tasks.workflows.comparability import DEFAULT_MAX_MISSING
 from tasks.workflows.corpus import CorpusPlan, batch_size_for, suppression_list
@@ -37,7 +38,12 @@ from tasks.workflows.failure_report import (
     classification_rows,
     failures_markdown,
 )
-from tasks.workflows.migrate import migration_report_md, migration_summary
+from tasks.workflows.migrate import (
+    MigrationSummary,
+    migration_report_md,
+    migration_rows,
+    migration_summary,
+)
 from tasks.workflows.models import ClassificationReport, FileResult
 from tasks.workflows.regression import RegressionReport, regression_report_md
 from tasks.workflows.steps import (
@@ -53,6 +59,7 @@ from tasks.workflows.steps import (
     record_history,
     write_classification_outputs,
     write_history_snapshot,
+    write_migration_report,
     write_parse_baseline,
 )
 
@@ -107,7 +114,7 @@ def parse_baseline(
     checker: str | None = None,
     output: str = "parse_baseline.json",
     patterns: list[str] | None = None,
-) -> dict:
+) -> BaselineDocument:
     """A parse-only snapshot of health in the seed's shape: totals, by_code, failure_rate."""
     started, root = utc_now(), str(Path.cwd())
     overrides = {"paths": paths, "patterns": patterns, "checker": checker, "mode": "parse"}
@@ -159,7 +166,7 @@ def migrate_workflows(
     apply: bool = False,
     patterns: list[str] | None = None,
     out: str | None = None,
-) -> dict:
+) -> MigrationSummary:
     """Rewrite legacy syntax with regex rules: diffs on a dry run, atomic writes on apply."""
     plan = plan_files_migration(paths, patterns or ["*"], rules)
     outcome = None
@@ -167,9 +174,9 @@ def migrate_workflows(
         ensure_kill_switch_off(PROCESS)
         outcome = apply_files_migration(plan)
     markdown = migration_report_md(plan, applied=apply, outcome=outcome)
-    summary = migration_summary(plan, outcome, markdown, Path(out) if out else None)
-    publish_summary(artifact_key(PROCESS, "migration"), markdown, summary["rows"], "migration")
-    return summary
+    report_file = write_migration_report(plan, markdown, out)
+    publish_summary(artifact_key(PROCESS, "migration"), markdown, migration_rows(plan), "migration")
+    return migration_summary(plan, outcome, report_file)
 
 
 def classify_on_dask(address: str):

@@ -217,27 +217,48 @@ def migration_report_md(
     return "\n".join(lines) + "\n"
 
 
+class MigrationSummary(BaseModel):
+    """What the migration flow returns: the planned files, what applying wrote, each changed
+    file's diff, and where migration_report.md went (None: it was not written)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    applied: bool
+    changed: list[Path]
+    unchanged: list[Path]
+    skipped: list[SkippedFile]
+    written: list[Path]
+    diffs: dict[str, str]
+    report_file: Path | None = None
+
+
 def migration_summary(
-    plan: MigrationPlan, outcome: ApplyOutcome | None, markdown: str, out: Path | None
-) -> dict:
-    """What the migration flow returns; migration_report.md is written when several files change."""
-    written = [str(p) for p in outcome.written] if outcome else []
-    report_file = None
-    if len(plan.changed) > 1:
-        folder = out or Path.cwd()
-        folder.mkdir(parents=True, exist_ok=True)
-        report_file = folder / REPORT_FILE
-        write_atomic(report_file, markdown)
-    return {
-        "applied": outcome is not None,
-        "changed": [str(c.path) for c in plan.changed],
-        "unchanged": [str(p) for p in plan.unchanged],
-        "skipped": [s.model_dump(mode="json") for s in plan.skipped],
-        "written": written,
-        "diffs": {str(c.path): c.diff for c in plan.changed},
-        "report_file": str(report_file) if report_file else None,
-        "rows": [
-            {"file": str(c.path), "rules": ", ".join(h.rule for h in c.hits)} for c in plan.changed
-        ]
-        or [{"file": "(no file changed)", "rules": ""}],
-    }
+    plan: MigrationPlan, outcome: ApplyOutcome | None, report_file: str | Path | None
+) -> MigrationSummary:
+    """The run's summary; ``outcome`` is None on a dry run."""
+    return MigrationSummary(
+        applied=outcome is not None,
+        changed=[change.path for change in plan.changed],
+        unchanged=list(plan.unchanged),
+        skipped=list(plan.skipped),
+        written=list(outcome.written) if outcome else [],
+        diffs={str(change.path): change.diff for change in plan.changed},
+        report_file=Path(report_file) if report_file else None,
+    )
+
+
+def migration_rows(plan: MigrationPlan) -> list[dict[str, str]]:
+    """The table artifact: each changed file and the rules that changed it."""
+    rows = [{"file": str(c.path), "rules": ", ".join(h.rule for h in c.hits)} for c in plan.changed]
+    return rows or [{"file": "(no file changed)", "rules": ""}]
+
+
+def write_report(plan: MigrationPlan, markdown: str, folder: Path) -> Path | None:
+    """Write migration_report.md into ``folder`` when several files change (one file's diff
+    says it all); the path written, or None."""
+    if len(plan.changed) <= 1:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / REPORT_FILE
+    write_atomic(path, markdown)
+    return path

@@ -13,7 +13,7 @@ from blocks.migration_rules import load_rules
 from blocks.workflows import adhoc_workflows_file, load_workflows_file
 from tasks.platform.clock import utc_now
 from tasks.platform.steps import retry_if_retryable, step, threads_run_steps
-from tasks.workflows.baseline import build_baseline, write_baseline
+from tasks.workflows.baseline import BaselineDocument, build_baseline, write_baseline
 from tasks.workflows.checkers import BUILTIN_CHECKERS, checker_from_spec
 from tasks.workflows.classify import WorkerPool, classify_batch, discover, discover_corpus
 from tasks.workflows.contract import validate_snapshot
@@ -21,7 +21,13 @@ from tasks.workflows.corpus import CorpusPlan, plan_corpus, resolve
 from tasks.workflows.failure_report import write_run_outputs
 from tasks.workflows.fingerprint import load_suppressions
 from tasks.workflows.history import HistoryStore, rows_from_report
-from tasks.workflows.migrate import ApplyOutcome, MigrationPlan, apply_plan, plan_migration
+from tasks.workflows.migrate import (
+    ApplyOutcome,
+    MigrationPlan,
+    apply_plan,
+    plan_migration,
+    write_report,
+)
 from tasks.workflows.models import ClassificationReport, FileResult
 from tasks.workflows.regression import RegressionReport, compare_baseline_files
 from tasks.workflows.snapshots import update_trends, write_snapshot
@@ -157,7 +163,7 @@ def write_classification_outputs(
 
 
 @step(cache_policy=NO_CACHE)
-def write_parse_baseline(results: list[FileResult], output: str) -> dict:
+def write_parse_baseline(results: list[FileResult], output: str) -> BaselineDocument:
     baseline = build_baseline(results, utc_now())
     write_baseline(Path(output), baseline)
     return baseline
@@ -177,3 +183,11 @@ def plan_files_migration(paths: list[str], patterns: list[str], rules: str) -> M
 @step(cache_policy=NO_CACHE)
 def apply_files_migration(plan: MigrationPlan) -> ApplyOutcome:
     return apply_plan(plan)
+
+
+@step(cache_policy=NO_CACHE)
+def write_migration_report(plan: MigrationPlan, markdown: str, out: str | None) -> str | None:
+    """migration_report.md in ``out`` (default: the working directory), when several files
+    change; the path written, or None."""
+    written = write_report(plan, markdown, Path(out) if out else Path.cwd())
+    return str(written) if written else None

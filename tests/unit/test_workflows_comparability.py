@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from blocks.errors import ExitCode, UsageError
-from tasks.workflows.baseline import build_baseline, write_baseline
+from tasks.workflows.baseline import build_baseline
 from tasks.workflows.comparability import (
     BaselinesNotComparable,
     check_comparable,
@@ -49,7 +49,7 @@ def corpus(n: int, failing: int = 0, root: str = "workflows", start: int = 0) ->
 
 
 def baseline(rows: list[FileResult], at: datetime = T1) -> dict:
-    return json.loads(json.dumps(build_baseline(rows, at)))
+    return build_baseline(rows, at).to_dict()
 
 
 REFERENCE = baseline(corpus(100, failing=10), T0)
@@ -124,7 +124,7 @@ def test_suppressed_failures_are_left_out_of_the_counts() -> None:
 
 
 def write(path: Path, document: dict) -> Path:
-    write_baseline(path, document)
+    path.write_text(json.dumps(document, indent=2) + "\n")
     return path
 
 
