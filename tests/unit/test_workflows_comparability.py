@@ -13,6 +13,7 @@ from blocks.errors import ExitCode, UsageError
 from tasks.workflows.baseline import build_baseline
 from tasks.workflows.comparability import (
     BaselinesNotComparable,
+    Mismatch,
     check_comparable,
     without_suppressed,
 )
@@ -57,31 +58,47 @@ REFERENCE = baseline(corpus(100, failing=10), T0)
 
 # fmt: off
 NOT_COMPARABLE = [
-    pytest.param(baseline([]), "new baseline is empty", id="new-empty"),
-    pytest.param(baseline(corpus(60)), "counts 60 files, the reference 100", id="truncated"),
-    pytest.param(baseline(corpus(100, start=500)), "100 of the reference's 100 files",
+    pytest.param(baseline([]), Mismatch.NEW_EMPTY, id="new-empty"),
+    pytest.param(baseline(corpus(60)), Mismatch.TRUNCATED, id="truncated"),
+    pytest.param(baseline(corpus(100, start=500)), Mismatch.FILES_MISSING,
                  id="another-corpus-same-size"),
     pytest.param(baseline(corpus(100, failing=10), at=datetime(2025, 9, 1, tzinfo=UTC)),
-                 "older than the reference", id="stale-new-baseline"),
+                 Mismatch.STALE, id="stale-new-baseline"),
     pytest.param({**baseline(corpus(100)), "by_code": {"SUCCESS": 90, "PARSE_ERROR": 10}},
-                 "contradicts itself: PARSE_ERROR 0 listed, 10 counted", id="listing-vs-counts"),
+                 Mismatch.NEW_CONTRADICTS_ITSELF, id="listing-vs-counts"),
 ]
 # fmt: on
 
 
-@pytest.mark.parametrize(("new", "reason"), NOT_COMPARABLE)
+@pytest.mark.parametrize(("new", "mismatch"), NOT_COMPARABLE)
 def test_a_baseline_that_cannot_be_compared_is_refused_with_the_reason(
-    new: dict, reason: str
+    new: dict, mismatch: Mismatch
 ) -> None:
     with pytest.raises(BaselinesNotComparable) as caught:
         check_comparable(new, REFERENCE)
     assert caught.value.code == ExitCode.USAGE_ERROR == 2
-    assert reason in caught.value.message
+    assert mismatch in caught.value.mismatches
 
 
 def test_an_empty_reference_is_refused_too() -> None:
-    with pytest.raises(BaselinesNotComparable, match="reference baseline is empty"):
+    with pytest.raises(BaselinesNotComparable) as caught:
         check_comparable(REFERENCE, baseline([], T0))
+    assert caught.value.mismatches == (Mismatch.REFERENCE_EMPTY,)
+
+
+def test_the_message_names_every_reason() -> None:
+    """The one message test: each mismatch is described, with the numbers that show it."""
+    stale_and_short = baseline(corpus(60), at=datetime(2025, 9, 1, tzinfo=UTC))
+    with pytest.raises(BaselinesNotComparable) as caught:
+        check_comparable(stale_and_short, REFERENCE)
+    assert caught.value.mismatches == (
+        Mismatch.STALE,
+        Mismatch.TRUNCATED,
+        Mismatch.FILES_MISSING,
+    )
+    assert "older than the reference" in caught.value.message
+    assert "counts 60 files, the reference 100" in caught.value.message
+    assert "40 of the reference's 100 files (40%)" in caught.value.message
 
 
 # fmt: off
