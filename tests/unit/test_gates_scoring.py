@@ -333,3 +333,20 @@ def test_a_gate_without_result_is_listed_in_the_report() -> None:
         ("lost", F, False, "no_result"),
     ]
     assert report.all_passed is False and report.verdict is GateVerdict.NO_GO
+
+
+def test_a_run_refused_by_the_kill_switch_reports_no_gate_and_exit_3() -> None:
+    from datetime import UTC, datetime
+
+    from blocks.errors import KillSwitchOn
+    from blocks.gates import GatesFile
+    from tasks.gates.plan import plan_run
+    from tasks.gates.report import refused_report
+
+    config = GatesFile.model_validate({"gates": [{"name": "a", "kind": "command", "argv": ["x"]}]})
+    refusal = KillSwitchOn("go-no-go: the switch is on")
+    report = refused_report(plan_run(config, environ={}), datetime.now(UTC), "g.yaml", refusal)
+    assert (report.verdict, report.exit_code) == (GateVerdict.KILL_SWITCH_ON, 3)
+    assert (report.gates, report.score, report.band) == ([], 0.0, Band.FAIL)
+    assert report.all_passed is False
+    assert report.reasons == [refusal.message, refusal.remediation]
