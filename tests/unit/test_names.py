@@ -56,3 +56,19 @@ def test_a_concerns_types_are_defined_nowhere_else(concern: str) -> None:
         if len(paths) > 1 and any(path.parts[1] == concern for path in paths)
     }
     assert shared == {}
+
+
+def _concerns() -> set[str]:
+    return {path.name for path in (ROOT / "tasks").iterdir() if (path / "__init__.py").is_file()}
+
+
+@pytest.mark.parametrize("concern", OWN_CONCERNS)
+def test_no_module_is_named_after_a_concern_or_twice_in_one_word(concern: str) -> None:
+    """tasks/workflows/gate.py read as tasks/gates/; check.py and checkers.py as one module."""
+    stems = {path.stem for path in (ROOT / "tasks" / concern).glob("*.py")} - {"__init__"}
+    concerns = _concerns()
+    named_after_a_concern = sorted(s for s in stems if s in concerns or f"{s}s" in concerns)
+    one_word_twice = sorted(
+        (a, b) for a in stems for b in stems if b in {f"{a}s", f"{a}ers", f"{a}ing"}
+    )
+    assert (named_after_a_concern, one_word_twice) == ([], [])
