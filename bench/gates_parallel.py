@@ -59,7 +59,7 @@ def measure(config: Path, out: Path) -> dict[str, float]:
                 id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
             )
         )
-    gate_runs = [r for r in runs if r.name.startswith("gate-")]
+    gate_runs = [r for r in runs if r.name.startswith("run_gate-")]
     assert len(gate_runs) == len(SLEEPS), [r.name for r in runs]
     phase = max(r.end_time for r in gate_runs) - min(r.start_time for r in gate_runs)
     return {

@@ -11,7 +11,7 @@ from rich.table import Table
 from blocks.errors import UsageError, WardenError
 from blocks.gates import DEFAULT_GATES_FILE, load_gates_file
 from cli.output import console, fail, flow_result
-from tasks.gates.models import GateSuiteReport, Verdict
+from tasks.gates.models import GateSuiteReport, GateVerdict
 from tasks.gates.plan import plan_run
 from tasks.gates.references import given_references
 
@@ -124,7 +124,7 @@ def _print_report(report: GateSuiteReport) -> None:
             gate.reason,
         )
     console.print(table)
-    colour = {Verdict.GO: "green", Verdict.WARN: "yellow"}.get(report.verdict, "red")
+    colour = {GateVerdict.GO: "green", GateVerdict.WARN: "yellow"}.get(report.verdict, "red")
     console.print(
         f"[bold {colour}]{report.verdict.value.upper()}[/] score {report.score:.1f} "
         f"({report.band.value}), profile {report.profile}, exit {report.exit_code}"

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from blocks.errors import ExitCode, UsageError, WardenError
-from blocks.workflows import DEFAULT_WORKFLOWS_FILE, load_workflows_file
+from blocks.workflows import DEFAULT_WORKFLOWS_FILE
 from cli.output import console, errors, fail
+from cli.workflows import workflows_file
 
 if TYPE_CHECKING:  # pandas and pyarrow load only when a view runs
     import pandas as pd
@@ -110,9 +111,9 @@ def _store(history: str | None, config: Path | None) -> HistoryStore:
     from tasks.workflows.corpus import history_location
     from tasks.workflows.history import FILES_DIR, HistoryStore, default_history_uri
 
-    path = config or (DEFAULT_WORKFLOWS_FILE if DEFAULT_WORKFLOWS_FILE.is_file() else None)
-    if path is not None:
-        uri, endpoint = history_location(load_workflows_file(path), history)
+    workflows = workflows_file(config)
+    if workflows is not None:
+        uri, endpoint = history_location(workflows, history)
     else:
         uri, endpoint = history or default_history_uri(), None
     store = HistoryStore(uri, endpoint_url=endpoint)

@@ -36,10 +36,16 @@ Patterns = Annotated[
 ]
 
 
-def _workflows_file(config: Path | None) -> WorkflowsFile | None:
-    """The workflows file given (it must load), else the default one where it exists."""
+def workflows_file(config: Path | None) -> WorkflowsFile | None:
+    """The workflows file given, else the default one where it exists, else None. One that
+    does not load ends the command with its error (exit 2) before anything runs."""
     path = config or (DEFAULT_WORKFLOWS_FILE if DEFAULT_WORKFLOWS_FILE.is_file() else None)
-    return load_workflows_file(path) if path is not None else None
+    if path is None:
+        return None
+    try:
+        return load_workflows_file(path)
+    except WardenError as exc:
+        fail(exc)
 
 
 def _config_for_run(
@@ -47,16 +53,14 @@ def _config_for_run(
 ) -> str | None:
     """The workflows file a run reads, validated here; None when PATHS and --checker make the
     corpus alone (outside a checkout). Without either, the missing file is the error."""
-    try:
-        if config is None and not DEFAULT_WORKFLOWS_FILE.is_file():
-            if paths and checker:
-                return None
+    if workflows_file(config) is not None:
+        return str(config or DEFAULT_WORKFLOWS_FILE)
+    if not (paths and checker):
+        try:
             adhoc_workflows_file("adhoc", None, None)  # raises: says what to pass
-        path = config or DEFAULT_WORKFLOWS_FILE
-        load_workflows_file(path)
-    except WardenError as exc:
-        fail(exc)
-    return str(path)
+        except WardenError as exc:
+            fail(exc)
+    return None
 
 
 @app.command("classify")
@@ -162,8 +166,8 @@ def baseline(
         patterns=patterns,
     )
     console.print(
-        f"{output}: {result['total']} files, failure rate {result['failure_rate']:.2%}, "
-        + ", ".join(f"{k} {v}" for k, v in result["by_code"].items())
+        f"{output}: {result.total} files, failure rate {result.failure_rate:.2%}, "
+        + ", ".join(f"{k} {v}" for k, v in result.by_code.items())
     )
 
 
@@ -202,11 +206,10 @@ def gate(
     Exit 2, comparing nothing, when a baseline is unreadable, empty, truncated, stale or of
     another corpus."""
     from tasks.workflows.corpus import suppression_list
-    from tasks.workflows.gate import exit_code
 
     names = [part for item in codes or [] for part in item.split(",") if part] or None
+    workflows = workflows_file(config) if exclude_suppressed and not suppressions else None
     try:
-        workflows = _workflows_file(config) if exclude_suppressed and not suppressions else None
         listed = suppression_list(
             exclude_suppressed, str(suppressions) if suppressions else None, workflows
         )
@@ -225,7 +228,7 @@ def gate(
         suppressions=str(listed) if listed else None,
     )
     print(json.dumps(report.to_dict(), indent=2))
-    raise typer.Exit(exit_code(report))
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("migrate")
@@ -250,15 +253,15 @@ def migrate(
         out=str(out) if out else None,
     )
     if not apply:
-        for diff in summary["diffs"].values():
+        for diff in summary.diffs.values():
             print(diff, end="" if diff.endswith("\n") else "\n")
     verb = "written" if apply else "would change"
-    count = len(summary["written"]) if apply else len(summary["changed"])
+    count = len(summary.written) if apply else len(summary.changed)
     console.print(
-        f"{count} file(s) {verb}, {len(summary['unchanged'])} unchanged, "
-        f"{len(summary['skipped'])} skipped"
+        f"{count} file(s) {verb}, {len(summary.unchanged)} unchanged, "
+        f"{len(summary.skipped)} skipped"
     )
-    for skipped in summary["skipped"]:
-        console.print(f"[yellow]skipped[/] {skipped['path']}: {skipped['reason']}")
-    if summary["report_file"]:
-        console.print(f"report: {summary['report_file']}")
+    for skipped in summary.skipped:
+        console.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+    if summary.report_file:
+        console.print(f"report: {summary.report_file}")

@@ -32,7 +32,8 @@ from tasks.gates.steps import (
     run_gate,
     write_gate_outputs,
 )
-from tasks.platform.naming import artifact_key, run_stamp, utc_now
+from tasks.platform.clock import run_stamp, utc_now
+from tasks.platform.keys import artifact_key
 from tasks.platform.steps import (
     CONCURRENCY_LIMITS,
     GATE_SUITES,

@@ -20,7 +20,8 @@ from prefect.utilities.annotations import quote
 
 from blocks.storage import persisted_results, warden_home
 from blocks.workflows import DEFAULT_WORKFLOWS_FILE
-from tasks.platform.naming import artifact_key, run_stamp, utc_now
+from tasks.platform.clock import run_stamp, utc_now
+from tasks.platform.keys import artifact_key
 from tasks.platform.steps import (
     as_completed,
     emit,
@@ -28,18 +29,23 @@ from tasks.platform.steps import (
     progress,
     publish_summary,
 )
+from tasks.workflows.baseline import BaselineDocument
 from tasks.workflows.classify import batches
 from tasks.workflows.comparability import DEFAULT_MAX_MISSING
 from tasks.workflows.corpus import CorpusPlan, batch_size_for, suppression_list
-from tasks.workflows.gate import GateReport, exit_code, gate_report_md
-from tasks.workflows.migrate import migration_report_md
-from tasks.workflows.models import ClassificationReport, FileResult
-from tasks.workflows.outputs import failures_markdown
-from tasks.workflows.reporting import (
+from tasks.workflows.failure_report import (
     classification_report,
     classification_rows,
+    failures_markdown,
+)
+from tasks.workflows.migrate import (
+    MigrationSummary,
+    migration_report_md,
+    migration_rows,
     migration_summary,
 )
+from tasks.workflows.models import ClassificationReport, FileResult
+from tasks.workflows.regression import RegressionReport, regression_report_md
 from tasks.workflows.steps import (
     apply_files_migration,
     batch_workers,
@@ -49,10 +55,11 @@ from tasks.workflows.steps import (
     discover_files,
     load_corpus,
     plan_files_migration,
+    read_suppressions,
     record_history,
-    suppressions_for,
     write_classification_outputs,
     write_history_snapshot,
+    write_migration_report,
     write_parse_baseline,
 )
 
@@ -107,7 +114,7 @@ def parse_baseline(
     checker: str | None = None,
     output: str = "parse_baseline.json",
     patterns: list[str] | None = None,
-) -> dict:
+) -> BaselineDocument:
     """A parse-only snapshot of health in the seed's shape: totals, by_code, failure_rate."""
     started, root = utc_now(), str(Path.cwd())
     overrides = {"paths": paths, "patterns": patterns, "checker": checker, "mode": "parse"}
@@ -140,14 +147,14 @@ def baseline_regression_gate(
     }
     if codes:
         options["codes"] = tuple(codes)
-    report: GateReport = compare_baselines(new, ref, options)
+    report: RegressionReport = compare_baselines(new, ref, options)
     publish_summary(
         artifact_key(PROCESS, "regression-gate"),
-        gate_report_md(report),
+        regression_report_md(report),
         [r.model_dump() for r in report.regressions] or [{"regressions": 0}],
         "gate",
     )
-    if exit_code(report):
+    if report.exit_code:
         return Failed(message=f"regression in {len(report.regressions)} code(s)", data=report)
     return Completed(message="no regression", data=report)
 
@@ -159,7 +166,7 @@ def migrate_workflows(
     apply: bool = False,
     patterns: list[str] | None = None,
     out: str | None = None,
-) -> dict:
+) -> MigrationSummary:
     """Rewrite legacy syntax with regex rules: diffs on a dry run, atomic writes on apply."""
     plan = plan_files_migration(paths, patterns or ["*"], rules)
     outcome = None
@@ -167,9 +174,9 @@ def migrate_workflows(
         ensure_kill_switch_off(PROCESS)
         outcome = apply_files_migration(plan)
     markdown = migration_report_md(plan, applied=apply, outcome=outcome)
-    summary = migration_summary(plan, outcome, markdown, Path(out) if out else None)
-    publish_summary(artifact_key(PROCESS, "migration"), markdown, summary["rows"], "migration")
-    return summary
+    report_file = write_migration_report(plan, markdown, out)
+    publish_summary(artifact_key(PROCESS, "migration"), markdown, migration_rows(plan), "migration")
+    return migration_summary(plan, outcome, report_file)
 
 
 def classify_on_dask(address: str):
@@ -182,8 +189,9 @@ def classify_on_dask(address: str):
 
 def _classify(plan: CorpusPlan, root: str, started: datetime) -> ClassificationReport:
     files = discover_files(plan, root)
-    fingerprints, warnings = suppressions_for(plan)
-    return classification_report(plan, started, _check_all(plan, files, fingerprints), warnings)
+    fingerprints, warnings = read_suppressions(plan)
+    results = _check_all(plan, files, fingerprints)
+    return classification_report(plan, started, results, warnings, finished=utc_now())
 
 
 def _check_all(plan: CorpusPlan, files: list[str], fingerprints: list[str]) -> list[FileResult]:

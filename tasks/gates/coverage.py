@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from blocks.gates import CoverageGate
-from tasks.gates.models import Outcome
+from tasks.gates.models import CheckOutcome
 
 
 class _Unreadable(Exception):
@@ -30,7 +30,7 @@ class _Unreadable(Exception):
 
 def evaluate_coverage(
     gate: CoverageGate, base_dir: Path, *, started: datetime, now: datetime | None = None
-) -> Outcome:
+) -> CheckOutcome:
     """Compare the report's total percent with the baseline, allowing ``gate.tolerance`` points.
 
     ``started`` is when this run started: by default the report must be written after it.
@@ -44,7 +44,7 @@ def evaluate_coverage(
         previous = read_baseline_percent(baseline)
     except _Unreadable as exc:
         details["message"] = exc.message
-        return Outcome(ok=False, reason=exc.reason, details=details)
+        return CheckOutcome(ok=False, reason=exc.reason, details=details)
     drop = round(previous - current, 2)
     details.update(current=current, baseline=previous, tolerance=gate.tolerance, drop=drop)
     if current < previous - gate.tolerance:
@@ -52,8 +52,8 @@ def evaluate_coverage(
             f"coverage {current:.2f}% is {drop:g} points below the baseline {previous:.2f}% "
             f"(tolerance {gate.tolerance:g})"
         )
-        return Outcome(ok=False, reason="coverage_drop", details=details, metric_value=current)
-    return Outcome(ok=True, details=details, metric_value=current)
+        return CheckOutcome(ok=False, reason="coverage_drop", details=details, metric_value=current)
+    return CheckOutcome(ok=True, details=details, metric_value=current)
 
 
 def check_fresh(

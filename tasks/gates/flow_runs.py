@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from blocks.gates import FlowRunGate
-from tasks.gates.models import Outcome
+from tasks.gates.models import CheckOutcome
 
 
 class LatestRun(BaseModel):
@@ -23,10 +23,10 @@ class LatestRun(BaseModel):
     end_time: datetime | None = None
 
 
-def evaluate_flow_run(gate: FlowRunGate, latest: LatestRun | None, now: datetime) -> Outcome:
+def evaluate_flow_run(gate: FlowRunGate, latest: LatestRun | None, now: datetime) -> CheckOutcome:
     """Pass only if the latest started run completed within ``max_age_hours``."""
     if latest is None:
-        return Outcome(
+        return CheckOutcome(
             ok=False,
             reason="no_run",
             details={"deployment": gate.deployment, "message": "the deployment has never run"},
@@ -42,7 +42,7 @@ def evaluate_flow_run(gate: FlowRunGate, latest: LatestRun | None, now: datetime
         "max_age_hours": gate.max_age_hours,
     }
     if latest.state_type != "COMPLETED":
-        return Outcome(ok=False, reason="not_completed", details=details)
+        return CheckOutcome(ok=False, reason="not_completed", details=details)
     if age_hours > gate.max_age_hours:
-        return Outcome(ok=False, reason="stale", details=details)
-    return Outcome(ok=True, details=details)
+        return CheckOutcome(ok=False, reason="stale", details=details)
+    return CheckOutcome(ok=True, details=details)

@@ -29,7 +29,7 @@ from tasks.gates.expectations import (
     check_header,
     resolve_path,
 )
-from tasks.gates.models import Outcome
+from tasks.gates.models import CheckOutcome
 from tasks.gates.sse import (
     SseEvent,
     judge_events,
@@ -68,7 +68,7 @@ class _Failed(Exception):
         self.message = message
 
 
-def evaluate_http(gate: HttpGate, *, client: httpx.Client | None = None) -> Outcome:
+def evaluate_http(gate: HttpGate, *, client: httpx.Client | None = None) -> CheckOutcome:
     """Request ``gate.url`` and judge status, headers, body or stream, and metric.
 
     Never raises for I/O: a server that cannot be reached, answers wrongly or too slowly fails
@@ -86,9 +86,9 @@ def evaluate_http(gate: HttpGate, *, client: httpx.Client | None = None) -> Outc
     except _Failed as exc:
         details.setdefault("elapsed_ms", _elapsed_ms(started))
         details["message"] = exc.message
-        return Outcome(ok=False, reason=exc.reason, details=details)
+        return CheckOutcome(ok=False, reason=exc.reason, details=details)
     details.setdefault("elapsed_ms", _elapsed_ms(started))
-    return Outcome(ok=True, details=details, metric_value=value)
+    return CheckOutcome(ok=True, details=details, metric_value=value)
 
 
 @contextlib.contextmanager

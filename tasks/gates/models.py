@@ -24,15 +24,17 @@ class Band(StrEnum):
     FAIL = "fail"
 
 
-class Verdict(StrEnum):
+class GateVerdict(StrEnum):
+    """The go/no-go suite's release verdict."""
+
     GO = "go"
     WARN = "go-with-warnings"
     NO_GO = "no-go"
     KILL_SWITCH_ON = "kill-switch-on"
 
 
-class Outcome(BaseModel):
-    """What one evaluator found, before mode, metric thresholds and sign-off are applied."""
+class CheckOutcome(BaseModel):
+    """What one gate's check found, before mode, metric thresholds and sign-off are applied."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -40,6 +42,11 @@ class Outcome(BaseModel):
     reason: str = ""  # short machine word on failure: timeout, exit_code, status, unreachable...
     details: dict[str, Any] = Field(default_factory=dict)
     metric_value: float | None = None
+
+
+# tasks/gates/command.py still imports the old name (another branch is moving that module);
+# once merged, it imports CheckOutcome and this alias goes.
+Outcome = CheckOutcome
 
 
 class ReferenceSource(StrEnum):
@@ -129,7 +136,7 @@ class GateSuiteReport(BaseModel):
     gates: list[GateResult]
     score: float
     band: Band
-    verdict: Verdict
+    verdict: GateVerdict
     exit_code: int
     reasons: list[str] = Field(default_factory=list)
     config_file: str = ""

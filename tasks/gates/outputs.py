@@ -12,7 +12,7 @@ from typing import Any
 
 from tasks.gates.models import Comparison, GateResult, GateStatus, GateSuiteReport
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import md_cell
+from tasks.platform.markdown import md_cell
 
 RESULTS_FILE = "gate_results.json"
 SIGN_OFF_FILE = "gate_sign_off.md"

@@ -27,15 +27,15 @@ from tasks.gates.metrics import metric_name_for
 from tasks.gates.models import (
     GateStatus,
     GateSuiteReport,
+    GateVerdict,
     Reference,
     ReferenceSource,
-    Verdict,
 )
 from tasks.platform.files import write_atomic
 
 STORE_FILE = Path("gates") / "accepted_metrics.json"
 RESULTS_FILE = "gate_results.json"
-ACCEPTED = (Verdict.GO, Verdict.WARN)
+ACCEPTED = (GateVerdict.GO, GateVerdict.WARN)
 RECORDED = (GateStatus.PASSED, GateStatus.SIGNED_OFF)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from blocks.errors import WardenError
-from tasks.gates.models import Band, GateResult, GateSuiteReport, Verdict
+from tasks.gates.models import Band, GateResult, GateSuiteReport, GateVerdict
 from tasks.gates.plan import GatePlan
 from tasks.gates.scoring import complete_results, score_suite
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 
 
 def assemble_report(
@@ -50,7 +50,7 @@ def refused_report(
         gates=[],
         score=0.0,
         band=Band.FAIL,
-        verdict=Verdict.KILL_SWITCH_ON,
+        verdict=GateVerdict.KILL_SWITCH_ON,
         exit_code=int(error.code),
         reasons=[error.message, error.remediation],
         config_file=config_file,

@@ -16,13 +16,13 @@ from blocks.gates import GateBase, GateMode, ManualGate, Scoring
 from tasks.gates.metrics import judge_metric, metric_spec_for
 from tasks.gates.models import (
     Band,
+    CheckOutcome,
     Comparison,
     GateResult,
     GateStatus,
+    GateVerdict,
     MetricResult,
-    Outcome,
     Reference,
-    Verdict,
 )
 
 PASSING = (GateStatus.PASSED, GateStatus.SIGNED_OFF)
@@ -52,14 +52,14 @@ class SuiteScore(BaseModel):
 
     score: float
     band: Band
-    verdict: Verdict
+    verdict: GateVerdict
     exit_code: int
     reasons: list[str] = Field(default_factory=list)
 
 
 def finalize(
     gate: GateBase,
-    outcome: Outcome,
+    outcome: CheckOutcome,
     *,
     duration_sec: float,
     previous_metric: Reference | float | None,
@@ -94,7 +94,7 @@ def finalize(
 
 def _status(
     gate: GateBase,
-    outcome: Outcome,
+    outcome: CheckOutcome,
     metric: MetricResult | None,
     signed_off: SignOff | None,
     details: dict[str, Any],
@@ -237,9 +237,9 @@ def score_suite(
     elif not any(r.status in PASSING for r in every):
         blocking.append("no gate passed: nothing proves this release")
     if blocking:
-        verdict, code = Verdict.NO_GO, ExitCode.VERDICT_FAILED
+        verdict, code = GateVerdict.NO_GO, ExitCode.VERDICT_FAILED
     else:
-        verdict, code = (Verdict.WARN if warnings else Verdict.GO), ExitCode.OK
+        verdict, code = (GateVerdict.WARN if warnings else GateVerdict.GO), ExitCode.OK
     return SuiteScore(
         score=score, band=band, verdict=verdict, exit_code=int(code), reasons=blocking + warnings
     )

@@ -27,7 +27,7 @@ from tasks.gates.command import evaluate_command
 from tasks.gates.coverage import evaluate_coverage
 from tasks.gates.flow_runs import LatestRun, evaluate_flow_run
 from tasks.gates.http_check import evaluate_http
-from tasks.gates.models import GateResult, GateStatus, GateSuiteReport, Outcome, Reference
+from tasks.gates.models import CheckOutcome, GateResult, GateStatus, GateSuiteReport, Reference
 from tasks.gates.outputs import write_outputs
 from tasks.gates.plan import GatePlan, plan_run
 from tasks.gates.references import (
@@ -41,7 +41,7 @@ from tasks.gates.scoring import SignOff, apply_sign_off, finalize, skipped_resul
 from tasks.platform.steps import run_logger, step
 
 
-@step(name="plan-gates", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def plan_gates(
     config: str,
     gates: list[str] | None,
@@ -59,7 +59,7 @@ def plan_gates(
     )
 
 
-@step(name="read-references", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def read_references(
     previous: str | None, profile: str, gates: Sequence[Gate]
 ) -> dict[str, Reference]:
@@ -69,7 +69,7 @@ def read_references(
     return accepted_references(store_path(warden_home()), profile, gates)
 
 
-@step(name="record-accepted", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def record_accepted_run(report: GateSuiteReport) -> list[str]:
     """Keep an accepted run's metric values as the next runs' reference."""
     try:
@@ -79,7 +79,7 @@ def record_accepted_run(report: GateSuiteReport) -> list[str]:
         return []
 
 
-@step(name="run-gate", task_run_name="gate-{gate.name}", cache_policy=NO_CACHE)
+@step(task_run_name="run_gate-{gate.name}", cache_policy=NO_CACHE)
 def run_gate(
     gate: Gate,
     base_dir: str,
@@ -97,12 +97,12 @@ def run_gate(
         outcome = _evaluate(gate, Path(base_dir), env, started)
     except Exception as exc:  # a crashing check is a failed gate in the report, not a lost run
         message = f"the {gate.kind} check crashed: {type(exc).__name__}: {exc}"
-        outcome = Outcome(ok=False, reason="check_crashed", details={"message": message})
+        outcome = CheckOutcome(ok=False, reason="check_crashed", details={"message": message})
     duration = time.perf_counter() - clock
     return finalize(gate, outcome, duration_sec=duration, previous_metric=reference)
 
 
-def _evaluate(gate: Gate, base_dir: Path, env: dict[str, str], started: datetime) -> Outcome:
+def _evaluate(gate: Gate, base_dir: Path, env: dict[str, str], started: datetime) -> CheckOutcome:
     match gate.kind:
         case "command":
             return evaluate_command(gate, base_dir, env)
@@ -113,7 +113,7 @@ def _evaluate(gate: Gate, base_dir: Path, env: dict[str, str], started: datetime
         case "flow-run":
             return evaluate_flow_run(gate, latest_run(gate), datetime.now(UTC))
         case "manual":
-            return Outcome(ok=True, details={"instructions": gate.instructions})
+            return CheckOutcome(ok=True, details={"instructions": gate.instructions})
     raise AssertionError(f"unhandled gate kind {gate.kind}")
 
 
@@ -181,6 +181,6 @@ def request_sign_off(result: GateResult, timeout_sec: int) -> GateResult:
     return apply_sign_off(result, sign_off)
 
 
-@step(name="write-gate-outputs", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def write_gate_outputs(report: GateSuiteReport, out_dir: str) -> list[str]:
     return [str(path) for path in write_outputs(report, Path(out_dir))]

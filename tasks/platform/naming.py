@@ -1,63 +1,28 @@
-"""Stable names: artifact keys, event names, resource ids, output folders and UI links."""
+"""Former home of the names now in clock.py, keys.py, ui_links.py and markdown.py.
+
+Re-exports only, for the modules this split did not edit (tasks/lora, tasks/events,
+tasks/matrix, flows/gpu_matrix.py, flows/lora_deploy.py, tasks/platform/steps.py, cli/output.py,
+cli/engine.py, cli/matrix.py and their tests). New code imports from the modules themselves;
+delete this file once nothing imports it.
+"""
 
 from __future__ import annotations
 
-import os
-import re
-from datetime import UTC, datetime
+from tasks.platform.clock import iso_utc, run_stamp, utc_now
+from tasks.platform.keys import artifact_key, event_name, resource_id, slug
+from tasks.platform.markdown import md_cell
+from tasks.platform.ui_links import flow_run_link, local_api_url, ui_url
 
-_NOT_KEY = re.compile(r"[^a-z0-9]+")
-
-
-def slug(text: str) -> str:
-    """Lowercase, dashes only: what Prefect accepts in an artifact key."""
-    return _NOT_KEY.sub("-", text.lower()).strip("-") or "default"
-
-
-def artifact_key(process: str, scope: str) -> str:
-    """``<process>-<scope>``: the UI's Artifacts page shows the latest per key."""
-    return f"{slug(process)}-{slug(scope)}"
-
-
-def event_name(process: str, verb: str) -> str:
-    return f"warden.{slug(process)}.{slug(verb)}"
-
-
-def resource_id(kind: str, name: str) -> str:
-    return f"warden.{slug(kind)}.{slug(name)}"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso_utc(moment: datetime, timespec: str = "auto") -> str:
-    """ISO 8601 in UTC with a ``Z``; a naive time is taken to be UTC already."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
-
-
-def md_cell(text: str, limit: int | None = None) -> str:
-    """Text safe inside one markdown table cell: one line, pipes escaped, optionally cut."""
-    cell = " ".join(text.split()).replace("|", "\\|")
-    return cell if limit is None else cell[:limit]
-
-
-def run_stamp(moment: datetime) -> str:
-    """A folder name that sorts by time: 20261121T213000123456Z."""
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-
-def local_api_url() -> str:
-    """The API of ``make run``'s local Prefect server (``WARDEN_PORT``, default 4200)."""
-    return f"http://127.0.0.1:{int(os.environ.get('WARDEN_PORT', '4200'))}/api"
-
-
-def ui_url(api_url: str | None = None) -> str:
-    api = (api_url or os.environ.get("PREFECT_API_URL") or local_api_url()).rstrip("/")
-    return api.removesuffix("/api")
-
-
-def flow_run_link(flow_run_id: object, api_url: str | None = None) -> str:
-    return f"{ui_url(api_url)}/runs/flow-run/{flow_run_id}"
+__all__ = [
+    "artifact_key",
+    "event_name",
+    "flow_run_link",
+    "iso_utc",
+    "local_api_url",
+    "md_cell",
+    "resource_id",
+    "run_stamp",
+    "slug",
+    "ui_url",
+    "utc_now",
+]

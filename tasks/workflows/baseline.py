@@ -24,8 +24,8 @@ from pydantic import (
 )
 
 from blocks.errors import ExitCode, WardenError
+from tasks.platform.clock import iso_utc
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import iso_utc
 from tasks.workflows.models import FileResult, WorkflowCode
 
 BASELINE_FILE = "parse_baseline.json"
@@ -54,38 +54,6 @@ def _code_order(name: str) -> tuple[int, str]:
     return (WorkflowCode[name].value if name in CODE_NAMES else 10**6, name)
 
 
-def build_baseline(results: list[FileResult], timestamp: datetime) -> dict[str, Any]:
-    """The seed's baseline document for ``results``; files are listed by path, every one.
-
-    ``failure_rate`` is failed/total rounded to 4 places (0.0 for an empty run); a file is
-    failed when its result is not ok, suppressed or not: the baseline measures parse health.
-    """
-    total = len(results)
-    failed = sum(1 for result in results if not result.ok)
-    counts = Counter(result.code_name for result in results)
-    return {
-        "timestamp": utc_z(timestamp),
-        "total": total,
-        "by_code": {name: counts[name] for name in sorted(counts, key=_code_order)},
-        "failure_rate": round(failed / total, 4) if total else 0.0,
-        "files": [
-            {
-                "path": result.path,
-                "code_name": result.code_name,
-                "line": result.line,
-                "message": result.message,
-            }
-            for result in sorted(results, key=lambda item: item.path)
-        ],
-    }
-
-
-def write_baseline(path: Path, baseline: dict[str, Any]) -> Path:
-    """Write ``baseline`` as indented JSON, atomically (a reader never sees half a file)."""
-    write_atomic(path, json.dumps(baseline, indent=2) + "\n")
-    return path
-
-
 class _Shape(BaseModel):
     """Reject what the gate could not compare, accept extra keys other writers may add."""
 
@@ -109,7 +77,8 @@ class BaselineFileEntry(_Shape):
 
 
 class BaselineDocument(_Shape):
-    """The seed's parse_baseline.json; counts must add up to ``total``."""
+    """The seed's parse_baseline.json; counts must add up to ``total``. What the parse-baseline
+    flow returns; ``to_dict()`` is the file as written."""
 
     timestamp: datetime
     total: int = Field(ge=0)
@@ -124,6 +93,44 @@ class BaselineDocument(_Shape):
                 f"by_code counts add up to {sum(self.by_code.values())}, total is {self.total}"
             )
         return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The seed's document: its keys in its order, the time in UTC with a ``Z``, and any
+        extra keys another writer added."""
+        return {**self.model_dump(mode="json"), "timestamp": utc_z(self.timestamp)}
+
+
+def build_baseline(results: list[FileResult], timestamp: datetime) -> BaselineDocument:
+    """The seed's baseline document for ``results``; files are listed by path, every one.
+
+    ``failure_rate`` is failed/total rounded to 4 places (0.0 for an empty run); a file is
+    failed when its result is not ok, suppressed or not: the baseline measures parse health.
+    """
+    utc_z(timestamp)  # a naive time is refused now, not when the baseline is written
+    total = len(results)
+    failed = sum(1 for result in results if not result.ok)
+    counts = Counter(result.code_name for result in results)
+    return BaselineDocument(
+        timestamp=timestamp,
+        total=total,
+        by_code={name: counts[name] for name in sorted(counts, key=_code_order)},
+        failure_rate=round(failed / total, 4) if total else 0.0,
+        files=[
+            BaselineFileEntry(
+                path=result.path,
+                code_name=result.code_name,
+                line=result.line,
+                message=result.message,
+            )
+            for result in sorted(results, key=lambda item: item.path)
+        ],
+    )
+
+
+def write_baseline(path: Path, baseline: BaselineDocument) -> Path:
+    """Write ``baseline`` as indented JSON, atomically (a reader never sees half a file)."""
+    write_atomic(path, json.dumps(baseline.to_dict(), indent=2) + "\n")
+    return path
 
 
 def _problems(error: ValidationError) -> list[str]:

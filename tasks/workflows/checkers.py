@@ -2,8 +2,8 @@
 
 Any argv template with ``{file}`` is a checker (:class:`CommandChecker`, never run through a
 shell). Two built-ins make the tool useful before anyone writes one — ``python`` and ``yaml`` —
-and run in-process when chosen by name, for speed; ``python -m tasks.workflows.check`` runs
-them as a command speaking the same protocol. Failures found before execution are reported in
+and run in-process when chosen by name, for speed; ``python -m tasks.workflows.checker_command``
+runs them as a command speaking the same protocol. Failures found before execution are reported in
 the parse phase, whichever phase was asked for, as the seed's ``--check`` does.
 """
 

@@ -146,7 +146,7 @@ class WorkerDied(RuntimeError):
 
 
 class _Worker:
-    """One ``python -m tasks.workflows.check --serve`` process: JSON lines in and out."""
+    """One ``python -m tasks.workflows.checker_command --serve`` process: JSON lines in, out."""
 
     def __init__(self, argv: list[str]) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
@@ -214,8 +214,8 @@ class WorkerPool:
     """Batches of a built-in checker in up to ``jobs`` worker processes.
 
     In-process checkers hold the GIL, so threads give them no CPU parallelism; these workers
-    do. Each is ``python -m tasks.workflows.check --serve`` (JSON lines, no pickle, nothing of
-    the caller's ``__main__`` re-imported), started on first need and kept for the pool's
+    do. Each is ``python -m tasks.workflows.checker_command --serve`` (JSON lines, no pickle,
+    nothing of the caller's ``__main__`` re-imported), started on first need and kept for the pool's
     life. The checker is built here first, so a bad spec fails before any work starts. A
     worker that dies is replaced and its batch retried once; a batch that kills its worker
     twice becomes INTERNAL_ERROR rows naming why, never a lost batch.
@@ -226,7 +226,8 @@ class WorkerPool:
         name = checker_spec.strip()
         if name not in BUILTIN_CHECKERS:
             raise ConfigError(f"worker processes run built-in checkers only, not {checker_spec!r}")
-        self._argv = [sys.executable, "-m", "tasks.workflows.check", "--serve", "--checker", name]
+        self._argv = [sys.executable, "-m", "tasks.workflows.checker_command", "--serve"]
+        self._argv += ["--checker", name]
         self._argv += ["--timeout", str(checker_kwargs.get("timeout_sec", 30.0))]
         if checker_kwargs.get("schema_path") is not None:
             self._argv += ["--schema", str(checker_kwargs["schema_path"])]

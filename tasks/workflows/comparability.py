@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -34,13 +36,30 @@ SUCCESS = "SUCCESS"
 _MOMENT = TypeAdapter(datetime)
 
 
+class Mismatch(StrEnum):
+    """Why two baselines cannot be compared; one per problem found."""
+
+    NEW_EMPTY = "new_empty"
+    REFERENCE_EMPTY = "reference_empty"
+    NEW_CONTRADICTS_ITSELF = "new_contradicts_itself"
+    REFERENCE_CONTRADICTS_ITSELF = "reference_contradicts_itself"
+    STALE = "stale"  # the new baseline is older than the reference
+    TRUNCATED = "truncated"  # the new baseline counts too few files
+    FILES_MISSING = "files_missing"  # too many of the reference's files are not listed
+
+
 class BaselinesNotComparable(BaselineError):
-    """The two baselines do not describe the same corpus checked whole; nothing was compared."""
+    """The two baselines do not describe the same corpus checked whole; nothing was compared.
+    ``mismatches`` says why, one entry per problem the message describes."""
 
     remediation = (
         "Compare baselines of the same corpus, each written by a complete run; if the corpus "
         "really shrank, pass a larger --max-missing."
     )
+
+    def __init__(self, message: str, *, mismatches: Iterable[Mismatch] = (), **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.mismatches = tuple(mismatches)
 
 
 def check_comparable(
@@ -52,14 +71,20 @@ def check_comparable(
     problems = _self_contradictions(new, "new") + _self_contradictions(ref, "reference")
     if _moment(new["timestamp"]) < _moment(ref["timestamp"]):
         problems.append(
-            f"the new baseline ({new['timestamp']}) is older than the reference "
-            f"({ref['timestamp']}): a stale artifact"
+            (
+                Mismatch.STALE,
+                f"the new baseline ({new['timestamp']}) is older than the reference "
+                f"({ref['timestamp']}): a stale artifact",
+            )
         )
     new_total, ref_total = int(new["total"]), int(ref["total"])
     if ref_total and new_total < ref_total * (1 - max_missing):
         problems.append(
-            f"the new baseline counts {new_total} files, the reference {ref_total}: more than "
-            f"{max_missing:.0%} fewer (a truncated run, or another corpus)"
+            (
+                Mismatch.TRUNCATED,
+                f"the new baseline counts {new_total} files, the reference {ref_total}: more "
+                f"than {max_missing:.0%} fewer (a truncated run, or another corpus)",
+            )
         )
     notes = []
     if _lists_every_file(new) and _lists_every_file(ref):
@@ -71,7 +96,10 @@ def check_comparable(
             f"{ref_total}); only the totals show it is the same corpus"
         )
     if problems:
-        raise BaselinesNotComparable("baselines cannot be compared: " + "; ".join(problems))
+        raise BaselinesNotComparable(
+            "baselines cannot be compared: " + "; ".join(text for _, text in problems),
+            mismatches=[kind for kind, _ in problems],
+        )
     return notes
 
 
@@ -91,10 +119,12 @@ def without_suppressed(baseline: dict[str, Any], fingerprints: frozenset[str]) -
     return {**baseline, "by_code": by_code}, sum(removed.values())
 
 
-def _self_contradictions(baseline: dict[str, Any], which: str) -> list[str]:
+def _self_contradictions(baseline: dict[str, Any], which: str) -> list[tuple[Mismatch, str]]:
     """An empty baseline, or a listing that counts more of a code than ``by_code`` does."""
+    new = which == "new"
     if int(baseline["total"]) == 0:
-        return [f"the {which} baseline is empty: no file was checked"]
+        empty = Mismatch.NEW_EMPTY if new else Mismatch.REFERENCE_EMPTY
+        return [(empty, f"the {which} baseline is empty: no file was checked")]
     listed = Counter(entry["code_name"] for entry in baseline["files"])
     by_code = baseline["by_code"]
     if _lists_every_file(baseline):
@@ -108,14 +138,17 @@ def _self_contradictions(baseline: dict[str, Any], which: str) -> list[str]:
     detail = ", ".join(
         f"{name} {listed[name]} listed, {by_code.get(name, 0)} counted" for name in wrong
     )
-    return [f"the {which} baseline contradicts itself: {detail}"]
+    kind = Mismatch.NEW_CONTRADICTS_ITSELF if new else Mismatch.REFERENCE_CONTRADICTS_ITSELF
+    return [(kind, f"the {which} baseline contradicts itself: {detail}")]
 
 
 def _lists_every_file(baseline: dict[str, Any]) -> bool:
     return len(baseline["files"]) == int(baseline["total"])
 
 
-def _missing_files(new: dict[str, Any], ref: dict[str, Any], max_missing: float) -> list[str]:
+def _missing_files(
+    new: dict[str, Any], ref: dict[str, Any], max_missing: float
+) -> list[tuple[Mismatch, str]]:
     """The reference's files absent from the new listing, when more than ``max_missing``."""
     new_paths = _relative(new["files"])
     new_exact = set(new_paths)
@@ -129,9 +162,12 @@ def _missing_files(new: dict[str, Any], ref: dict[str, Any], max_missing: float)
         return []
     share = len(missing) / len(ref["files"])
     return [
-        f"{len(missing)} of the reference's {len(ref['files'])} files ({share:.0%}) are not in "
-        f"the new baseline, e.g. {', '.join(missing[:EXAMPLES])} (another corpus, or a "
-        "truncated run)"
+        (
+            Mismatch.FILES_MISSING,
+            f"{len(missing)} of the reference's {len(ref['files'])} files ({share:.0%}) are "
+            f"not in the new baseline, e.g. {', '.join(missing[:EXAMPLES])} (another corpus, "
+            "or a truncated run)",
+        )
     ]
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from blocks.migration_rules import RuleSet
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import md_cell
+from tasks.platform.markdown import md_cell
 from tasks.workflows.reading import read_text
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -215,3 +215,50 @@ def migration_report_md(
         + (f"; {written} file(s) written." if written is not None else "."),
     ]
     return "\n".join(lines) + "\n"
+
+
+class MigrationSummary(BaseModel):
+    """What the migration flow returns: the planned files, what applying wrote, each changed
+    file's diff, and where migration_report.md went (None: it was not written)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    applied: bool
+    changed: list[Path]
+    unchanged: list[Path]
+    skipped: list[SkippedFile]
+    written: list[Path]
+    diffs: dict[str, str]
+    report_file: Path | None = None
+
+
+def migration_summary(
+    plan: MigrationPlan, outcome: ApplyOutcome | None, report_file: str | Path | None
+) -> MigrationSummary:
+    """The run's summary; ``outcome`` is None on a dry run."""
+    return MigrationSummary(
+        applied=outcome is not None,
+        changed=[change.path for change in plan.changed],
+        unchanged=list(plan.unchanged),
+        skipped=list(plan.skipped),
+        written=list(outcome.written) if outcome else [],
+        diffs={str(change.path): change.diff for change in plan.changed},
+        report_file=Path(report_file) if report_file else None,
+    )
+
+
+def migration_rows(plan: MigrationPlan) -> list[dict[str, str]]:
+    """The table artifact: each changed file and the rules that changed it."""
+    rows = [{"file": str(c.path), "rules": ", ".join(h.rule for h in c.hits)} for c in plan.changed]
+    return rows or [{"file": "(no file changed)", "rules": ""}]
+
+
+def write_report(plan: MigrationPlan, markdown: str, folder: Path) -> Path | None:
+    """Write migration_report.md into ``folder`` when several files change (one file's diff
+    says it all); the path written, or None."""
+    if len(plan.changed) <= 1:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / REPORT_FILE
+    write_atomic(path, markdown)
+    return path

@@ -11,22 +11,29 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.migration_rules import load_rules
 from blocks.workflows import adhoc_workflows_file, load_workflows_file
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 from tasks.platform.steps import retry_if_retryable, step, threads_run_steps
-from tasks.workflows.baseline import build_baseline, write_baseline
+from tasks.workflows.baseline import BaselineDocument, build_baseline, write_baseline
 from tasks.workflows.checkers import BUILTIN_CHECKERS, checker_from_spec
 from tasks.workflows.classify import WorkerPool, classify_batch, discover, discover_corpus
 from tasks.workflows.contract import validate_snapshot
 from tasks.workflows.corpus import CorpusPlan, plan_corpus, resolve
+from tasks.workflows.failure_report import write_run_outputs
 from tasks.workflows.fingerprint import load_suppressions
-from tasks.workflows.gate import GateReport, gate_baseline_files
 from tasks.workflows.history import HistoryStore, rows_from_report
-from tasks.workflows.migrate import ApplyOutcome, MigrationPlan, apply_plan, plan_migration
+from tasks.workflows.migrate import (
+    ApplyOutcome,
+    MigrationPlan,
+    apply_plan,
+    plan_migration,
+    write_report,
+)
 from tasks.workflows.models import ClassificationReport, FileResult
-from tasks.workflows.outputs import update_trends, write_run_outputs, write_snapshot
+from tasks.workflows.regression import RegressionReport, compare_baseline_files
+from tasks.workflows.snapshots import update_trends, write_snapshot
 
 
-@step(name="plan-corpus", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def load_corpus(config: str | None, corpus: str, overrides: dict) -> CorpusPlan:
     """The corpus of the workflows file, or (``config`` None) one made from the overrides."""
     if config is None:
@@ -36,7 +43,7 @@ def load_corpus(config: str | None, corpus: str, overrides: dict) -> CorpusPlan:
     return plan_corpus(workflows, corpus, **overrides)
 
 
-@step(name="discover-files", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def discover_files(plan: CorpusPlan, root: str) -> list[str]:
     base = Path(root)
     paths = [resolve(base, p) for p in plan.corpus.paths]
@@ -44,8 +51,8 @@ def discover_files(plan: CorpusPlan, root: str) -> list[str]:
     return [str(p.relative_to(base)) if p.is_relative_to(base) else str(p) for p in found]
 
 
-@step(name="load-suppressions", cache_policy=NO_CACHE)
-def suppressions_for(plan: CorpusPlan) -> tuple[list[str], list[str]]:
+@step(cache_policy=NO_CACHE)
+def read_suppressions(plan: CorpusPlan) -> tuple[list[str], list[str]]:
     loaded = load_suppressions(Path(plan.suppressions))
     return sorted(loaded.fingerprints), loaded.warnings
 
@@ -91,8 +98,7 @@ def _checker_kwargs(plan: CorpusPlan) -> dict[str, object]:
 
 
 @step(
-    name="check-batch",
-    task_run_name="check-batch-{index}",
+    task_run_name="check_batch-{index}",
     cache_policy=NO_CACHE,
     persist_result=False,  # the rows are the flow's result and its outputs: not written twice
 )
@@ -112,7 +118,7 @@ def check_batch(
     return classify_batch(paths, checker, plan.phase, frozenset(suppressions))
 
 
-@step(name="check-history-contract", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def check_history_contract(report: ClassificationReport, plan: CorpusPlan, run_id: str) -> None:
     """The snapshot's data contract (Great Expectations); a broken one fails the run before
     anything is kept in the history."""
@@ -120,7 +126,7 @@ def check_history_contract(report: ClassificationReport, plan: CorpusPlan, run_i
     validate_snapshot(files, runs, docs_dir=Path(plan.data_docs_dir)).raise_if_failed()
 
 
-@step(name="write-history-snapshot", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def write_history_snapshot(report: ClassificationReport, snapshots_dir: str) -> str:
     """The run's JSON snapshot, then trends.json rebuilt; only after the contract passed."""
     written = write_snapshot(report, Path(snapshots_dir))
@@ -129,7 +135,6 @@ def write_history_snapshot(report: ClassificationReport, snapshots_dir: str) -> 
 
 
 @step(
-    name="record-history",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=5,
@@ -143,7 +148,7 @@ def record_history(report: ClassificationReport, plan: CorpusPlan, run_id: str) 
     return store.uri
 
 
-@step(name="write-classification-outputs", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def write_classification_outputs(
     report: ClassificationReport, out_dir: str, json_path: str | None, md_path: str | None
 ) -> list[str]:
@@ -157,24 +162,32 @@ def write_classification_outputs(
     return [str(path) for path in written]
 
 
-@step(name="write-baseline", cache_policy=NO_CACHE)
-def write_parse_baseline(results: list[FileResult], output: str) -> dict:
+@step(cache_policy=NO_CACHE)
+def write_parse_baseline(results: list[FileResult], output: str) -> BaselineDocument:
     baseline = build_baseline(results, utc_now())
     write_baseline(Path(output), baseline)
     return baseline
 
 
-@step(name="compare-baselines", cache_policy=NO_CACHE)
-def compare_baselines(new: str, ref: str, options: dict) -> GateReport:
-    return gate_baseline_files(Path(new), Path(ref), now=utc_now(), **options)
+@step(cache_policy=NO_CACHE)
+def compare_baselines(new: str, ref: str, options: dict) -> RegressionReport:
+    return compare_baseline_files(Path(new), Path(ref), now=utc_now(), **options)
 
 
-@step(name="plan-migration", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def plan_files_migration(paths: list[str], patterns: list[str], rules: str) -> MigrationPlan:
     files = discover([Path(p) for p in paths], patterns)
     return plan_migration(files, load_rules(rules), root=Path.cwd())
 
 
-@step(name="apply-migration", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def apply_files_migration(plan: MigrationPlan) -> ApplyOutcome:
     return apply_plan(plan)
+
+
+@step(cache_policy=NO_CACHE)
+def write_migration_report(plan: MigrationPlan, markdown: str, out: str | None) -> str | None:
+    """migration_report.md in ``out`` (default: the working directory), when several files
+    change; the path written, or None."""
+    written = write_report(plan, markdown, Path(out) if out else Path.cwd())
+    return str(written) if written else None

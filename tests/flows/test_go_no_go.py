@@ -15,7 +15,7 @@ from prefect.states import Completed, Failed, Running
 from prefect.variables import Variable
 
 from flows.go_no_go import go_no_go_gates
-from tasks.gates.models import GateStatus, GateSuiteReport, Verdict
+from tasks.gates.models import GateStatus, GateSuiteReport, GateVerdict
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tests.conftest import py
 from tests.flows.gate_files import failing, passing, printing, write_gates
@@ -33,7 +33,7 @@ def test_all_gates_pass_completes_with_outputs_and_artifacts(tmp_path: Path) -> 
     state, report = run(config, out=str(tmp_path / "out"), profile=None)
 
     assert state.is_completed()
-    assert (report.verdict, report.exit_code, report.score) == (Verdict.GO, 0, 100.0)
+    assert (report.verdict, report.exit_code, report.score) == (GateVerdict.GO, 0, 100.0)
     document = json.loads((tmp_path / "out" / "gate_results.json").read_text())
     assert document["_meta"]["profile"] == "default"
     assert document["_meta"]["all_passed"] is True
@@ -71,7 +71,7 @@ def test_failed_mandatory_gate_fails_the_run_but_keeps_the_report(tmp_path: Path
     state, report = run(config, out=str(tmp_path / "out"))
 
     assert state.is_failed()
-    assert (report.verdict, report.exit_code) == (Verdict.NO_GO, 1)
+    assert (report.verdict, report.exit_code) == (GateVerdict.NO_GO, 1)
     unit = next(g for g in report.gates if g.name == "unit")
     assert unit.status is GateStatus.FAILED and unit.reason == "exit_code"
     assert json.loads((tmp_path / "out" / "gate_results.json").read_text())["unit"]["ok"] is False
@@ -104,7 +104,7 @@ def test_kill_switch_stops_before_any_gate_runs(tmp_path: Path) -> None:
         Variable.set(KILL_SWITCH_VARIABLE, False, overwrite=True)
 
     assert state.is_failed()
-    assert (report.verdict, report.exit_code) == (Verdict.KILL_SWITCH_ON, 3)
+    assert (report.verdict, report.exit_code) == (GateVerdict.KILL_SWITCH_ON, 3)
     assert report.gates == [] and not marker.exists()
     assert not (tmp_path / "out").exists()
 
@@ -118,7 +118,7 @@ def test_manual_gate_is_a_follow_up_unless_strict(tmp_path: Path) -> None:
     assert hmr.status is GateStatus.MANUAL_FOLLOWUP and hmr.manual and hmr.symbol == "🔧"
 
     state, report = run(config, strict_manual=True)
-    assert state.is_failed() and (report.verdict, report.exit_code) == (Verdict.NO_GO, 1)
+    assert state.is_failed() and (report.verdict, report.exit_code) == (GateVerdict.NO_GO, 1)
 
 
 def test_relative_threshold_compares_with_the_previous_run(tmp_path: Path) -> None:
@@ -183,7 +183,7 @@ def test_interactive_run_pauses_for_sign_off_in_the_ui(tmp_path: Path) -> None:
 
     state, report = outcome["result"]
     hmr = next(g for g in report.gates if g.name == "hmr")
-    assert state.is_completed() and report.verdict is Verdict.GO
+    assert state.is_completed() and report.verdict is GateVerdict.GO
     assert hmr.status is GateStatus.SIGNED_OFF
     assert hmr.details["signed_off_by"] == "ops@example.com"
 
@@ -239,7 +239,7 @@ def test_a_failed_run_does_not_become_the_reference(tmp_path: Path) -> None:
     assert first.exit_code == 0 and first.references_recorded == ["throughput"]
 
     _, dropped = run(_measure(tmp_path, "90"))
-    assert (dropped.verdict, dropped.gates[0].reason) == (Verdict.NO_GO, "metric_threshold")
+    assert (dropped.verdict, dropped.gates[0].reason) == (GateVerdict.NO_GO, "metric_threshold")
 
     _, rerun = run(_measure(tmp_path, "90"))  # the same drop, run again
     throughput = rerun.gates[0]
@@ -262,7 +262,7 @@ def test_subset_runs_and_other_out_folders_keep_the_reference(tmp_path: Path) ->
 
 def test_no_previous_value_is_reported_not_passed_silently(tmp_path: Path) -> None:
     _, report = run(_measure(tmp_path, "100"), out=str(tmp_path / "out"))
-    assert report.verdict is Verdict.WARN and report.exit_code == 0
+    assert report.verdict is GateVerdict.WARN and report.exit_code == 0
     assert any("not checked" in reason for reason in report.reasons)
     document = json.loads((tmp_path / "out" / "gate_results.json").read_text())
     assert document["throughput"]["metric"]["comparison"] == "no_reference"

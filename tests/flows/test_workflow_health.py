@@ -14,8 +14,10 @@ from flows.workflow_health import (
     migrate_workflows,
     parse_baseline,
 )
+from tasks.workflows.baseline import BaselineDocument
 from tasks.workflows.contract import ContractViolation
 from tasks.workflows.history import load_history
+from tasks.workflows.migrate import MigrationSummary
 from tasks.workflows.models import ClassificationReport
 
 # The sample files are named after what they must be classified as.
@@ -96,14 +98,16 @@ def test_a_snapshot_breaking_its_contract_fails_the_run_and_appends_nothing(
 def test_baseline_and_regression_gate(tmp_path: Path) -> None:
     ref = tmp_path / "ref.json"
     baseline = parse_baseline(corpus="sample", output=str(ref))
-    assert baseline["by_code"]["PARSE_ERROR"] == 3 and baseline["total"] == 13
+    assert isinstance(baseline, BaselineDocument)
+    assert baseline.by_code["PARSE_ERROR"] == 3 and baseline.total == 13
+    assert json.loads(ref.read_text()) == baseline.to_dict()
 
     state = baseline_regression_gate(new=str(ref), ref=str(ref), return_state=True)
     assert state.is_completed() and state.result().ok
 
-    worse = dict(baseline, by_code={**baseline["by_code"], "PARSE_ERROR": 30})
+    worse = baseline.to_dict() | {"by_code": {**baseline.by_code, "PARSE_ERROR": 30}}
     new = tmp_path / "new.json"
-    new.write_text(json.dumps({**worse, "total": baseline["total"] + 27}))
+    new.write_text(json.dumps({**worse, "total": baseline.total + 27}))
     state = baseline_regression_gate(new=str(new), ref=str(ref), return_state=True)
     report = state.result(raise_on_failure=False)
     assert state.is_failed() and not report.ok
@@ -119,15 +123,17 @@ def test_migration_dry_run_then_apply(tmp_path: Path) -> None:
     before = {p.name: p.read_bytes() for p in legacy.iterdir()}
 
     dry = migrate_workflows(paths=[str(legacy)], out=str(tmp_path / "report"))
-    assert len(dry["changed"]) == 2 and not dry["written"]
+    assert isinstance(dry, MigrationSummary) and not dry.applied
+    assert len(dry.changed) == 2 and not dry.written
     assert {p.name: p.read_bytes() for p in legacy.iterdir()} == before
-    assert "+goal: ship it" in "".join(dry["diffs"].values())
+    assert "+goal: ship it" in "".join(dry.diffs.values())
 
     applied = migrate_workflows(paths=[str(legacy)], apply=True, out=str(tmp_path / "report"))
-    assert len(applied["written"]) == 2
+    assert applied.applied and len(applied.written) == 2
     assert (legacy / "a.aether").read_text() == "goal: ship it\n"
     assert (legacy / "c.aether").read_bytes() == before["c.aether"]
-    assert (tmp_path / "report" / "migration_report.md").exists()
+    assert applied.report_file == tmp_path / "report" / "migration_report.md"
+    assert applied.report_file.exists()
 
 
 def test_built_in_checker_batches_run_in_worker_processes_with_jobs(

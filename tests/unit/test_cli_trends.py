@@ -99,3 +99,26 @@ def test_trends_run_from_any_folder_with_a_history(
     result = trends(history, "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)
+
+
+def test_workflows_commands_load_the_workflows_file_one_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The given file, else the default where it exists, else none; one that does not load
+    ends the command with exit 2 — trends and the workflows commands share this."""
+    import typer
+
+    from blocks.workflows import WorkflowsFile
+    from cli.workflows import workflows_file
+
+    monkeypatch.chdir(tmp_path)  # no deployments/workflows.yaml here
+    assert workflows_file(None) is None
+    broken = tmp_path / "workflows.yaml"
+    broken.write_text("corpora: [\n")
+    with pytest.raises(typer.Exit) as caught:
+        workflows_file(broken)
+    assert caught.value.exit_code == 2
+    refused = runner.invoke(app, ["trends", "--config", str(broken)])
+    assert refused.exit_code == 2, refused.output
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # the checkout: its default file
+    assert isinstance(workflows_file(None), WorkflowsFile)

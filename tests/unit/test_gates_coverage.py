@@ -11,7 +11,7 @@ import pytest
 
 from blocks.gates import CoverageGate
 from tasks.gates.coverage import evaluate_coverage
-from tasks.gates.models import Comparison, GateStatus, Outcome, Reference
+from tasks.gates.models import CheckOutcome, Comparison, GateStatus, Reference
 from tasks.gates.scoring import finalize
 
 BEFORE = datetime.now(UTC) - timedelta(minutes=1)  # a run that started before the files below
@@ -146,7 +146,7 @@ AGAINST_ACCEPTED = [
 def test_coverage_may_not_drop_below_the_last_accepted_run(
     tolerance: float, current: float, accepted: float, status: GateStatus, reason: str
 ) -> None:
-    outcome = Outcome(ok=True, metric_value=current)
+    outcome = CheckOutcome(ok=True, metric_value=current)
     result = finalize(
         gate(tolerance), outcome, duration_sec=0, previous_metric=Reference(value=accepted)
     )

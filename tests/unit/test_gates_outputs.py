@@ -14,8 +14,8 @@ from tasks.gates.models import (
     GateResult,
     GateStatus,
     GateSuiteReport,
+    GateVerdict,
     MetricResult,
-    Verdict,
 )
 from tasks.gates.outputs import (
     results_document,
@@ -89,7 +89,7 @@ def make_report(
         gates=gates,
         score=66.7,
         band=Band.FAIL,
-        verdict=Verdict.NO_GO,
+        verdict=GateVerdict.NO_GO,
         exit_code=1,
         reasons=["key gate chat_sse vetoed (status)"],
     )
@@ -184,7 +184,7 @@ def test_write_outputs_writes_both_files_atomically(tmp_path: Path) -> None:
     ]  # no temporary files left behind
 
 
-def suite(gates: list[GateResult], verdict: Verdict = Verdict.GO) -> GateSuiteReport:
+def suite(gates: list[GateResult], verdict: GateVerdict = GateVerdict.GO) -> GateSuiteReport:
     return GateSuiteReport(
         profile="test",
         started_at=STARTED,

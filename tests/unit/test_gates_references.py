@@ -12,15 +12,15 @@ from blocks.errors import ExitCode, UsageError
 from blocks.gates import CommandGate, CoverageGate, GateMode
 from tasks.gates.models import (
     Band,
+    CheckOutcome,
     Comparison,
     GateResult,
     GateStatus,
     GateSuiteReport,
+    GateVerdict,
     MetricResult,
-    Outcome,
     Reference,
     ReferenceSource,
-    Verdict,
 )
 from tasks.gates.outputs import write_outputs
 from tasks.gates.references import (
@@ -62,7 +62,7 @@ def result(name: str, metric: str | None, value: float | None, status=GateStatus
 
 
 def report(
-    verdict: Verdict, *results: GateResult, profile: str = "test", days: int = 0, out: str = ""
+    verdict: GateVerdict, *results: GateResult, profile: str = "test", days: int = 0, out: str = ""
 ) -> GateSuiteReport:
     started = STARTED + timedelta(days=days)
     return GateSuiteReport(
@@ -74,7 +74,7 @@ def report(
         score=100.0,
         band=Band.PASS,
         verdict=verdict,
-        exit_code=1 if verdict is Verdict.NO_GO else 0,
+        exit_code=1 if verdict is GateVerdict.NO_GO else 0,
         out_dir=out,
     )
 
@@ -88,14 +88,16 @@ def values(references: dict[str, Reference]) -> dict[str, float | None]:
 
 def test_a_failed_run_never_becomes_the_reference(tmp_path: Path) -> None:
     store = tmp_path / "accepted.json"
-    record_accepted(store, report(Verdict.GO, result("latency", "p95_ms", 100.0)))
-    assert record_accepted(store, report(Verdict.NO_GO, result("latency", "p95_ms", 130.0))) == []
+    record_accepted(store, report(GateVerdict.GO, result("latency", "p95_ms", 100.0)))
+    assert (
+        record_accepted(store, report(GateVerdict.NO_GO, result("latency", "p95_ms", 130.0))) == []
+    )
 
     refs = accepted_references(store, "test", GATES)
     assert refs["latency"].value == 100.0  # not 130: the no-go run proved nothing
 
     # ... so the rerun that measures 130 again is still held against 100, and fails
-    outcome = Outcome(ok=True, metric_value=130.0)
+    outcome = CheckOutcome(ok=True, metric_value=130.0)
     rerun = finalize(LATENCY, outcome, duration_sec=1, previous_metric=refs["latency"])
     assert (rerun.status, rerun.reason) == (GateStatus.FAILED, "metric_threshold")
     assert rerun.metric is not None and rerun.metric.comparison is Comparison.COMPARED
@@ -103,7 +105,7 @@ def test_a_failed_run_never_becomes_the_reference(tmp_path: Path) -> None:
 
 def test_go_with_warnings_is_accepted(tmp_path: Path) -> None:
     store = tmp_path / "accepted.json"
-    assert record_accepted(store, report(Verdict.WARN, result("latency", "p95_ms", 90.0))) == [
+    assert record_accepted(store, report(GateVerdict.WARN, result("latency", "p95_ms", 90.0))) == [
         "latency"
     ]
     assert accepted_references(store, "test", GATES)["latency"].value == 90.0
@@ -112,13 +114,13 @@ def test_go_with_warnings_is_accepted(tmp_path: Path) -> None:
 def test_a_subset_run_keeps_the_other_gates_references(tmp_path: Path) -> None:
     store = tmp_path / "accepted.json"
     full = report(
-        Verdict.GO,
+        GateVerdict.GO,
         result("latency", "p95_ms", 100.0),
         result("coverage", "coverage_percent", 81.0),
         out="run-1",
     )
     record_accepted(store, full)
-    subset = report(Verdict.GO, result("coverage", "coverage_percent", 82.0), days=1, out="o2")
+    subset = report(GateVerdict.GO, result("coverage", "coverage_percent", 82.0), days=1, out="o2")
     record_accepted(store, subset)
 
     refs = accepted_references(store, "test", GATES)
@@ -129,16 +131,18 @@ def test_a_subset_run_keeps_the_other_gates_references(tmp_path: Path) -> None:
 
 def test_a_gate_that_failed_in_an_accepted_run_keeps_its_older_reference(tmp_path: Path) -> None:
     store = tmp_path / "accepted.json"
-    record_accepted(store, report(Verdict.GO, result("latency", "p95_ms", 100.0)))
+    record_accepted(store, report(GateVerdict.GO, result("latency", "p95_ms", 100.0)))
     failed_advisory = result("latency", "p95_ms", 500.0, status=GateStatus.FAILED)
-    record_accepted(store, report(Verdict.WARN, failed_advisory))
+    record_accepted(store, report(GateVerdict.WARN, failed_advisory))
     assert accepted_references(store, "test", GATES)["latency"].value == 100.0
 
 
 def test_references_are_per_profile_and_per_metric_name(tmp_path: Path) -> None:
     store = tmp_path / "accepted.json"
-    record_accepted(store, report(Verdict.GO, result("latency", "p50_ms", 100.0)))
-    record_accepted(store, report(Verdict.GO, result("latency", "p95_ms", 70.0), profile="prod"))
+    record_accepted(store, report(GateVerdict.GO, result("latency", "p50_ms", 100.0)))
+    record_accepted(
+        store, report(GateVerdict.GO, result("latency", "p95_ms", 70.0), profile="prod")
+    )
 
     refs = accepted_references(store, "test", GATES)
     assert refs["latency"] == Reference()  # p50_ms is another metric: no reference yet
@@ -164,7 +168,10 @@ def test_an_unreadable_store_is_a_problem_not_an_absent_reference(
     assert all(ref.problem and ref.value is None for ref in refs.values())
 
     latency = finalize(
-        LATENCY, Outcome(ok=True, metric_value=1.0), duration_sec=1, previous_metric=refs["latency"]
+        LATENCY,
+        CheckOutcome(ok=True, metric_value=1.0),
+        duration_sec=1,
+        previous_metric=refs["latency"],
     )
     assert (latency.status, latency.ok, latency.reason) == (
         GateStatus.FAILED,
@@ -172,13 +179,13 @@ def test_an_unreadable_store_is_a_problem_not_an_absent_reference(
         "reference_unusable",
     )
     with pytest.raises(StoreUnreadable):
-        record_accepted(store, report(Verdict.GO, result("latency", "p95_ms", 1.0)))
+        record_accepted(store, report(GateVerdict.GO, result("latency", "p95_ms", 1.0)))
     assert store.read_text() == content  # never overwritten
 
 
 def test_the_store_is_written_atomically(tmp_path: Path) -> None:
     store = tmp_path / "gates" / "accepted.json"
-    record_accepted(store, report(Verdict.GO, result("latency", "p95_ms", 1.0)))
+    record_accepted(store, report(GateVerdict.GO, result("latency", "p95_ms", 1.0)))
     assert sorted(p.name for p in store.parent.iterdir()) == ["accepted.json", "accepted.json.lock"]
     assert json.loads(store.read_text())["profiles"]["test"]["latency"]["value"] == 1.0
 
@@ -187,7 +194,7 @@ def test_the_store_is_written_atomically(tmp_path: Path) -> None:
 
 
 def test_a_named_accepted_run_is_the_reference(tmp_path: Path) -> None:
-    write_outputs(report(Verdict.GO, result("latency", "p95_ms", 81.0)), tmp_path)
+    write_outputs(report(GateVerdict.GO, result("latency", "p95_ms", 81.0)), tmp_path)
     refs = given_references(tmp_path / "gate_results.json", "test", GATES)
     assert refs["latency"].value == 81.0 and refs["latency"].source is ReferenceSource.GIVEN
     assert refs["coverage"].value is None and refs["coverage"].problem  # expected, not there
@@ -195,10 +202,10 @@ def test_a_named_accepted_run_is_the_reference(tmp_path: Path) -> None:
 
 def test_a_folder_of_runs_gives_its_newest_accepted_run_of_the_profile(tmp_path: Path) -> None:
     runs = [
-        ("1", Verdict.GO, "test", 0, 70.0),
-        ("2", Verdict.WARN, "test", 1, 80.0),  # the newest accepted "test" run
-        ("3", Verdict.NO_GO, "test", 2, 999.0),  # newer, but failed
-        ("4", Verdict.GO, "prod", 3, 90.0),  # other profile
+        ("1", GateVerdict.GO, "test", 0, 70.0),
+        ("2", GateVerdict.WARN, "test", 1, 80.0),  # the newest accepted "test" run
+        ("3", GateVerdict.NO_GO, "test", 2, 999.0),  # newer, but failed
+        ("4", GateVerdict.GO, "prod", 3, 90.0),  # other profile
     ]
     for folder, verdict, profile, days, value in runs:
         done = report(verdict, result("latency", "p95_ms", value), profile=profile, days=days)
@@ -219,9 +226,9 @@ def test_an_unusable_named_run_is_a_usage_error(tmp_path: Path, case: str) -> No
     if case == "corrupt":
         path.write_text("{broken")
     elif case == "no-go-run":
-        write_outputs(report(Verdict.NO_GO, result("latency", "p95_ms", 1.0)), tmp_path)
+        write_outputs(report(GateVerdict.NO_GO, result("latency", "p95_ms", 1.0)), tmp_path)
     elif case == "other-profile":
-        done = report(Verdict.GO, result("latency", "p95_ms", 1.0), profile="prod")
+        done = report(GateVerdict.GO, result("latency", "p95_ms", 1.0), profile="prod")
         write_outputs(done, tmp_path)
     elif case == "folder-without-accepted-run":
         path = tmp_path

@@ -6,7 +6,15 @@ import pytest
 
 from blocks.errors import ExitCode
 from blocks.gates import CommandGate, GateBase, GateMode, ManualGate, Scoring
-from tasks.gates.models import Band, Comparison, GateResult, GateStatus, Outcome, Reference, Verdict
+from tasks.gates.models import (
+    Band,
+    CheckOutcome,
+    Comparison,
+    GateResult,
+    GateStatus,
+    GateVerdict,
+    Reference,
+)
 from tasks.gates.scoring import (
     SignOff,
     apply_sign_off,
@@ -15,8 +23,8 @@ from tasks.gates.scoring import (
     skipped_result,
 )
 
-OK = Outcome(ok=True, details={"services": ["engine"]})
-FAIL = Outcome(ok=False, reason="exit_code", details={"message": "exit code 1, expected 0"})
+OK = CheckOutcome(ok=True, details={"services": ["engine"]})
+FAIL = CheckOutcome(ok=False, reason="exit_code", details={"message": "exit code 1, expected 0"})
 
 
 def command(name: str = "smoke", **fields) -> CommandGate:
@@ -56,7 +64,7 @@ STATUSES = [
 @pytest.mark.parametrize(("gate", "outcome", "signed_off", "status", "ok", "reason"), STATUSES)
 def test_finalize_status(
     gate: GateBase,
-    outcome: Outcome,
+    outcome: CheckOutcome,
     signed_off: SignOff | None,
     status: GateStatus,
     ok: bool,
@@ -104,7 +112,7 @@ def test_metric_decides_after_the_outcome(
     reason: str,
 ) -> None:
     gate = command(metric={"name": "boot_s", "regex": r"(?P<value>\d+)", **metric})
-    outcome = Outcome(ok=True, metric_value=value)
+    outcome = CheckOutcome(ok=True, metric_value=value)
     result = finalize(gate, outcome, duration_sec=1, previous_metric=previous)
     assert (result.status, result.reason) == (status, reason)
     assert result.metric is not None and result.metric.name == "boot_s"
@@ -155,50 +163,50 @@ SCORING = Scoring(pass_at=90, warn_at=75)
 SUITES = [
     # results, strict_manual, score, band, verdict, one expected reason (None: no reasons)
     pytest.param([result("a", P), result("b", P)], False,
-                 100.0, Band.PASS, Verdict.GO, None, id="all-pass"),
+                 100.0, Band.PASS, GateVerdict.GO, None, id="all-pass"),
     pytest.param([result("a", P), result("b", F)], False,
-                 50.0, Band.FAIL, Verdict.NO_GO, "mandatory gate b failed (exit_code)",
+                 50.0, Band.FAIL, GateVerdict.NO_GO, "mandatory gate b failed (exit_code)",
                  id="mandatory-fails"),
     pytest.param([result("a", P, weight=19), result("b", F, ADV)], False,
-                 95.0, Band.PASS, Verdict.WARN, "advisory gate b failed (exit_code)",
+                 95.0, Band.PASS, GateVerdict.WARN, "advisory gate b failed (exit_code)",
                  id="advisory-fails-pass-band"),
     pytest.param([result("a", P, weight=4), result("b", F, ADV)], False,
-                 80.0, Band.WARNING, Verdict.WARN, "score 80 is below the pass threshold 90",
+                 80.0, Band.WARNING, GateVerdict.WARN, "score 80 is below the pass threshold 90",
                  id="advisory-fails-warning-band"),
     pytest.param([result("a", P), result("b", F, ADV)], False,
-                 50.0, Band.FAIL, Verdict.NO_GO, "score 50 is below the warning threshold 75",
+                 50.0, Band.FAIL, GateVerdict.NO_GO, "score 50 is below the warning threshold 75",
                  id="advisory-fails-fail-band"),
     pytest.param([result("a", P, weight=19), result("b", F, ADV, key=True)], False,
-                 95.0, Band.PASS, Verdict.NO_GO, "key gate b vetoed (exit_code)",
+                 95.0, Band.PASS, GateVerdict.NO_GO, "key gate b vetoed (exit_code)",
                  id="key-advisory-vetoes"),
     pytest.param([result("a", P), result("hmr", M, MAN)], False,
-                 100.0, Band.PASS, Verdict.WARN, "manual gate hmr awaits operator sign-off",
+                 100.0, Band.PASS, GateVerdict.WARN, "manual gate hmr awaits operator sign-off",
                  id="manual-followup-warns"),
     pytest.param([result("a", P), result("hmr", M, MAN)], True,
-                 50.0, Band.FAIL, Verdict.NO_GO,
+                 50.0, Band.FAIL, GateVerdict.NO_GO,
                  "manual gate hmr not fully validated (--strict-manual)", id="strict-manual"),
     pytest.param([result("a", P, weight=9), result("hmr", M, MAN)], True,
-                 90.0, Band.PASS, Verdict.NO_GO,
+                 90.0, Band.PASS, GateVerdict.NO_GO,
                  "manual gate hmr not fully validated (--strict-manual)",
                  id="strict-manual-no-go-even-in-pass-band"),
     pytest.param([result("a", P), result("hmr", S, MAN)], True,
-                 100.0, Band.PASS, Verdict.GO, None, id="signed-off-counts"),
+                 100.0, Band.PASS, GateVerdict.GO, None, id="signed-off-counts"),
     pytest.param([result("a", P, weight=19), result("hmr", F, MAN)], False,
-                 95.0, Band.PASS, Verdict.NO_GO, "manual gate hmr failed (exit_code)",
+                 95.0, Band.PASS, GateVerdict.NO_GO, "manual gate hmr failed (exit_code)",
                  id="manual-fails"),
     pytest.param([result("a", P, weight=0), result("b", P, weight=0)], False,
-                 100.0, Band.PASS, Verdict.GO, None, id="zero-weights-pass"),
+                 100.0, Band.PASS, GateVerdict.GO, None, id="zero-weights-pass"),
     pytest.param([result("a", P, weight=0), result("b", F, ADV, weight=0)], False,
-                 0.0, Band.FAIL, Verdict.NO_GO, "score 0 is below the warning threshold 75",
+                 0.0, Band.FAIL, GateVerdict.NO_GO, "score 0 is below the warning threshold 75",
                  id="zero-weights-fail"),
     pytest.param([result("a", P, weight=3), result("b", P), result("c", F, ADV)], False,
-                 80.0, Band.WARNING, Verdict.WARN, "advisory gate c failed (exit_code)",
+                 80.0, Band.WARNING, GateVerdict.WARN, "advisory gate c failed (exit_code)",
                  id="weights"),
     pytest.param([], False,
-                 0.0, Band.FAIL, Verdict.NO_GO, "no gate ran: nothing proves this release",
+                 0.0, Band.FAIL, GateVerdict.NO_GO, "no gate ran: nothing proves this release",
                  id="nothing-ran"),
     pytest.param([result("hmr", M, MAN), result("qa", M, MAN)], False,
-                 0.0, Band.FAIL, Verdict.NO_GO, "no gate passed: nothing proves this release",
+                 0.0, Band.FAIL, GateVerdict.NO_GO, "no gate passed: nothing proves this release",
                  id="only-manual-followups-prove-nothing"),
 ]
 # fmt: on
@@ -210,13 +218,13 @@ def test_score_suite(
     strict: bool,
     score: float,
     band: Band,
-    verdict: Verdict,
+    verdict: GateVerdict,
     reason: str | None,
 ) -> None:
     gates = {r.name: command(r.name) for r in results}
     suite = score_suite(results, gates, SCORING, strict_manual=strict)
     assert (suite.score, suite.band, suite.verdict) == (score, band, verdict), suite.reasons
-    expected_exit = ExitCode.VERDICT_FAILED if verdict is Verdict.NO_GO else ExitCode.OK
+    expected_exit = ExitCode.VERDICT_FAILED if verdict is GateVerdict.NO_GO else ExitCode.OK
     assert suite.exit_code == expected_exit
     if reason is None:
         assert suite.reasons == []
@@ -227,7 +235,7 @@ def test_score_suite(
 def test_a_selected_gate_without_result_fails_the_suite() -> None:
     gates = {"a": command("a"), "lost": command("lost")}
     suite = score_suite([result("a", P)], gates, SCORING, strict_manual=False)
-    assert suite.verdict is Verdict.NO_GO
+    assert suite.verdict is GateVerdict.NO_GO
     assert "mandatory gate lost failed (no_result)" in suite.reasons
     assert suite.score == 50.0
 
@@ -283,26 +291,29 @@ LATENCY = command(
 
 def test_an_unchecked_relative_threshold_is_reported_and_warns() -> None:
     first = finalize(
-        LATENCY, Outcome(ok=True, metric_value=120.0), duration_sec=1, previous_metric=Reference()
+        LATENCY,
+        CheckOutcome(ok=True, metric_value=120.0),
+        duration_sec=1,
+        previous_metric=Reference(),
     )
     assert first.status is GateStatus.PASSED
     assert first.metric is not None and first.metric.comparison is Comparison.NO_REFERENCE
     suite = score_suite([first], {"latency": LATENCY}, SCORING, strict_manual=False)
-    assert (suite.verdict, suite.exit_code) == (Verdict.WARN, ExitCode.OK)
+    assert (suite.verdict, suite.exit_code) == (GateVerdict.WARN, ExitCode.OK)
     assert any("latency" in reason and "not checked" in reason for reason in suite.reasons)
 
 
 def test_a_checked_relative_threshold_is_a_plain_go() -> None:
     checked = finalize(
         LATENCY,
-        Outcome(ok=True, metric_value=105.0),
+        CheckOutcome(ok=True, metric_value=105.0),
         duration_sec=1,
         previous_metric=Reference(value=100.0, run="r1"),
     )
     assert checked.metric is not None and checked.metric.comparison is Comparison.COMPARED
     assert checked.metric.reference_run == "r1"
     suite = score_suite([checked], {"latency": LATENCY}, SCORING, strict_manual=False)
-    assert (suite.verdict, suite.reasons) == (Verdict.GO, [])
+    assert (suite.verdict, suite.reasons) == (GateVerdict.GO, [])
 
 
 def test_a_gate_without_result_is_listed_in_the_report() -> None:
@@ -321,4 +332,21 @@ def test_a_gate_without_result_is_listed_in_the_report() -> None:
         ("a", P, True, ""),
         ("lost", F, False, "no_result"),
     ]
-    assert report.all_passed is False and report.verdict is Verdict.NO_GO
+    assert report.all_passed is False and report.verdict is GateVerdict.NO_GO
+
+
+def test_a_run_refused_by_the_kill_switch_reports_no_gate_and_exit_3() -> None:
+    from datetime import UTC, datetime
+
+    from blocks.errors import KillSwitchOn
+    from blocks.gates import GatesFile
+    from tasks.gates.plan import plan_run
+    from tasks.gates.report import refused_report
+
+    config = GatesFile.model_validate({"gates": [{"name": "a", "kind": "command", "argv": ["x"]}]})
+    refusal = KillSwitchOn("go-no-go: the switch is on")
+    report = refused_report(plan_run(config, environ={}), datetime.now(UTC), "g.yaml", refusal)
+    assert (report.verdict, report.exit_code) == (GateVerdict.KILL_SWITCH_ON, 3)
+    assert (report.gates, report.score, report.band) == ([], 0.0, Band.FAIL)
+    assert report.all_passed is False
+    assert report.reasons == [refusal.message, refusal.remediation]

@@ -11,6 +11,7 @@ import pytest
 
 from blocks.errors import ExitCode, WardenError
 from tasks.workflows.baseline import (
+    BaselineDocument,
     BaselineError,
     build_baseline,
     read_baseline,
@@ -42,7 +43,7 @@ def test_baseline_has_the_seeds_exact_shape() -> None:
         result("a.aether", WorkflowCode.SUCCESS),
         result("c.aether", WorkflowCode.PARSE_ERROR, 3, "unbalanced"),
     ]
-    baseline = build_baseline(results, NOW)
+    baseline = build_baseline(results, NOW).to_dict()
     assert list(baseline) == ["timestamp", "total", "by_code", "failure_rate", "files"]
     assert baseline["timestamp"] == "2025-09-12T10:15:00Z"
     assert baseline["total"] == 3
@@ -73,8 +74,8 @@ def test_baseline_has_the_seeds_exact_shape() -> None:
 def test_failure_rate(codes: list[WorkflowCode], rate: float) -> None:
     results = [result(f"f{i}", code) for i, code in enumerate(codes)]
     baseline = build_baseline(results, NOW)
-    assert baseline["failure_rate"] == rate
-    assert baseline["total"] == len(codes) == sum(baseline["by_code"].values())
+    assert baseline.failure_rate == rate
+    assert baseline.total == len(codes) == sum(baseline.by_code.values())
 
 
 def test_timestamp_is_utc_with_z_from_any_timezone() -> None:
@@ -87,7 +88,19 @@ def test_timestamp_is_utc_with_z_from_any_timezone() -> None:
 def test_written_baseline_reads_back(tmp_path: Path) -> None:
     baseline = build_baseline([result("a", WorkflowCode.PARSE_ERROR, 1, "x")], NOW)
     path = write_baseline(tmp_path / "parse_baseline.json", baseline)
-    assert read_baseline(path) == baseline
+    assert read_baseline(path) == baseline.to_dict()
+
+
+def test_the_baseline_is_a_typed_document_written_as_the_seeds_json(tmp_path: Path) -> None:
+    paris = timezone(timedelta(hours=2))
+    built = build_baseline([result("a", WorkflowCode.PARSE_ERROR, 1, "x")], NOW.astimezone(paris))
+    assert isinstance(built, BaselineDocument)
+    assert (built.total, built.by_code, built.failure_rate) == (1, {"PARSE_ERROR": 1}, 1.0)
+    written = json.loads(write_baseline(tmp_path / "b.json", built).read_text())
+    assert written == built.to_dict() and written["timestamp"] == "2025-09-12T10:15:00Z"
+    assert BaselineDocument.model_validate(written) == built
+    with pytest.raises(ValueError):
+        build_baseline([], datetime(2025, 9, 12))
 
 
 def test_seeds_own_baseline_with_extra_keys_is_accepted(tmp_path: Path) -> None:
@@ -105,7 +118,7 @@ def test_seeds_own_baseline_with_extra_keys_is_accepted(tmp_path: Path) -> None:
 
 
 def valid_document() -> dict:
-    return build_baseline([result("a", WorkflowCode.SUCCESS)], NOW)
+    return build_baseline([result("a", WorkflowCode.SUCCESS)], NOW).to_dict()
 
 
 def with_change(**changes: object) -> str:

@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 
 from blocks.errors import ExitCode, UsageError
-from tasks.workflows.baseline import build_baseline, write_baseline
+from tasks.workflows.baseline import build_baseline
 from tasks.workflows.comparability import (
     BaselinesNotComparable,
+    Mismatch,
     check_comparable,
     without_suppressed,
 )
 from tasks.workflows.fingerprint import fingerprint
-from tasks.workflows.gate import exit_code, gate_baseline_files
 from tasks.workflows.models import FileResult, Phase, WorkflowCode
+from tasks.workflows.regression import compare_baseline_files
 
 T0 = datetime(2025, 9, 12, 10, 0, tzinfo=UTC)
 T1 = datetime(2025, 9, 13, 10, 0, tzinfo=UTC)
@@ -49,7 +50,7 @@ def corpus(n: int, failing: int = 0, root: str = "workflows", start: int = 0) ->
 
 
 def baseline(rows: list[FileResult], at: datetime = T1) -> dict:
-    return json.loads(json.dumps(build_baseline(rows, at)))
+    return build_baseline(rows, at).to_dict()
 
 
 REFERENCE = baseline(corpus(100, failing=10), T0)
@@ -57,31 +58,47 @@ REFERENCE = baseline(corpus(100, failing=10), T0)
 
 # fmt: off
 NOT_COMPARABLE = [
-    pytest.param(baseline([]), "new baseline is empty", id="new-empty"),
-    pytest.param(baseline(corpus(60)), "counts 60 files, the reference 100", id="truncated"),
-    pytest.param(baseline(corpus(100, start=500)), "100 of the reference's 100 files",
+    pytest.param(baseline([]), Mismatch.NEW_EMPTY, id="new-empty"),
+    pytest.param(baseline(corpus(60)), Mismatch.TRUNCATED, id="truncated"),
+    pytest.param(baseline(corpus(100, start=500)), Mismatch.FILES_MISSING,
                  id="another-corpus-same-size"),
     pytest.param(baseline(corpus(100, failing=10), at=datetime(2025, 9, 1, tzinfo=UTC)),
-                 "older than the reference", id="stale-new-baseline"),
+                 Mismatch.STALE, id="stale-new-baseline"),
     pytest.param({**baseline(corpus(100)), "by_code": {"SUCCESS": 90, "PARSE_ERROR": 10}},
-                 "contradicts itself: PARSE_ERROR 0 listed, 10 counted", id="listing-vs-counts"),
+                 Mismatch.NEW_CONTRADICTS_ITSELF, id="listing-vs-counts"),
 ]
 # fmt: on
 
 
-@pytest.mark.parametrize(("new", "reason"), NOT_COMPARABLE)
+@pytest.mark.parametrize(("new", "mismatch"), NOT_COMPARABLE)
 def test_a_baseline_that_cannot_be_compared_is_refused_with_the_reason(
-    new: dict, reason: str
+    new: dict, mismatch: Mismatch
 ) -> None:
     with pytest.raises(BaselinesNotComparable) as caught:
         check_comparable(new, REFERENCE)
     assert caught.value.code == ExitCode.USAGE_ERROR == 2
-    assert reason in caught.value.message
+    assert mismatch in caught.value.mismatches
 
 
 def test_an_empty_reference_is_refused_too() -> None:
-    with pytest.raises(BaselinesNotComparable, match="reference baseline is empty"):
+    with pytest.raises(BaselinesNotComparable) as caught:
         check_comparable(REFERENCE, baseline([], T0))
+    assert caught.value.mismatches == (Mismatch.REFERENCE_EMPTY,)
+
+
+def test_the_message_names_every_reason() -> None:
+    """The one message test: each mismatch is described, with the numbers that show it."""
+    stale_and_short = baseline(corpus(60), at=datetime(2025, 9, 1, tzinfo=UTC))
+    with pytest.raises(BaselinesNotComparable) as caught:
+        check_comparable(stale_and_short, REFERENCE)
+    assert caught.value.mismatches == (
+        Mismatch.STALE,
+        Mismatch.TRUNCATED,
+        Mismatch.FILES_MISSING,
+    )
+    assert "older than the reference" in caught.value.message
+    assert "counts 60 files, the reference 100" in caught.value.message
+    assert "40 of the reference's 100 files (40%)" in caught.value.message
 
 
 # fmt: off
@@ -124,7 +141,7 @@ def test_suppressed_failures_are_left_out_of_the_counts() -> None:
 
 
 def write(path: Path, document: dict) -> Path:
-    write_baseline(path, document)
+    path.write_text(json.dumps(document, indent=2) + "\n")
     return path
 
 
@@ -132,18 +149,18 @@ def test_the_gate_on_files_refuses_an_empty_new_baseline(tmp_path: Path) -> None
     new = write(tmp_path / "new.json", baseline([]))
     ref = write(tmp_path / "ref.json", REFERENCE)
     with pytest.raises(BaselinesNotComparable):
-        gate_baseline_files(new, ref, now=NOW)
+        compare_baseline_files(new, ref, now=NOW)
 
 
 def test_exclude_suppressed_turns_a_suppressed_rise_into_no_regression(tmp_path: Path) -> None:
     worse = corpus(100, failing=40)
     new = write(tmp_path / "new.json", baseline(worse))
     ref = write(tmp_path / "ref.json", REFERENCE)
-    assert not gate_baseline_files(new, ref, now=NOW).ok
+    assert not compare_baseline_files(new, ref, now=NOW).ok
     listed = tmp_path / "suppressions.txt"
     listed.write_text(f"# owned by the parser team\n{worse[0].fingerprint}  # known\nnot-hex\n")
-    report = gate_baseline_files(new, ref, now=NOW, suppressions=listed)
-    assert report.ok and exit_code(report) == 0
+    report = compare_baseline_files(new, ref, now=NOW, suppressions=listed)
+    assert report.ok and report.exit_code == 0
     assert report.new_counts["PARSE_ERROR"] == 0 == report.ref_counts["PARSE_ERROR"]
     document = report.to_dict()
     assert document["excluded_suppressed"] == {"new": 40, "ref": 10}
@@ -154,13 +171,13 @@ def test_exclude_suppressed_without_a_suppression_file_is_refused(tmp_path: Path
     new = write(tmp_path / "new.json", baseline(corpus(100)))
     ref = write(tmp_path / "ref.json", REFERENCE)
     with pytest.raises(UsageError):
-        gate_baseline_files(new, ref, now=NOW, suppressions=tmp_path / "absent.txt")
+        compare_baseline_files(new, ref, now=NOW, suppressions=tmp_path / "absent.txt")
 
 
 def test_a_plain_report_keeps_the_seeds_keys(tmp_path: Path) -> None:
     new = write(tmp_path / "new.json", baseline(corpus(100, failing=10)))
     ref = write(tmp_path / "ref.json", REFERENCE)
-    document = gate_baseline_files(new, ref, now=NOW).to_dict()
+    document = compare_baseline_files(new, ref, now=NOW).to_dict()
     assert list(document) == [
         "ok",
         "timestamp",

@@ -12,12 +12,18 @@ from blocks.errors import ConfigError, ExitCode
 from blocks.migration_rules import EXAMPLE_RULES_YAML, RuleSet, load_rules
 from tasks.workflows.migrate import (
     CHANGED_SINCE_PLANNING,
+    REPORT_FILE,
+    MigrationPlan,
+    MigrationSummary,
     apply_migration,
     apply_plan,
     migration_report_md,
+    migration_rows,
+    migration_summary,
     plan_migration,
     read_text,
     rewrite,
+    write_report,
 )
 
 LEGACY = "workflow demo\nintent: ship it   \n  intent: nested\nstep: run\n"
@@ -253,3 +259,44 @@ def test_example_rules_carry_flags_and_descriptions(rules: RuleSet) -> None:
     assert [rule.name for rule in rules.rules] == ["intent-to-goal", "trailing-whitespace"]
     assert all(rule.description for rule in rules.rules)
     assert rules.rules[0].regex.flags & re.MULTILINE
+
+
+def two_legacy_files(tmp_path: Path, rules: RuleSet) -> MigrationPlan:
+    (tmp_path / "a.aether").write_text(LEGACY)
+    (tmp_path / "b.aether").write_text("intent: b\n")
+    (tmp_path / "c.aether").write_text(CLEAN)
+    return plan_migration(sorted(tmp_path.glob("*.aether")), rules, root=tmp_path)
+
+
+def test_summary_of_a_dry_run_and_of_an_apply(rules: RuleSet, tmp_path: Path) -> None:
+    plan = two_legacy_files(tmp_path, rules)
+    dry = migration_summary(plan, None, None)
+    assert (dry.applied, dry.written, dry.report_file) == (False, [], None)
+    assert dry.changed == [tmp_path / "a.aether", tmp_path / "b.aether"]
+    assert dry.unchanged == [tmp_path / "c.aether"] and dry.skipped == []
+    assert dry.diffs[str(tmp_path / "b.aether")].startswith("--- a/b.aether\n")
+    applied = migration_summary(plan, apply_plan(plan), str(tmp_path / REPORT_FILE))
+    assert applied.applied and applied.written == dry.changed
+    assert applied.report_file == tmp_path / REPORT_FILE
+    assert MigrationSummary.model_validate_json(applied.model_dump_json()) == applied
+
+
+def test_table_rows_name_each_changed_file_and_its_rules(rules: RuleSet, tmp_path: Path) -> None:
+    rows = migration_rows(two_legacy_files(tmp_path, rules))
+    assert rows == [
+        {"file": str(tmp_path / "a.aether"), "rules": "intent-to-goal, trailing-whitespace"},
+        {"file": str(tmp_path / "b.aether"), "rules": "intent-to-goal"},
+    ]
+    nothing = plan_migration([tmp_path / "c.aether"], rules)
+    assert migration_rows(nothing) == [{"file": "(no file changed)", "rules": ""}]
+
+
+def test_the_report_file_is_written_only_when_several_files_change(
+    rules: RuleSet, tmp_path: Path
+) -> None:
+    plan = two_legacy_files(tmp_path, rules)
+    written = write_report(plan, "# report\n", tmp_path / "out")
+    assert written == tmp_path / "out" / REPORT_FILE and written.read_text() == "# report\n"
+    one = plan_migration([tmp_path / "b.aether"], rules)
+    assert write_report(one, "# report\n", tmp_path / "none") is None
+    assert not (tmp_path / "none").exists()

@@ -1,6 +1,6 @@
-"""The built-in checkers as a command that speaks the checker protocol.
+"""The built-in checkers run as a command (or a batch worker) that speaks the checker protocol.
 
-``python -m tasks.workflows.check --checker python|yaml [--execute] [--schema FILE]
+``python -m tasks.workflows.checker_command --checker python|yaml [--execute] [--schema FILE]
 [--prefix AETHER] FILE`` prints the JSON status line on stdout and ``<PREFIX>_ERROR_CODE:<n>``
 (default ``WARDEN``) on stderr, and exits as the seed's ``--check`` does: 0 when the file
 passed, 1 when it did not (2 for a bad command line), so a built-in can be driven exactly like
@@ -46,7 +46,9 @@ def status_line(status: CheckStatus) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Check one file: exit 0 when it passed, 1 when it did not, 2 for a bad command line."""
-    parser = argparse.ArgumentParser(prog="python -m tasks.workflows.check", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tasks.workflows.checker_command", description=__doc__
+    )
     parser.add_argument("--checker", choices=BUILTIN_CHECKERS, required=True)
     parser.add_argument("--execute", action="store_true", help="run the file, not only parse it")
     parser.add_argument("--schema", type=Path, help="JSON Schema for the yaml checker")

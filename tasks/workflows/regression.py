@@ -1,4 +1,4 @@
-"""The parse baseline regression gate (seed 003, "Regression Gate Script").
+"""The parse baseline regression gate (seed 003, "Regression Gate Script"): which codes regressed.
 
 A targeted code regresses only when its count rose by more than BOTH thresholds: more than
 ``abs_threshold`` files AND more than ``rel_threshold`` relative to the reference. With
@@ -51,8 +51,8 @@ class Regression(BaseModel):
         return entry
 
 
-class GateReport(BaseModel):
-    """The gate's verdict; ``to_dict()`` is the seed's JSON report."""
+class RegressionReport(BaseModel):
+    """The regression gate's verdict; ``to_dict()`` is the seed's JSON report."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -83,6 +83,11 @@ class GateReport(BaseModel):
         if self.notes:
             document["notes"] = list(self.notes)
         return document
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no code regressed, 1 (the verdict failed) otherwise; 2 is raised, not returned."""
+        return int(ExitCode.OK if self.ok else ExitCode.VERDICT_FAILED)
 
 
 def _checked_codes(codes: tuple[str, ...] | list[str], fail_on_new_internal: bool) -> list[str]:
@@ -131,7 +136,7 @@ def _regression(
     return Regression(code=code, old=old, new=new, delta=delta, relative_increase=rounded)
 
 
-def compare(
+def find_regressions(
     new: dict[str, Any],
     ref: dict[str, Any],
     *,
@@ -140,7 +145,7 @@ def compare(
     codes: tuple[str, ...] = DEFAULT_CODES,
     fail_on_new_internal: bool = False,
     now: datetime,
-) -> GateReport:
+) -> RegressionReport:
     """Compare two baselines (as read by ``read_baseline``) code by code.
 
     A code absent from a baseline's ``by_code`` counts 0. ``relative_increase`` is rounded to
@@ -160,7 +165,7 @@ def compare(
         )
         if found is not None:
             regressions.append(found)
-    return GateReport(
+    return RegressionReport(
         ok=not regressions,
         timestamp=now,
         new_counts=new_counts,
@@ -171,7 +176,7 @@ def compare(
     )
 
 
-def gate_baseline_files(
+def compare_baseline_files(
     new: Path,
     ref: Path,
     *,
@@ -179,10 +184,10 @@ def gate_baseline_files(
     max_missing: float = DEFAULT_MAX_MISSING,
     suppressions: Path | None = None,
     **options: Any,
-) -> GateReport:
+) -> RegressionReport:
     """The gate on two baseline files: both readable and comparable (else exit 2, nothing
     compared), suppressed failures left out of both when a suppression file is given, then
-    ``compare`` with ``options``."""
+    ``find_regressions`` with ``options``."""
     _checked_codes(tuple(options.get("codes", DEFAULT_CODES)), False)  # the command line first
     _check_thresholds(options.get("abs_threshold", 0), options.get("rel_threshold", 0.0))
     new_doc, ref_doc = read_baseline(new), read_baseline(ref)
@@ -194,7 +199,7 @@ def gate_baseline_files(
         ref_doc, ref_out = without_suppressed(ref_doc, listed.fingerprints)
         excluded = {"new": new_out, "ref": ref_out}
         notes += listed.warnings
-    report = compare(new_doc, ref_doc, now=now, **options)
+    report = find_regressions(new_doc, ref_doc, now=now, **options)
     return report.model_copy(update={"excluded_suppressed": excluded, "notes": notes})
 
 
@@ -212,12 +217,7 @@ def read_suppression_list(path: Path) -> Suppressions:
     return parse_suppressions(text, source=str(path))
 
 
-def exit_code(report: GateReport) -> int:
-    """0 when no code regressed, 1 (the verdict failed) otherwise; 2 is raised, not returned."""
-    return int(ExitCode.OK if report.ok else ExitCode.VERDICT_FAILED)
-
-
-def gate_report_md(report: GateReport) -> str:
+def regression_report_md(report: RegressionReport) -> str:
     """A markdown summary for the flow's artifact: verdict, thresholds, one row per code."""
     verdict = "✅ no regression" if report.ok else "❌ regression"
     regressed = {regression.code: regression for regression in report.regressions}

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from blocks.errors import ExitCode, UsageError
-from tasks.workflows.gate import (
+from tasks.workflows.regression import (
     FROM_ZERO,
-    GateReport,
-    compare,
-    exit_code,
-    gate_report_md,
+    RegressionReport,
+    find_regressions,
+    regression_report_md,
     relative_increase,
 )
 
@@ -28,7 +27,7 @@ def baseline(**by_code: int) -> dict:
 def test_seed_sample_report_is_the_seeds_json() -> None:
     new = baseline(SUCCESS=848, PARSE_ERROR=1810, VALIDATION_ERROR=42)
     ref = baseline(SUCCESS=870, PARSE_ERROR=1800, VALIDATION_ERROR=30)
-    report = compare(new, ref, now=NOW)
+    report = find_regressions(new, ref, now=NOW)
     assert report.to_dict() == {
         "ok": False,
         "timestamp": "2025-09-13T10:15:22.123456+00:00",
@@ -46,7 +45,7 @@ def test_seed_sample_report_is_the_seeds_json() -> None:
             }
         ],
     }
-    assert exit_code(report) == ExitCode.VERDICT_FAILED == 1
+    assert report.exit_code == ExitCode.VERDICT_FAILED == 1
     json.dumps(report.to_dict(), allow_nan=False)  # plain JSON
 
 
@@ -71,7 +70,7 @@ THRESHOLD_CASES = {
 @pytest.mark.parametrize("case", sorted(THRESHOLD_CASES))
 def test_both_thresholds_must_be_exceeded(case: str) -> None:
     old, new, abs_threshold, rel_threshold, regressed = THRESHOLD_CASES[case]
-    report = compare(
+    report = find_regressions(
         baseline(PARSE_ERROR=new),
         baseline(PARSE_ERROR=old),
         abs_threshold=abs_threshold,
@@ -79,12 +78,12 @@ def test_both_thresholds_must_be_exceeded(case: str) -> None:
         now=NOW,
     )
     assert report.ok is not regressed
-    assert exit_code(report) == (1 if regressed else 0)
+    assert report.exit_code == (1 if regressed else 0)
     assert [r.code for r in report.regressions] == (["PARSE_ERROR"] if regressed else [])
 
 
 def test_rise_from_zero_is_null_with_a_note() -> None:
-    report = compare(baseline(VALIDATION_ERROR=9), baseline(SUCCESS=3), now=NOW)
+    report = find_regressions(baseline(VALIDATION_ERROR=9), baseline(SUCCESS=3), now=NOW)
     assert report.ref_counts == {"PARSE_ERROR": 0, "VALIDATION_ERROR": 0}
     (entry,) = report.to_dict()["regressions"]
     assert entry == {
@@ -101,8 +100,8 @@ def test_rise_from_zero_is_null_with_a_note() -> None:
 
 
 def test_report_round_trips_through_json() -> None:
-    report = compare(baseline(PARSE_ERROR=20), baseline(), now=NOW)
-    again = GateReport.model_validate_json(report.model_dump_json())
+    report = find_regressions(baseline(PARSE_ERROR=20), baseline(), now=NOW)
+    again = RegressionReport.model_validate_json(report.model_dump_json())
     assert again == report
 
 
@@ -119,7 +118,7 @@ INTERNAL_CASES = {
 @pytest.mark.parametrize("case", sorted(INTERNAL_CASES))
 def test_fail_on_new_internal(case: str) -> None:
     old, new, flag, regressed = INTERNAL_CASES[case]
-    report = compare(
+    report = find_regressions(
         baseline(PARSE_ERROR=5, INTERNAL_ERROR=new),
         baseline(PARSE_ERROR=5, INTERNAL_ERROR=old),
         fail_on_new_internal=flag,
@@ -127,14 +126,14 @@ def test_fail_on_new_internal(case: str) -> None:
     )
     assert ("INTERNAL_ERROR" in report.new_counts) is flag
     assert report.ok is not regressed
-    assert exit_code(report) == int(regressed)
+    assert report.exit_code == int(regressed)
     if regressed:
         (entry,) = report.regressions
         assert (entry.code, entry.old, entry.new) == ("INTERNAL_ERROR", old, new)
 
 
 def test_internal_error_listed_once_when_also_targeted() -> None:
-    report = compare(
+    report = find_regressions(
         baseline(INTERNAL_ERROR=1),
         baseline(),
         codes=("INTERNAL_ERROR", "PARSE_ERROR", "PARSE_ERROR"),
@@ -146,7 +145,7 @@ def test_internal_error_listed_once_when_also_targeted() -> None:
 
 
 def test_custom_codes_choose_what_is_compared() -> None:
-    report = compare(
+    report = find_regressions(
         baseline(RUNTIME_ERROR=50), baseline(RUNTIME_ERROR=10), codes=("RUNTIME_ERROR",), now=NOW
     )
     assert report.new_counts == {"RUNTIME_ERROR": 50}
@@ -169,7 +168,7 @@ INVALID_USAGE = {
 def test_invalid_usage_is_exit_code_2(case: str) -> None:
     kwargs, expected = INVALID_USAGE[case]
     with pytest.raises(UsageError, match=expected) as caught:
-        compare(baseline(), baseline(), now=NOW, **kwargs)
+        find_regressions(baseline(), baseline(), now=NOW, **kwargs)
     assert caught.value.code == ExitCode.USAGE_ERROR == 2
     if "code" in case:
         assert "valid names: SUCCESS, GENERIC_FAILURE, PARSE_ERROR" in caught.value.message
@@ -177,16 +176,16 @@ def test_invalid_usage_is_exit_code_2(case: str) -> None:
 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        compare(baseline(), baseline(), now=datetime(2025, 1, 1))
+        find_regressions(baseline(), baseline(), now=datetime(2025, 1, 1))
 
 
 def test_markdown_summary_marks_regressed_codes() -> None:
-    report = compare(
+    report = find_regressions(
         baseline(PARSE_ERROR=1810, VALIDATION_ERROR=42),
         baseline(PARSE_ERROR=1800),
         now=NOW,
     )
-    text = gate_report_md(report)
+    text = regression_report_md(report)
     assert "❌ regression" in text
     assert "| VALIDATION_ERROR | 0 | 42 | +42 | ∞ (from zero) | ❌ |" in text
     assert "| PARSE_ERROR | 1800 | 1810 | +10 | +0.56% | ✅ |" in text

@@ -1,5 +1,5 @@
-"""What a classification run leaves on disk: the seed's failures files, a history snapshot,
-and ``trends.json`` (the last 20 snapshots), all written atomically.
+"""The JSON history of classification runs: one snapshot per run, and ``trends.json`` (the
+last 20 snapshots), all written atomically.
 
 A snapshot is the same document as ``workflow_failures.json``; its ``timestamp`` is when the
 run finished, its file name when it started. ``trends.json`` is rebuilt from the snapshots
@@ -11,128 +11,21 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.platform.clock import iso_utc
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import iso_utc, md_cell
-from tasks.workflows.models import ClassificationReport, FileResult, WorkflowCode
+from tasks.workflows.failure_report import failures_document
+from tasks.workflows.models import ClassificationReport
 
-FAILURES_JSON = "workflow_failures.json"
-FAILURES_MD = "workflow_failures.md"
 TRENDS_JSON = "trends.json"
 SNAPSHOT_SUFFIX = "_classification.json"
 TRENDS_KEEP = 20
-TOP_FINGERPRINTS = 10
 
 log = logging.getLogger(__name__)
-CELL_CHARS = 200
-
-
-def failures_document(report: ClassificationReport) -> dict:
-    """workflow_failures.json: the run, its summary and every file's row."""
-    return {
-        "corpus": report.corpus,
-        "checker": report.checker,
-        "mode": report.mode.value,
-        "started_at": iso_utc(report.started_at),
-        "finished_at": iso_utc(report.finished_at),
-        "timestamp": iso_utc(report.finished_at),
-        "duration_sec": round((report.finished_at - report.started_at).total_seconds(), 3),
-        "summary": report.summary.model_dump(mode="json"),
-        "suppression_warnings": list(report.suppression_warnings),
-        "files": [row.model_dump(mode="json") for row in report.files],
-    }
-
-
-def failures_markdown(report: ClassificationReport) -> str:
-    """workflow_failures.md: the seed's category table, then codes and top fingerprints."""
-    summary = report.summary
-    lines = [
-        f"# Workflow failures: {md_cell(report.corpus, CELL_CHARS)}",
-        "",
-        f"Checker `{report.checker}`, {report.mode.value} mode, "
-        f"{iso_utc(report.started_at, 'seconds')} to {iso_utc(report.finished_at, 'seconds')}.",
-        f"**{summary.failed} failed** of {summary.total} files "
-        f"({summary.suppressed_failures} suppressed failures).",
-        "",
-        "| Category | Count |",
-        "|---|---|",
-        *(
-            f"| {md_cell(name, CELL_CHARS)} | {count} |"
-            for name, count in _by_count(summary.by_category)
-        ),
-        "",
-        "| Code | Name | Count |",
-        "|---|---|---|",
-        *(
-            f"| {_code_number(name)} | {name} | {count} |"
-            for name, count in _by_count(summary.by_code)
-        ),
-    ]
-    lines += _fingerprint_table(report.files)
-    if report.suppression_warnings:
-        lines += ["", "## Suppression file warnings", ""]
-        lines += [f"- {md_cell(warning, CELL_CHARS)}" for warning in report.suppression_warnings]
-    return "\n".join(lines) + "\n"
-
-
-def _fingerprint_table(files: list[FileResult]) -> list[str]:
-    """The most frequent failure fingerprints, with one example message each."""
-    failures = [row for row in files if row.fingerprint]
-    if not failures:
-        return []
-    counts = Counter(row.fingerprint for row in failures)
-    example = {}
-    for row in failures:
-        example.setdefault(row.fingerprint, row)
-    lines = [
-        "",
-        "## Top fingerprints",
-        "",
-        "| Fingerprint | Code | Count | Example |",
-        "|---|---|---|---|",
-    ]
-    for mark, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[
-        :TOP_FINGERPRINTS
-    ]:
-        row = example[mark]
-        where = f"{row.path}:{row.line}" if row.line is not None else row.path
-        note = " (suppressed)" if row.suppressed else ""
-        lines.append(
-            f"| `{mark}`{note} | {row.code_name} | {count} | "
-            f"{md_cell(where, CELL_CHARS)}: {md_cell(row.message, CELL_CHARS)} |"
-        )
-    return lines
-
-
-def _by_count(counts: dict[str, int]) -> list[tuple[str, int]]:
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-
-
-def _code_number(name: str) -> str:
-    return str(int(WorkflowCode[name])) if name in WorkflowCode.__members__ else "?"
-
-
-def write_run_outputs(
-    report: ClassificationReport,
-    out_dir: Path,
-    *,
-    json_path: Path | None = None,
-    md_path: Path | None = None,
-) -> list[Path]:
-    """Write workflow_failures.json and .md into ``out_dir``, or where ``json_path`` and
-    ``md_path`` (the seed's --output and --markdown) say; returns both paths."""
-    json_path = json_path or out_dir / FAILURES_JSON
-    md_path = md_path or out_dir / FAILURES_MD
-    for path in (json_path, md_path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(json_path, json.dumps(failures_document(report), indent=2) + "\n")
-    write_atomic(md_path, failures_markdown(report))
-    return [json_path, md_path]
 
 
 def write_snapshot(report: ClassificationReport, history_dir: Path) -> Path:
