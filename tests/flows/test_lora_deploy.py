@@ -23,7 +23,6 @@ from blocks.storage import warden_home
 from deployments.local import demo_llm
 from flows.lora_deploy import lora_deploy, lora_gauntlet
 from tasks.events import A2AEvent, ProblemKind, Spool
-from tasks.lora.adapter import write_adapter
 from tasks.lora.registry import LocalRegistry, Pointers
 from tasks.lora.report import LoraDeployReport, Outcome
 from tasks.lora.switches import NAMES
@@ -42,6 +41,7 @@ from tests.flows.lora_files import (
     write_lora,
 )
 from tests.loopback import free_port
+from tests.lora_adapters import write_adapter
 
 WRONG_SHA256 = "0" * 64
 

@@ -19,13 +19,9 @@ from tasks.lora.adapter import (
     AdapterProblem,
     directory_sha256,
     inspect_adapter,
-    write_adapter,
 )
-from tasks.lora.safetensors_format import (
-    SafetensorsError,
-    read_safetensors_header,
-    write_safetensors,
-)
+from tasks.lora.safetensors_format import SafetensorsError, read_safetensors_header
+from tests.lora_adapters import write_adapter, write_safetensors
 
 P = AdapterProblem
 TARGETS = ["q_proj", "v_proj"]

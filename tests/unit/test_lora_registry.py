@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from blocks.errors import ConfigError, UsageError, WardenError
-from tasks.lora.adapter import write_adapter
 from tasks.lora.registry import (
     AdapterRejected,
     LocalRegistry,
@@ -21,20 +20,7 @@ from tasks.lora.registry import (
     RegistryBusy,
     VersionConflict,
 )
-
-
-@pytest.fixture
-def adapters(tmp_path: Path) -> dict[str, Path]:
-    """Three distinct valid adapters (different seeds: different bytes)."""
-    return {
-        f"v{i}": write_adapter(tmp_path / f"src-v{i}", rank=4, target_modules=["q_proj"], seed=i)
-        for i in (1, 2, 3)
-    }
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> LocalRegistry:
-    return LocalRegistry(tmp_path / "registry", name_prefix="warden")
+from tests.lora_adapters import write_adapter
 
 
 def actions(registry: LocalRegistry) -> list[tuple[str, str, str | None]]:

@@ -21,7 +21,6 @@ import httpx
 import pytest
 
 from blocks.errors import BackendUnavailable, UsageError
-from tasks.lora.adapter import write_adapter
 from tasks.lora.registry import LocalRegistry, Pointers
 from tasks.lora.targets import DeployTarget, VllmRejected, VllmTarget
 from tests.loopback import free_port
@@ -143,19 +142,6 @@ def vllm() -> Iterator[FakeVllm]:
         target.close()
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def adapters(tmp_path: Path) -> dict[str, Path]:
-    return {
-        f"v{i}": write_adapter(tmp_path / f"src-v{i}", rank=4, target_modules=["q_proj"], seed=i)
-        for i in (1, 2, 3)
-    }
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> LocalRegistry:
-    return LocalRegistry(tmp_path / "registry")
 
 
 def make_target(vllm: FakeVllm, registry: LocalRegistry, **kwargs) -> VllmTarget:
