@@ -340,4 +340,3 @@ def directory_sha256(manifest: dict[str, str]) -> str:
     """sha256 over the sorted lines ``"<relative path> <sha256>\\n"``: one id for the whole dir."""
     lines = "".join(f"{name} {sha}\n" for name, sha in sorted(manifest.items()))
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
-

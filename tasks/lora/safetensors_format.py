@@ -169,4 +169,3 @@ def scan_non_finite(path: Path, header: SafetensorsHeader) -> list[str]:
             problems.append(f"{info.name} ({info.dtype}) holds {nan} NaN and {inf} Inf values")
     del data
     return problems
-
