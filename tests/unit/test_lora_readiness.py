@@ -20,18 +20,11 @@ import pytest
 from pydantic import ValidationError
 
 from blocks.errors import ConfigError
-from tasks.lora.readiness import (
-    ALERTS_QUERY,
-    Observation,
-    OpsBoardSource,
-    PrometheusSource,
-    Readiness,
-    ReadinessPolicy,
-    ReadinessUnavailable,
-    check_readiness,
-    safe_url,
-    stable_seconds,
-)
+from blocks.lora import ReadinessPolicy
+from tasks.lora.ops_board import OpsBoardSource
+from tasks.lora.prometheus import ALERTS_QUERY, PrometheusSource, stable_seconds
+from tasks.lora.readiness import Observation, Readiness, ReadinessUnavailable, check_readiness
+from tasks.platform.urls import safe_url
 from tests.loopback import QuietHandler, free_port, host_port, loopback_server
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
