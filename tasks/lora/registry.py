@@ -10,7 +10,7 @@ Layout under ``root``::
 
 A version is immutable: storing it again with other bytes is refused. The canary pointer
 records the stable it replaced, so a rollback restores exactly that one. This is the local
-:class:`~tasks.lora.targets.DeployTarget`, and the pointer/history store of the vLLM target.
+:class:`~tasks.lora.deploy_targets.DeployTarget`, and the pointer/history store of the vLLM target.
 """
 
 from __future__ import annotations

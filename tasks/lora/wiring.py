@@ -6,12 +6,12 @@ import os
 
 from blocks.errors import ConfigError
 from blocks.lora import LoraFile, ReadinessSpec, TargetSpec
-from tasks.lora.gauntlet import CommandTarget, GauntletTarget, OpenAITarget
+from tasks.lora.deploy_targets import DeployTarget, VllmTarget
+from tasks.lora.gauntlet_targets import CommandTarget, GauntletTarget, OpenAITarget
 from tasks.lora.ops_board import OpsBoardSource
 from tasks.lora.prometheus import PrometheusSource
 from tasks.lora.readiness import ReadinessSource
 from tasks.lora.registry import LocalRegistry
-from tasks.lora.targets import DeployTarget, VllmTarget
 from tasks.platform.variables import expand
 
 

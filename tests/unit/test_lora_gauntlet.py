@@ -23,17 +23,9 @@ from pathlib import Path
 import pytest
 
 from blocks.errors import ConfigError, UsageError
-from tasks.lora.dataset import Dataset, load_dataset
-from tasks.lora.gauntlet import (
-    CommandTarget,
-    ItemErrorKind,
-    OpenAITarget,
-    SideResult,
-    run_gauntlet,
-    run_gauntlet_sync,
-    run_side_by_side,
-    run_sync,
-)
+from tasks.lora.dataset import Dataset, ItemErrorKind, SideResult, load_dataset
+from tasks.lora.gauntlet import run_side, run_side_by_side, run_side_sync, run_sync
+from tasks.lora.gauntlet_targets import CommandTarget, OpenAITarget
 from tasks.lora.verdict import GauntletPolicy, ReasonCode, VerdictStatus, compare
 
 # Runs that judge accuracy and errors: on a busy machine, loopback p95 swings by tens of ms
@@ -291,7 +283,7 @@ def test_timeouts_count_as_errors(
     script.profiles = {"canary": Profile(delay=2.0)}
     target = OpenAITarget(base_url, "canary", timeout=target_timeout)
     started = time.perf_counter()
-    side = run_gauntlet_sync(make_dataset(tmp_path, 4), target, concurrency=4, timeout=run_timeout)
+    side = run_side_sync(make_dataset(tmp_path, 4), target, concurrency=4, timeout=run_timeout)
     assert time.perf_counter() - started < 1.5  # nobody waited for the slow answers
     assert (side.errors, side.error_rate, side.answered) == (4, 1.0, 0)
     assert {i.error_kind for i in side.items} == {ItemErrorKind.TIMEOUT}
@@ -310,7 +302,7 @@ def test_bad_json_is_an_error(
     tmp_path: Path, script: Script, base_url: str, profile: Profile, message: str
 ) -> None:
     script.profiles = {"canary": profile}
-    side = run_gauntlet_sync(make_dataset(tmp_path, 3), OpenAITarget(base_url, "canary"))
+    side = run_side_sync(make_dataset(tmp_path, 3), OpenAITarget(base_url, "canary"))
     (failed,) = [i for i in side.items if i.error]
     assert (failed.id, failed.error_kind, failed.correct) == (
         "question-0",
@@ -324,7 +316,7 @@ def test_chat_api_and_request_shape(tmp_path: Path, script: Script, base_url: st
     target = OpenAITarget(
         base_url + "/v1/", "canary", api="chat", headers={"Authorization": "Bearer s3cret"}
     )
-    side = run_gauntlet_sync(make_dataset(tmp_path, 3), target)
+    side = run_side_sync(make_dataset(tmp_path, 3), target)
     assert side.accuracy == 1.0
     assert sorted(script.bodies, key=lambda body: body["messages"][0]["content"]) == [
         {
@@ -341,7 +333,7 @@ def test_chat_api_and_request_shape(tmp_path: Path, script: Script, base_url: st
 
 def test_completions_payload(tmp_path: Path, script: Script, base_url: str) -> None:
     target = OpenAITarget(base_url, "canary", max_tokens=16)
-    run_gauntlet_sync(make_dataset(tmp_path, 1), target)
+    run_side_sync(make_dataset(tmp_path, 1), target)
     assert script.bodies == [
         {"model": "canary", "prompt": "question-0", "max_tokens": 16, "temperature": 0.0}
     ]
@@ -349,7 +341,7 @@ def test_completions_payload(tmp_path: Path, script: Script, base_url: str) -> N
 
 def test_concurrency_is_bounded(tmp_path: Path, script: Script, base_url: str) -> None:
     script.profiles = {"canary": Profile(delay=0.03)}
-    side = run_gauntlet_sync(
+    side = run_side_sync(
         make_dataset(tmp_path, 24), OpenAITarget(base_url, "canary"), concurrency=4
     )
     assert 2 <= script.max_inflight <= 4
@@ -361,7 +353,7 @@ def test_unreachable_target_is_a_connect_error(tmp_path: Path) -> None:
     with contextlib.closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
-        side = run_gauntlet_sync(
+        side = run_side_sync(
             make_dataset(tmp_path, 2), OpenAITarget(f"http://127.0.0.1:{port}", "m")
         )
     assert {i.error_kind for i in side.items} == {ItemErrorKind.CONNECT}
@@ -405,7 +397,7 @@ ANSWER_STDIN = "import sys; print(sys.stdin.read().replace('question', 'answer')
 )  # fmt: skip
 def test_command_target(tmp_path: Path, argv: list[str], kind, fragment: str) -> None:
     started = time.perf_counter()
-    side = run_gauntlet_sync(make_dataset(tmp_path, 3), CommandTarget(argv, timeout=0.5))
+    side = run_side_sync(make_dataset(tmp_path, 3), CommandTarget(argv, timeout=0.5))
     assert time.perf_counter() - started < 5
     if kind is None:
         assert (side.accuracy, side.errors) == (1.0, 0)
@@ -440,7 +432,7 @@ def test_invalid_target_is_refused(build, fragment: str) -> None:
 @pytest.mark.parametrize(("concurrency", "timeout"), [(0, 1.0), (4, 0.0)])
 def test_invalid_run_arguments(tmp_path: Path, concurrency: int, timeout: float) -> None:
     with pytest.raises(UsageError, match="must be"):
-        run_gauntlet_sync(
+        run_side_sync(
             make_dataset(tmp_path, 1),
             CommandTarget(["true"]),
             concurrency=concurrency,
@@ -453,9 +445,9 @@ def test_sync_wrapper_refuses_a_running_loop(tmp_path: Path) -> None:
 
     async def inside() -> None:
         with pytest.raises(UsageError, match="inside a running event loop") as caught:
-            run_gauntlet_sync(dataset, CommandTarget(["true"]))
-        assert "await run_gauntlet(...)" in caught.value.remediation
-        side = await run_gauntlet(dataset, CommandTarget(["true"]))  # the async form works
+            run_side_sync(dataset, CommandTarget(["true"]))
+        assert "await run_side(...)" in caught.value.remediation
+        side = await run_side(dataset, CommandTarget(["true"]))  # the async form works
         assert side.total == 1
 
     asyncio.run(inside())
@@ -471,7 +463,7 @@ class BuggyTarget:
 
 
 def test_a_target_bug_is_an_error_not_a_crash(tmp_path: Path) -> None:
-    side = run_gauntlet_sync(make_dataset(tmp_path, 2), BuggyTarget())
+    side = run_side_sync(make_dataset(tmp_path, 2), BuggyTarget())
     assert {i.error_kind for i in side.items} == {ItemErrorKind.TARGET_BUG}
     assert side.items[0].error == "RuntimeError: cannot handle question-0"
     assert (

@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from blocks.errors import BackendUnavailable, UsageError
+from tasks.lora.deploy_targets import DeployTarget, VllmRejected, VllmTarget
 from tasks.lora.registry import LocalRegistry, Pointers
-from tasks.lora.targets import DeployTarget, VllmRejected, VllmTarget
 from tests.loopback import free_port
 
 BASE_MODEL = "meta-llama/Llama-3.2-1B-Instruct"
