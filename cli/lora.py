@@ -171,9 +171,9 @@ def status(
 
 
 def _print_metrics(verdict) -> None:
-    from tasks.lora.verdict import table_rows
+    from tasks.lora.verdict_summary import verdict_rows
 
-    rows = table_rows(verdict)
+    rows = verdict_rows(verdict)
     if not rows:
         return
     table = Table(*rows[0].keys(), title=f"gauntlet {verdict.status}")

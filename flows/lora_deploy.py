@@ -25,7 +25,6 @@ from blocks.errors import KillSwitchOn, UsageError, WardenError
 from blocks.lora import DEFAULT_LORA_FILE, LoraFile, load_lora_file
 from blocks.storage import persisted_results
 from tasks.events import BestEffortBus
-from tasks.lora import verdict as gauntlet_report
 from tasks.lora.admission import already_stable, check_mock_allowed
 from tasks.lora.registry import Pointers, adapter_model_name
 from tasks.lora.report import FAILING, DeployRecord, LoraDeployReport, Outcome, render_markdown
@@ -45,7 +44,8 @@ from tasks.lora.steps import (
     stored_sha256,
 )
 from tasks.lora.switches import GauntletMode, Switches, describe
-from tasks.lora.verdict import Verdict, check_first_deploy_floor
+from tasks.lora.verdict import GauntletVerdict, check_first_deploy_floor
+from tasks.lora.verdict_summary import verdict_markdown, verdict_rows
 from tasks.platform.naming import artifact_key, utc_now
 from tasks.platform.steps import emit, ensure_kill_switch_off, publish_summary, run_logger
 
@@ -209,7 +209,9 @@ def _roll_back_after(run: DeployRecord, lora: LoraFile, error: BaseException) ->
         run.reasons = [*run.reasons, f"rollback failed too: {type(exc).__name__}: {exc}"]
 
 
-def _judge_canary(target: str, lora: LoraFile, pointers: Pointers, mode: GauntletMode) -> Verdict:
+def _judge_canary(
+    target: str, lora: LoraFile, pointers: Pointers, mode: GauntletMode
+) -> GauntletVerdict:
     """The gauntlet's verdict on the canary against stable."""
     canary, stable = _default_models(target, lora, pointers)
     return _judge(target, lora, canary, stable, mode)
@@ -217,13 +219,13 @@ def _judge_canary(target: str, lora: LoraFile, pointers: Pointers, mode: Gauntle
 
 def _judge(
     target: str, lora: LoraFile, candidate: str, baseline: str | None, mode: GauntletMode
-) -> Verdict:
+) -> GauntletVerdict:
     """Run the gauntlet and publish its verdict as the ``lora-gauntlet-<target>`` artifact."""
     verdict = run_gauntlet(target, lora, candidate, baseline, mode)
     publish_summary(
         artifact_key("lora-gauntlet", target),
-        gauntlet_report.render_markdown(verdict),
-        gauntlet_report.table_rows(verdict),
+        verdict_markdown(verdict),
+        verdict_rows(verdict),
         f"LoRA gauntlet {target}",
     )
     return verdict

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from blocks.errors import ExitCode
 from tasks.events import BusSummary
 from tasks.lora.registry import RollbackResult
-from tasks.lora.verdict import Verdict
+from tasks.lora.verdict import GauntletVerdict
 from tasks.platform.naming import iso_utc, md_cell
 
 
@@ -63,7 +63,8 @@ class LoraDeployReport(BaseModel):
     stable_before: str | None = None
     stable_after: str | None = None  # the stable pointer as this run last saw it
     readiness: list[str] = Field(default_factory=list)  # reasons readiness failed, if it did
-    gauntlet: Verdict | None = None  # None: no gauntlet ran (disabled, mock, or stopped before)
+    # None: no gauntlet ran (disabled, mock, or stopped before)
+    gauntlet: GauntletVerdict | None = None
     rollback: RollbackResult | None = None
     a2a: BusSummary | None = None  # None: A2A disabled (or the run stopped before it started)
 
@@ -90,7 +91,7 @@ class DeployRecord(BaseModel):
     stable_before: str | None = None
     stable_after: str | None = None
     readiness: list[str] = Field(default_factory=list)
-    gauntlet: Verdict | None = None
+    gauntlet: GauntletVerdict | None = None
     rollback: RollbackResult | None = None
     a2a: BusSummary | None = None
 

@@ -23,7 +23,7 @@ from tasks.lora.readiness import Readiness, check_readiness
 from tasks.lora.registry import Pointers, RollbackResult
 from tasks.lora.sampling import select_prompts
 from tasks.lora.switches import GauntletMode, Switches, resolve_switches
-from tasks.lora.verdict import Verdict, compare
+from tasks.lora.verdict import GauntletVerdict, judge_gauntlet
 from tasks.lora.wiring import (
     deploy_target,
     expand_url,
@@ -128,7 +128,7 @@ def check_dataset(lora: LoraFile) -> str:
 @step(name="run-gauntlet", cache_policy=NO_CACHE)
 def run_gauntlet(
     target: str, lora: LoraFile, candidate: str, stable: str | None, mode: GauntletMode
-) -> Verdict:
+) -> GauntletVerdict:
     """The prompts ``mode`` selects from the sealed dataset against ``candidate`` and ``stable``
     side by side, then the verdict (which names the mode and how many prompts ran)."""
     spec, gauntlet = lora.target(target), lora.gauntlet
@@ -152,7 +152,7 @@ def run_gauntlet(
             timeout=gauntlet.timeout_seconds,
         )
     )
-    return compare(sides.candidate, sides.stable, gauntlet.policy, mode=mode)
+    return judge_gauntlet(sides.candidate, sides.stable, gauntlet.policy, mode=mode)
 
 
 def open_bus(lora: LoraFile, switches: Switches, target: str) -> BestEffortBus | None:

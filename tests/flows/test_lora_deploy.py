@@ -26,7 +26,7 @@ from tasks.events import A2AEvent, ProblemKind, Spool
 from tasks.lora.registry import LocalRegistry, Pointers
 from tasks.lora.report import LoraDeployReport, Outcome
 from tasks.lora.switches import NAMES
-from tasks.lora.verdict import Verdict, VerdictStatus
+from tasks.lora.verdict import GauntletVerdict, VerdictStatus
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tasks.platform.naming import utc_now
 from tests.flows.lora_files import (
@@ -458,13 +458,13 @@ def test_lora_gauntlet_ad_hoc_passes_identical_and_fails_degraded(tmp_path: Path
 
     state = lora_gauntlet(candidate="demo-v1-copy", config=str(config), return_state=True)
     verdict = state.result(raise_on_failure=False)
-    assert isinstance(verdict, Verdict)
+    assert isinstance(verdict, GauntletVerdict)
     assert state.is_completed() and verdict.passed
     assert verdict.candidate.startswith("demo-v1-copy (") and verdict.stable.startswith("demo-v1 (")
 
     state = lora_gauntlet(candidate="demo-v2-degraded", config=str(config), return_state=True)
     verdict = state.result(raise_on_failure=False)
-    assert isinstance(verdict, Verdict)
+    assert isinstance(verdict, GauntletVerdict)
     assert state.is_failed() and not verdict.passed
     assert verdict.candidate.startswith("demo-v2-degraded (")
     assert verdict.stable.startswith("demo-v1 (")
