@@ -43,7 +43,7 @@ from tasks.lora.steps import (
     run_gauntlet,
     stored_sha256,
 )
-from tasks.lora.switches import GauntletMode, Switches, describe
+from tasks.lora.switches import GauntletMode, Switches, describe_switches
 from tasks.lora.verdict import GauntletVerdict, check_first_deploy_floor
 from tasks.lora.verdict_summary import verdict_markdown, verdict_rows
 from tasks.platform.naming import artifact_key, utc_now
@@ -84,7 +84,7 @@ def lora_deploy(
         adapter=adapter,
         version=version,
         started_at=utc_now(),
-        switches=describe(switches),
+        switches=describe_switches(switches),
     )
     run_logger().info("switches: %s", run.switches)
     bus: BestEffortBus | None = None

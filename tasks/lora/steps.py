@@ -8,13 +8,13 @@ task per prompt.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from prefect.cache_policies import NO_CACHE
 
 from blocks.errors import ConfigError
 from blocks.lora import LoraFile, ReadinessSpec
+from blocks.lora_settings import read_switch_inputs
 from tasks.events import A2AEvent, A2AProblem, BestEffortBus, ProblemKind
 from tasks.lora.adapter import AdapterReport, inspect_adapter
 from tasks.lora.dataset import load_dataset
@@ -39,20 +39,7 @@ PROCESS = "gauntlet"
 @step(name="resolve-switches", cache_policy=NO_CACHE)
 def effective_switches(lora: LoraFile, parameters: dict) -> Switches:
     """default < .env < environment < settings block < flow parameters."""
-    block = None
-    if lora.settings_block:
-        from blocks.lora_settings import GauntletSettings
-
-        try:
-            block = GauntletSettings.load(lora.settings_block).switches()
-        except ValueError as exc:
-            raise ConfigError(
-                f"settings block {lora.settings_block!r} cannot be loaded: {exc}",
-                remediation="Create it in the UI (Blocks → Warden Gauntlet Settings) or remove "
-                "settings_block from the LoRA file.",
-            ) from exc
-    dotenv = Path(lora.dotenv) if lora.dotenv and Path(lora.dotenv).exists() else None
-    return resolve_switches(env=os.environ, dotenv_path=dotenv, block=block, parameters=parameters)
+    return resolve_switches(read_switch_inputs(lora), parameters)
 
 
 @step(name="inspect-adapter", cache_policy=NO_CACHE)

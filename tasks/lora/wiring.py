@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from blocks.errors import ConfigError
-from blocks.lora import LoraFile, ReadinessSpec, TargetSpec
+from blocks.lora import LoraFile, ReadinessSpec, TargetSpec, url_environment
 from tasks.lora.deploy_targets import DeployTarget, VllmTarget
 from tasks.lora.gauntlet_targets import CommandTarget, GauntletTarget, OpenAITarget
 from tasks.lora.ops_board import OpsBoardSource
@@ -17,7 +15,7 @@ from tasks.platform.variables import expand
 
 def expand_url(value: str, where: str) -> str:
     """URLs may say ``${NAME:-default}`` (the demo's ports move with WARDEN_* variables)."""
-    expanded, missing = expand(value, os.environ)
+    expanded, missing = expand(value, url_environment())
     if missing:
         raise ConfigError(
             f"{where} uses unset variable(s): {', '.join(missing)}",

@@ -19,13 +19,13 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.variables import Variable
 
 from blocks.errors import ConfigError, KillSwitchOn
+from blocks.lora import SWITCH_NAMES
 from blocks.storage import warden_home
 from deployments.local import demo_llm
 from flows.lora_deploy import lora_deploy, lora_gauntlet
 from tasks.events import A2AEvent, ProblemKind, Spool
 from tasks.lora.registry import LocalRegistry, Pointers
 from tasks.lora.report import LoraDeployReport, Outcome
-from tasks.lora.switches import NAMES
 from tasks.lora.verdict import GauntletVerdict, VerdictStatus
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tasks.platform.naming import utc_now
@@ -49,7 +49,7 @@ WRONG_SHA256 = "0" * 64
 @pytest.fixture(autouse=True)
 def _no_switches(monkeypatch: pytest.MonkeyPatch) -> None:
     """The caller's GAUNTLET_* / A2A_* / SKIP_* variables must not reach the flow."""
-    for name in NAMES:
+    for name in SWITCH_NAMES:
         monkeypatch.delenv(name, raising=False)
 
 
