@@ -27,7 +27,13 @@ from blocks.storage import persisted_results
 from tasks.events import BestEffortBus
 from tasks.lora.admission import already_stable, check_mock_allowed
 from tasks.lora.registry import Pointers, adapter_model_name
-from tasks.lora.report import FAILING, DeployRecord, LoraDeployReport, Outcome, render_markdown
+from tasks.lora.report import (
+    FAILING,
+    DeployOutcome,
+    DeployRecord,
+    LoraDeployReport,
+    render_markdown,
+)
 from tasks.lora.steps import (
     PROCESS,
     announce,
@@ -35,13 +41,13 @@ from tasks.lora.steps import (
     check_dataset,
     check_operational_readiness,
     deploy_canary,
-    effective_switches,
     open_bus,
     promote_canary,
     read_pointers,
+    read_stored_sha256,
+    read_switches,
     roll_back,
     run_gauntlet,
-    stored_sha256,
 )
 from tasks.lora.switches import GauntletMode, Switches, describe_switches
 from tasks.lora.verdict import GauntletVerdict, check_first_deploy_floor
@@ -78,7 +84,7 @@ def lora_deploy(
         "GAUNTLET_MODE": gauntlet_mode,
         "SKIP_GAUNTLET": skip_gauntlet,
     }
-    switches = effective_switches(lora, parameters)  # reads only: bad switches change nothing
+    switches = read_switches(lora, parameters)  # reads only: bad switches change nothing
     run = DeployRecord(
         target=target,
         adapter=adapter,
@@ -96,9 +102,9 @@ def lora_deploy(
             bus.drain(budget_seconds=lora.a2a.drain_seconds, now=utc_now() + timedelta(days=1))
         _deploy(run, lora, switches, bus)
     except KillSwitchOn as exc:
-        run.end(Outcome.KILL_SWITCH_ON, reasons=[str(exc)])
+        run.end(DeployOutcome.KILL_SWITCH_ON, reasons=[str(exc)])
     except WardenError as exc:
-        run.end(Outcome.ERROR, code=int(exc.code), reasons=[str(exc)])
+        run.end(DeployOutcome.ERROR, code=int(exc.code), reasons=[str(exc)])
     finally:
         if bus is not None:
             run.a2a = bus.close(timeout=5.0)
@@ -118,13 +124,13 @@ def _deploy(run: DeployRecord, lora: LoraFile, switches: Switches, bus) -> None:
     run.adapter_sha256 = inspection.sha256 or None
     if not inspection.ok:
         reasons = [f"{p.code}: {p.message}" for p in inspection.problems]
-        return run.end(Outcome.REFUSED, reasons=reasons)
+        return run.end(DeployOutcome.REFUSED, reasons=reasons)
     run.version = run.version or f"sha-{inspection.sha256[:12]}"
     before = read_pointers(target, lora)
     run.stable_before = run.stable_after = before.stable
-    stored = stored_sha256(target, lora, run.version)
+    stored = read_stored_sha256(target, lora, run.version)
     if already_stable(before, run.version, stored, inspection.sha256):
-        return run.end(Outcome.ALREADY_STABLE)
+        return run.end(DeployOutcome.ALREADY_STABLE)
 
     if not switches.gauntlet_enabled:
         run_logger().info("gauntlet skipped: disabled (GAUNTLET_ENABLED=false)")
@@ -138,13 +144,13 @@ def _deploy(run: DeployRecord, lora: LoraFile, switches: Switches, bus) -> None:
         ensure_kill_switch_off(PROCESS)  # before the deploy
         _guarded(run, lora, lambda: deploy_canary(target, lora, run.version, run.adapter))
         _promote(run, lora)
-        return run.end(Outcome.DEPLOYED)
+        return run.end(DeployOutcome.DEPLOYED)
 
     readiness = check_operational_readiness(lora.readiness)
     if not readiness.ready:
         run.readiness = readiness.reasons
         why = "operations not ready for the gauntlet: " + "; ".join(readiness.reasons)
-        return run.end(Outcome.NOT_READY, reasons=[why])
+        return run.end(DeployOutcome.NOT_READY, reasons=[why])
     mock = switches.skip_gauntlet
     if not mock:
         check_dataset(lora)  # a changed dataset is refused before anything is deployed
@@ -171,13 +177,13 @@ def _gauntlet(run: DeployRecord, lora: LoraFile, switches: Switches, bus, *, moc
         duration = round(time.monotonic() - started, 3)
         announce("pass", lora, target, bus, duration_seconds=duration, mock=mock)
         _promote(run, lora)
-        return run.end(Outcome.PROMOTED_UNTESTED if mock else Outcome.PROMOTED)
+        return run.end(DeployOutcome.PROMOTED_UNTESTED if mock else DeployOutcome.PROMOTED)
     failure_reason = verdict.failure_reason or "canary_test_failed"
     announce("fail", lora, target, bus, failure_reason=failure_reason)
     run.rollback = roll_back(target, lora)
     run.stable_after = run.rollback.stable
     reasons = [f"{r.code}: {r.message}" for r in verdict.reasons]
-    run.end(Outcome.ROLLED_BACK, reasons=reasons or [f"gauntlet failed: {failure_reason}"])
+    run.end(DeployOutcome.ROLLED_BACK, reasons=reasons or [f"gauntlet failed: {failure_reason}"])
 
 
 def _guarded(run: DeployRecord, lora: LoraFile, step) -> None:
@@ -233,7 +239,7 @@ def _judge(
 
 def _row(report: LoraDeployReport) -> dict:
     verdict = report.gauntlet
-    not_run = "mock" if report.outcome is Outcome.PROMOTED_UNTESTED else "not run"
+    not_run = "mock" if report.outcome is DeployOutcome.PROMOTED_UNTESTED else "not run"
     return {
         "target": report.target,
         "version": report.version or "",

@@ -21,7 +21,7 @@ from tasks.lora.verdict import GauntletVerdict
 from tasks.platform.naming import iso_utc, md_cell
 
 
-class Outcome(StrEnum):
+class DeployOutcome(StrEnum):
     DEPLOYED = "deployed"  # gauntlet disabled: deployed directly (the seed's inert default)
     PROMOTED = "promoted"  # the canary passed the gauntlet and is now stable
     PROMOTED_UNTESTED = "promoted_untested"  # SKIP_GAUNTLET: stable without any gauntlet run
@@ -33,16 +33,16 @@ class Outcome(StrEnum):
     ERROR = "error"  # a typed error stopped the run (a canary is rolled back)
 
 
-EXIT_CODES: dict[Outcome, int] = {
-    Outcome.DEPLOYED: ExitCode.OK,
-    Outcome.PROMOTED: ExitCode.OK,
-    Outcome.PROMOTED_UNTESTED: ExitCode.OK,
-    Outcome.ALREADY_STABLE: ExitCode.OK,
-    Outcome.ROLLED_BACK: ExitCode.VERDICT_FAILED,
-    Outcome.NOT_READY: ExitCode.VERDICT_FAILED,
-    Outcome.REFUSED: ExitCode.VERDICT_FAILED,
-    Outcome.KILL_SWITCH_ON: ExitCode.KILL_SWITCH_ON,
-    Outcome.ERROR: ExitCode.INTERNAL_ERROR,  # replaced by the error's own code
+EXIT_CODES: dict[DeployOutcome, int] = {
+    DeployOutcome.DEPLOYED: ExitCode.OK,
+    DeployOutcome.PROMOTED: ExitCode.OK,
+    DeployOutcome.PROMOTED_UNTESTED: ExitCode.OK,
+    DeployOutcome.ALREADY_STABLE: ExitCode.OK,
+    DeployOutcome.ROLLED_BACK: ExitCode.VERDICT_FAILED,
+    DeployOutcome.NOT_READY: ExitCode.VERDICT_FAILED,
+    DeployOutcome.REFUSED: ExitCode.VERDICT_FAILED,
+    DeployOutcome.KILL_SWITCH_ON: ExitCode.KILL_SWITCH_ON,
+    DeployOutcome.ERROR: ExitCode.INTERNAL_ERROR,  # replaced by the error's own code
 }
 FAILING = frozenset(outcome for outcome, code in EXIT_CODES.items() if code != ExitCode.OK)
 
@@ -57,7 +57,7 @@ class LoraDeployReport(BaseModel):
     started_at: datetime
     finished_at: datetime
     switches: str = ""  # the effective switches and where each came from ("" if not resolved)
-    outcome: Outcome
+    outcome: DeployOutcome
     exit_code: int
     reasons: list[str] = Field(default_factory=list)
     stable_before: str | None = None
@@ -85,7 +85,7 @@ class DeployRecord(BaseModel):
     version: str | None = None
     adapter_sha256: str | None = None
     switches: str = ""
-    outcome: Outcome | None = None
+    outcome: DeployOutcome | None = None
     exit_code: int | None = None
     reasons: list[str] = Field(default_factory=list)
     stable_before: str | None = None
@@ -96,7 +96,7 @@ class DeployRecord(BaseModel):
     a2a: BusSummary | None = None
 
     def end(
-        self, outcome: Outcome, *, code: int | None = None, reasons: Sequence[str] = ()
+        self, outcome: DeployOutcome, *, code: int | None = None, reasons: Sequence[str] = ()
     ) -> None:
         """Set the outcome (its exit code from the table unless ``code``); add ``reasons``."""
         self.outcome = outcome
@@ -106,7 +106,7 @@ class DeployRecord(BaseModel):
     def report(self, finished_at: datetime) -> LoraDeployReport:
         if self.outcome is None or self.exit_code is None:
             # a run that ended without an outcome proved nothing: report it as an error
-            self.end(Outcome.ERROR, reasons=["the run ended without an outcome (a bug)"])
+            self.end(DeployOutcome.ERROR, reasons=["the run ended without an outcome (a bug)"])
         return LoraDeployReport(**self.model_dump(), finished_at=finished_at)
 
 
@@ -124,7 +124,7 @@ def render_markdown(report: LoraDeployReport) -> str:
         f"- Gauntlet: {_gauntlet_line(report)}",
         f"- {iso_utc(report.started_at, 'seconds')} → {iso_utc(report.finished_at, 'seconds')}",
     ]
-    if report.outcome is Outcome.PROMOTED_UNTESTED:
+    if report.outcome is DeployOutcome.PROMOTED_UNTESTED:
         lines += ["", "⚠️ **untested**: SKIP_GAUNTLET (the mock gauntlet) ran no prompt."]
     if report.reasons:
         lines += ["", "## Reasons", ""] + [f"- {md_cell(r)}" for r in report.reasons]
@@ -139,7 +139,7 @@ def render_markdown(report: LoraDeployReport) -> str:
 def _gauntlet_line(report: LoraDeployReport) -> str:
     verdict = report.gauntlet
     if verdict is None:
-        return "mock (not run)" if report.outcome is Outcome.PROMOTED_UNTESTED else "not run"
+        return "mock (not run)" if report.outcome is DeployOutcome.PROMOTED_UNTESTED else "not run"
     return (
         f"{verdict.status} — mode {verdict.mode}, {verdict.prompts} of "
         f"{verdict.dataset_prompts} prompts"

@@ -1,5 +1,8 @@
 """Prefect tasks of the LoRA gauntlet deploy: thin wrappers with their policies.
 
+Each task's name is its function's name (no ``name=``), so a task run seen in the UI greps to
+its code.
+
 Deploy, promote and rollback change a target: never cached; rollback is idempotent, so it
 retries. The gauntlet's own concurrency lives inside one task (async requests), never one
 task per prompt.
@@ -36,13 +39,13 @@ from tasks.platform.steps import emit, retry_if_retryable, run_logger, step
 PROCESS = "gauntlet"
 
 
-@step(name="resolve-switches", cache_policy=NO_CACHE)
-def effective_switches(lora: LoraFile, parameters: dict) -> Switches:
+@step(cache_policy=NO_CACHE)
+def read_switches(lora: LoraFile, parameters: dict) -> Switches:
     """default < .env < environment < settings block < flow parameters."""
     return resolve_switches(read_switch_inputs(lora), parameters)
 
 
-@step(name="inspect-adapter", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def check_adapter(adapter: str, lora: LoraFile) -> AdapterReport:
     limits = lora.adapter
     return inspect_adapter(
@@ -50,7 +53,7 @@ def check_adapter(adapter: str, lora: LoraFile) -> AdapterReport:
     )
 
 
-@step(name="check-readiness", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def check_operational_readiness(spec: ReadinessSpec | None) -> Readiness:
     if spec is None:
         return Readiness(
@@ -61,20 +64,19 @@ def check_operational_readiness(spec: ReadinessSpec | None) -> Readiness:
     return check_readiness(readiness_source(spec), spec.policy)
 
 
-@step(name="read-pointers", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def read_pointers(target: str, lora: LoraFile) -> Pointers:
     return deploy_target(target, lora).current()
 
 
-@step(name="read-stored-sha256", cache_policy=NO_CACHE)
-def stored_sha256(target: str, lora: LoraFile, version: str) -> str | None:
+@step(cache_policy=NO_CACHE)
+def read_stored_sha256(target: str, lora: LoraFile, version: str) -> str | None:
     """The SHA-256 the target's registry holds for ``version``; None when it is not stored."""
     registry = registry_of(target, lora.target(target), lora)
     return registry.manifest(version)["sha256"] if version in registry.versions() else None
 
 
 @step(
-    name="deploy-canary",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=3,
@@ -87,7 +89,6 @@ def deploy_canary(target: str, lora: LoraFile, version: str, adapter: str) -> Po
 
 
 @step(
-    name="promote-canary",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=3,
@@ -99,20 +100,20 @@ def promote_canary(target: str, lora: LoraFile) -> Pointers:
     return backend.current()
 
 
-@step(name="roll-back", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
+@step(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
 def roll_back(target: str, lora: LoraFile) -> RollbackResult:
     """The rollback handler: restore the previous stable, unload the canary (idempotent)."""
     return deploy_target(target, lora).rollback()
 
 
-@step(name="check-dataset", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def check_dataset(lora: LoraFile) -> str:
     """The sealed dataset still has its pinned hash and parses; returns the hash."""
     gauntlet = lora.gauntlet
     return load_dataset(gauntlet.dataset, pinned_sha256=gauntlet.dataset_sha256).sha256
 
 
-@step(name="run-gauntlet", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def run_gauntlet(
     target: str, lora: LoraFile, candidate: str, stable: str | None, mode: GauntletMode
 ) -> GauntletVerdict:
