@@ -123,14 +123,10 @@ def gauntlet(
 
 @app.command("rollback")
 def rollback(target: TargetOption = "demo", config: ConfigOption = DEFAULT_LORA_FILE) -> None:
-    """The rollback handler: restore the previous stable, unload the canary (idempotent)."""
-    from tasks.lora.wiring import deploy_target
-
-    lora = _config(config, target)
-    try:
-        result = deploy_target(target, lora).rollback()
-    except WardenError as exc:
-        fail(exc)
+    """The rollback handler (flow lora-rollback): restore the previous stable, unload the canary
+    (idempotent). It is cleanup, so it works under the kill switch."""
+    _config(config, target)
+    result = flow_result("flows.lora_rollback:lora_rollback", target=target, config=str(config))
     console.print(result.message, markup=False)
     console.print(f"stable: {result.stable}; canary removed: {result.canary}", markup=False)
 
