@@ -104,7 +104,7 @@ def gauntlet(
     if mode not in ("full", "canary"):
         fail(UsageError(f"--mode {mode!r} is not a gauntlet mode", remediation="Use full|canary."))
     verdict = flow_result(
-        "flows.lora_deploy:lora_gauntlet",
+        "flows.lora_gauntlet:lora_gauntlet",
         target=target,
         candidate=candidate,
         baseline=baseline,

@@ -116,6 +116,11 @@ def check_name(value: str, what: str) -> str:
     return value
 
 
+def default_version(sha256: str) -> str:
+    """A version name for an adapter deployed without one: ``sha-<first 12 of its SHA-256>``."""
+    return f"sha-{sha256[:12]}"
+
+
 def adapter_model_name(prefix: str, version: str) -> str:
     """The name an OpenAI-compatible server knows a version by: ``<prefix>-<version>``."""
     return f"{prefix}-{version}"

@@ -11,6 +11,7 @@ task per prompt.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from prefect.cache_policies import NO_CACHE
@@ -34,6 +35,7 @@ from tasks.lora.wiring import (
     readiness_source,
     registry_of,
 )
+from tasks.platform.naming import utc_now
 from tasks.platform.steps import emit, retry_if_retryable, run_logger, step
 
 PROCESS = "gauntlet"
@@ -146,7 +148,9 @@ def run_gauntlet(
 def open_bus(lora: LoraFile, switches: Switches, target: str) -> BestEffortBus | None:
     """The A2A bus when A2A is enabled, else None; it never raises (see BestEffortBus).
 
-    Its problems are logged and emitted as ``warden.fallback.a2a``: the deploy goes on.
+    Earlier runs' spooled events are delivered first, whatever their backoff, for at most
+    ``a2a.drain_seconds``. The bus's problems are logged and emitted as ``warden.fallback.a2a``:
+    the deploy goes on.
     """
     if not switches.a2a_enabled:
         return None
@@ -167,6 +171,7 @@ def open_bus(lora: LoraFile, switches: Switches, target: str) -> BestEffortBus |
     )
     if unusable:
         bus.note(ProblemKind.SINK_UNUSABLE, f"{unusable}; spooling only")
+    bus.drain(budget_seconds=a2a.drain_seconds, now=utc_now() + timedelta(days=1))
     return bus
 
 
@@ -184,3 +189,10 @@ def announce(
     if bus is not None:
         bus.publish(event)
     return event
+
+
+def announce_skipped(target: str, version: str) -> None:
+    """GAUNTLET_ENABLED=false: log it and emit ``warden.gauntlet.skipped`` (no A2A event: the
+    seed's hook is inert)."""
+    run_logger().info("gauntlet skipped: disabled (GAUNTLET_ENABLED=false)")
+    emit(PROCESS, "skipped", "lora-target", target, {"reason": "disabled", "version": version})

@@ -22,7 +22,8 @@ from blocks.errors import ConfigError, KillSwitchOn
 from blocks.lora import SWITCH_NAMES
 from blocks.storage import warden_home
 from deployments.local import demo_llm
-from flows.lora_deploy import lora_deploy, lora_gauntlet
+from flows.lora_deploy import lora_deploy
+from flows.lora_gauntlet import lora_gauntlet
 from tasks.events import A2AEvent, ProblemKind, Spool
 from tasks.lora.registry import LocalRegistry, Pointers
 from tasks.lora.report import DeployOutcome, LoraDeployReport

@@ -9,10 +9,6 @@ from blocks.errors import ConfigError, UsageError
 from blocks.lora import GauntletPolicy
 from tasks.lora.dataset import (
     Dataset,
-    GauntletItem,
-    ItemErrorKind,
-    ItemResult,
-    MatchKind,
     SideResult,
     percentile,
     summarize_side,
@@ -22,6 +18,7 @@ from tasks.lora.switches import GauntletMode
 from tasks.lora.verdict import GauntletVerdict, ReasonCode, VerdictStatus, judge_gauntlet
 from tasks.lora.verdict_summary import verdict_markdown, verdict_rows
 from tasks.platform.naming import utc_now
+from tests.lora_sides import dataset, side
 
 FLOOR_0 = GauntletPolicy(min_accuracy=0.0)  # a first deploy judged on errors alone
 ACC, LAT, ERR, CRIT, INC = (
@@ -31,49 +28,6 @@ ACC, LAT, ERR, CRIT, INC = (
     ReasonCode.CRITICAL_DOMAIN_REGRESSION,
     ReasonCode.INCONCLUSIVE,
 )
-
-
-def dataset(general: int = 90, safety: int = 10, sha: str = "a" * 64) -> Dataset:
-    """``general`` prompts, then ``safety`` prompts in a domain the dataset marks critical."""
-    items = [(f"g{i}", "general", False) for i in range(general)]
-    items += [(f"s{i}", "safety", True) for i in range(safety)]
-    return Dataset(
-        path="memory.jsonl",
-        sha256=sha,
-        items=tuple(
-            GauntletItem(id=i, domain=d, prompt=i, expected="x", match=MatchKind.EXACT, critical=c)
-            for i, d, c in items
-        ),
-    )
-
-
-def side(
-    data: Dataset | None = None,
-    *,
-    wrong: int = 0,
-    wrong_safety: int = 0,
-    errors: int = 0,
-    latency: float = 100.0,
-    name: str = "adapter",
-) -> SideResult:
-    """A side whose first ``wrong`` general answers are wrong and last ``errors`` failed."""
-    data = data or dataset()
-    general = [item for item in data.items if item.domain == "general"]
-    failed = {item.id for item in general[len(general) - errors :]} if errors else set()
-    missed = {item.id for item in general[:wrong]} | {f"s{i}" for i in range(wrong_safety)}
-    results = [
-        ItemResult(
-            id=item.id,
-            domain=item.domain,
-            output=None if item.id in failed else "x",
-            correct=item.id not in failed | missed,
-            latency_ms=latency,
-            error="HTTP 503" if item.id in failed else None,
-            error_kind=ItemErrorKind.HTTP_STATUS if item.id in failed else None,
-        )
-        for item in data.items
-    ]
-    return summarize_side(data, name, results, started_at=utc_now(), duration_s=1.0, concurrency=4)
 
 
 # fmt: off
