@@ -47,8 +47,9 @@ def test_the_mock_gauntlet_on_production(fields: dict, switches: Switches, refus
 
 
 def test_allow_mock_gauntlet_without_production_does_nothing_so_it_is_refused() -> None:
-    with pytest.raises(ValidationError, match="allow_mock_gauntlet applies only to production"):
+    with pytest.raises(ValidationError) as caught:
         spec(allow_mock_gauntlet=True)
+    assert [error["type"] for error in caught.value.errors()] == ["value_error"]
 
 
 SHA, OTHER = "a" * 64, "b" * 64

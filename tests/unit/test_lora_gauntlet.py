@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from blocks.errors import ConfigError, UsageError
+from blocks.errors import ConfigError, ExitCode, UsageError
 from blocks.lora import GauntletPolicy
 from tasks.lora.dataset import Dataset, ItemErrorKind, SideResult, load_dataset
 from tasks.lora.gauntlet import run_side, run_side_by_side, run_side_sync, run_sync
@@ -433,13 +433,14 @@ def test_invalid_target_is_refused(build, fragment: str) -> None:
 
 @pytest.mark.parametrize(("concurrency", "timeout"), [(0, 1.0), (4, 0.0)])
 def test_invalid_run_arguments(tmp_path: Path, concurrency: int, timeout: float) -> None:
-    with pytest.raises(UsageError, match="must be"):
+    with pytest.raises(UsageError) as caught:
         run_side_sync(
             make_dataset(tmp_path, 1),
             CommandTarget(["true"]),
             concurrency=concurrency,
             timeout=timeout,
         )
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_sync_wrapper_refuses_a_running_loop(tmp_path: Path) -> None:
