@@ -9,8 +9,6 @@ with its :class:`~tasks.lora.dataset.ItemErrorKind`; the runner records it as th
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
 from collections.abc import Sequence
 from typing import Literal, Protocol
@@ -19,6 +17,7 @@ import httpx
 
 from blocks.errors import BackendUnavailable, ConfigError
 from tasks.lora.dataset import ItemErrorKind
+from tasks.platform.processes import signal_group, why_not_started
 from tasks.platform.urls import safe_url
 
 ERROR_BODY_CHARS = 200  # response or stderr excerpt kept in an item's error
@@ -198,8 +197,7 @@ class CommandTarget:
             ) from exc
         finally:
             if proc.returncode is None:  # timed out or cancelled: leave no process behind
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                signal_group(proc.pid, signal.SIGKILL)
                 await proc.wait()
         if proc.returncode != 0:
             tail = err.decode("utf-8", errors="replace")[-ERROR_BODY_CHARS:].strip()
@@ -218,11 +216,6 @@ class CommandTarget:
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, so a timeout kills it all
             )
-        except FileNotFoundError as exc:
-            raise TargetError(
-                ItemErrorKind.COMMAND_FAILED, f"command not found: {argv[0]}"
-            ) from exc
         except OSError as exc:
-            raise TargetError(
-                ItemErrorKind.COMMAND_FAILED, f"cannot run {argv[0]}: {exc.strerror or exc}"
-            ) from exc
+            _, message = why_not_started(argv[0], exc)
+            raise TargetError(ItemErrorKind.COMMAND_FAILED, message) from exc
