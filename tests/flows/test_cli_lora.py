@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from blocks.storage import warden_home
 from cli.main import app
-from tasks.lora.registry import LocalRegistry, Pointers
+from tasks.lora.registry import Pointers
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tasks.platform.naming import utc_now
-from tests.flows.lora_files import DEGRADED_ADAPTER, GOOD_ADAPTER, write_lora
+from tests.flows.lora_files import GOOD_ADAPTER, live_canary, write_lora
 
 runner = CliRunner()
 
@@ -46,10 +46,7 @@ def test_gauntlet_refuses_an_unknown_mode(tmp_path: Path) -> None:
 
 
 def test_rollback_runs_the_flow_and_works_under_the_kill_switch(tmp_path: Path) -> None:
-    registry = LocalRegistry(warden_home() / "lora" / "demo", name_prefix="demo")
-    registry.deploy_canary("v1", GOOD_ADAPTER)
-    registry.promote_canary()
-    registry.deploy_canary("v2", DEGRADED_ADAPTER)
+    registry = live_canary()
     since = utc_now()
     Variable.set(KILL_SWITCH_VARIABLE, True, overwrite=True)
     try:

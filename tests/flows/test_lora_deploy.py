@@ -35,6 +35,7 @@ from tests.flows.lora_files import (
     DEGRADED_ADAPTER,
     GOOD_ADAPTER,
     LORA_FILE,
+    demo_registry,
     gauntlet_events,
     json_server,
     refusing_vllm,
@@ -64,10 +65,6 @@ def demo(monkeypatch: pytest.MonkeyPatch):
     server.server_close()
 
 
-def registry() -> LocalRegistry:
-    return LocalRegistry(warden_home() / "lora" / "demo", name_prefix="demo")
-
-
 def deploy(config: Path, adapter: Path, **params) -> tuple[object, LoraDeployReport]:
     state = lora_deploy(adapter=str(adapter), config=str(config), return_state=True, **params)
     report = state.result(raise_on_failure=False)
@@ -79,7 +76,7 @@ def seed_stable(config: Path, version: str = "v1") -> None:
     """A good adapter deployed directly (gauntlet off) as the stable version."""
     state, report = deploy(config, GOOD_ADAPTER, version=version, gauntlet_enabled=False)
     assert state.is_completed() and report.outcome is DeployOutcome.DEPLOYED, report.reasons
-    assert registry().current() == Pointers(stable=version, canary=None)
+    assert demo_registry().current() == Pointers(stable=version, canary=None)
 
 
 # -- inert default and switches -------------------------------------------------------------
@@ -94,11 +91,11 @@ def test_inert_by_default_deploys_directly_without_a_gauntlet(tmp_path: Path, de
     assert (
         report.version.startswith("sha-") and report.version == f"sha-{report.adapter_sha256[:12]}"
     )
-    assert registry().current() == Pointers(stable=report.version, canary=None)
+    assert demo_registry().current() == Pointers(stable=report.version, canary=None)
     assert (report.stable_before, report.stable_after) == (None, report.version)
     assert report.gauntlet is None and report.readiness == []
     assert "GAUNTLET_ENABLED=false (default)" in report.switches
-    assert [entry["action"] for entry in registry().history()] == ["deploy_canary", "promote"]
+    assert [entry["action"] for entry in demo_registry().history()] == ["deploy_canary", "promote"]
 
     events = gauntlet_events(since, {"warden.gauntlet.skipped"})
     skipped = [e for e in events if e.event == "warden.gauntlet.skipped"]
@@ -156,7 +153,7 @@ def test_switch_precedence_shows_in_the_report(
     assert state.is_completed() and report.outcome is outcome, report.reasons
     for part in expected:
         assert part in report.switches
-    assert registry().current().stable == report.version
+    assert demo_registry().current().stable == report.version
 
 
 def test_a_settings_block_overrides_the_environment_and_parameters_override_it(
@@ -203,7 +200,7 @@ def test_gauntlet_promotes_a_first_deploy_then_a_second_good_version(tmp_path: P
     assert state.is_completed(), second.reasons
     assert (second.outcome, second.exit_code) == (DeployOutcome.PROMOTED, 0)
     assert (second.stable_before, second.stable_after) == ("v1", "v2")
-    assert registry().current() == Pointers(stable="v2", canary=None)
+    assert demo_registry().current() == Pointers(stable="v2", canary=None)
     verdict = second.gauntlet
     assert verdict.status is VerdictStatus.PASS and verdict.passed
     assert (verdict.mode, verdict.prompts, verdict.dataset_prompts) == ("full", 40, 40)
@@ -244,14 +241,14 @@ def test_degraded_adapter_is_rolled_back_and_the_run_fails(tmp_path: Path, demo)
 
     assert state.is_failed()
     assert (report.outcome, report.exit_code) == (DeployOutcome.ROLLED_BACK, 1)
-    assert registry().current() == Pointers(stable="v1", canary=None)
+    assert demo_registry().current() == Pointers(stable="v1", canary=None)
     assert (report.stable_before, report.stable_after) == ("v1", "v1")
     assert report.rollback.rolled_back and report.rollback.canary == "v2"
     assert report.rollback.stable == "v1"
     verdict = report.gauntlet
     assert not verdict.passed and verdict.status is VerdictStatus.FAIL
     assert report.reasons and any("ACCURACY_DROP" in reason for reason in report.reasons)
-    assert registry().history()[-1]["action"] == "rollback"
+    assert demo_registry().history()[-1]["action"] == "rollback"
 
     events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.fail"})
     names = [e.event for e in events]
@@ -285,7 +282,7 @@ def test_skip_gauntlet_promotes_untested_and_its_events_say_mock(tmp_path: Path,
         None,
     )
     assert "SKIP_GAUNTLET=true (parameter)" in report.switches
-    assert registry().current() == Pointers(stable="v2", canary=None)
+    assert demo_registry().current() == Pointers(stable="v2", canary=None)
     events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.pass"})
     assert [e.event for e in events] == ["warden.gauntlet.begin", "warden.gauntlet.pass"]
     assert all(e.payload["metadata"]["mock"] is True for e in events)
@@ -303,7 +300,7 @@ def test_the_mock_gauntlet_is_refused_on_a_production_target(tmp_path: Path, dem
 
     assert state.is_failed()
     assert (report.outcome, report.exit_code) == (DeployOutcome.ERROR, 2)
-    assert registry().current() == Pointers() and registry().versions() == []
+    assert demo_registry().current() == Pointers() and demo_registry().versions() == []
 
     production["demo"]["allow_mock_gauntlet"] = True
     allowed = write_lora(tmp_path, name="allowed.yaml", targets=production)
@@ -327,8 +324,8 @@ def test_readiness_below_thresholds_deploys_nothing(tmp_path: Path, demo) -> Non
     assert any("3 targets up, at least 20 required" in r for r in report.readiness)
     assert any("2 active alerts, at most 0 allowed" in r for r in report.readiness)
     assert all(r in report.reasons[0] for r in report.readiness)
-    assert registry().current() == Pointers(stable="v1", canary=None)
-    assert registry().versions() == ["v1"] and report.gauntlet is None
+    assert demo_registry().current() == Pointers(stable="v1", canary=None)
+    assert demo_registry().versions() == ["v1"] and report.gauntlet is None
 
 
 def test_readiness_source_down_is_not_ready(tmp_path: Path, demo) -> None:
@@ -341,7 +338,7 @@ def test_readiness_source_down_is_not_ready(tmp_path: Path, demo) -> None:
     assert state.is_failed()
     assert (report.outcome, report.exit_code) == (DeployOutcome.NOT_READY, 1)
     assert report.readiness and "ops board" in report.readiness[0]
-    assert registry().current() == Pointers() and registry().versions() == []
+    assert demo_registry().current() == Pointers() and demo_registry().versions() == []
 
 
 def _nan_adapter(folder: Path) -> Path:
@@ -378,7 +375,7 @@ def test_unsound_adapter_is_refused_before_anything_is_deployed(
     assert (report.outcome, report.exit_code) == (DeployOutcome.REFUSED, 1)
     assert any(reason.startswith(f"{code}:") for reason in report.reasons), report.reasons
     assert report.version is None and report.gauntlet is None
-    assert registry().current() == Pointers() and registry().versions() == []
+    assert demo_registry().current() == Pointers() and demo_registry().versions() == []
 
 
 # -- a dataset that changed -------------------------------------------------------------------
@@ -398,9 +395,9 @@ def test_changed_dataset_is_refused_before_the_canary_is_deployed(tmp_path: Path
     assert state.is_failed()
     assert (report.outcome, report.exit_code) == (DeployOutcome.ERROR, 2)
     assert "changed" in report.reasons[0] and WRONG_SHA256 in report.reasons[0]
-    assert registry().current() == Pointers(stable="v1", canary=None)
-    assert registry().versions() == ["v1"]  # the candidate was never even stored
-    assert [entry["action"] for entry in registry().history()] == ["deploy_canary", "promote"]
+    assert demo_registry().current() == Pointers(stable="v1", canary=None)
+    assert demo_registry().versions() == ["v1"]  # the candidate was never even stored
+    assert [entry["action"] for entry in demo_registry().history()] == ["deploy_canary", "promote"]
     # No GAUNTLET_BEGIN left dangling on the bus (the publisher flushed before the run ended).
     assert demo.model.events == [] and report.events_spooled == 0
 
@@ -454,8 +451,8 @@ def test_a2a_bus_down_spools_events_and_delivers_them_first_later(tmp_path: Path
 def test_lora_gauntlet_ad_hoc_passes_identical_and_fails_degraded(tmp_path: Path, demo) -> None:
     config = write_lora(tmp_path)
     seed_stable(config, "v1")
-    registry().store_version("v1-copy", GOOD_ADAPTER)
-    registry().store_version("v2-degraded", DEGRADED_ADAPTER)
+    demo_registry().store_version("v1-copy", GOOD_ADAPTER)
+    demo_registry().store_version("v2-degraded", DEGRADED_ADAPTER)
 
     state = lora_gauntlet(candidate="demo-v1-copy", config=str(config), return_state=True)
     verdict = state.result(raise_on_failure=False)
@@ -470,7 +467,7 @@ def test_lora_gauntlet_ad_hoc_passes_identical_and_fails_degraded(tmp_path: Path
     assert verdict.candidate.startswith("demo-v2-degraded (")
     assert verdict.stable.startswith("demo-v1 (")
     assert verdict.failure_reason
-    assert registry().current() == Pointers(
+    assert demo_registry().current() == Pointers(
         stable="v1", canary=None
     )  # the gauntlet deploys nothing
 
@@ -513,7 +510,7 @@ def test_kill_switch_stops_both_flows_before_any_side_effect(tmp_path: Path, dem
     assert (report.outcome, report.exit_code) == (DeployOutcome.KILL_SWITCH_ON, 3)
     assert not spool_path.exists()  # the A2A spool was not even opened, let alone drained
     assert report.a2a is None and report.gauntlet is None
-    assert registry().current() == Pointers() and registry().versions() == []
+    assert demo_registry().current() == Pointers() and demo_registry().versions() == []
     assert demo.model.events == []
     error = alone.result(raise_on_failure=False)
     assert alone.is_failed() and isinstance(error, KillSwitchOn) and error.code == 3
@@ -540,7 +537,7 @@ def test_kill_switch_turned_on_before_promotion_rolls_the_canary_back(
     assert report.gauntlet.passed  # the gauntlet passed; the switch still stops the promotion
     assert report.rollback.rolled_back and report.rollback.canary == "v2"
     assert (
-        registry().current()
+        demo_registry().current()
         == Pointers(stable="v1", canary=None)
         == Pointers(stable=report.stable_after)
     )
@@ -590,7 +587,7 @@ def test_a_first_deploy_is_held_to_the_shipped_floor(tmp_path: Path, demo) -> No
     assert state.is_failed()
     assert (report.outcome, report.exit_code) == (DeployOutcome.ROLLED_BACK, 1)
     assert report.gauntlet.stable is None and report.gauntlet.failure_reason == "accuracy_drop"
-    assert registry().current() == Pointers()
+    assert demo_registry().current() == Pointers()
 
 
 def test_a_first_deploy_without_a_floor_is_a_configuration_error(tmp_path: Path, demo) -> None:
@@ -602,7 +599,7 @@ def test_a_first_deploy_without_a_floor_is_a_configuration_error(tmp_path: Path,
     assert state.is_failed()
     assert (report.outcome, report.exit_code) == (DeployOutcome.ERROR, 2)
     assert report.gauntlet is None
-    assert registry().current() == Pointers() and registry().versions() == []
+    assert demo_registry().current() == Pointers() and demo_registry().versions() == []
 
 
 def test_a_used_version_name_with_other_bytes_is_not_already_stable(tmp_path: Path, demo) -> None:
@@ -612,7 +609,7 @@ def test_a_used_version_name_with_other_bytes_is_not_already_stable(tmp_path: Pa
 
     assert state.is_failed()
     assert (report.outcome, report.exit_code) == (DeployOutcome.ERROR, 2)
-    assert registry().current() == Pointers(stable="v1", canary=None)
+    assert demo_registry().current() == Pointers(stable="v1", canary=None)
     state, report = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
     assert state.is_completed() and report.outcome is DeployOutcome.ALREADY_STABLE
 

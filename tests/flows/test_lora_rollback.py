@@ -8,25 +8,11 @@ from pathlib import Path
 from prefect.variables import Variable
 
 from blocks.errors import UsageError
-from blocks.storage import warden_home
 from flows.lora_rollback import lora_rollback
-from tasks.lora.registry import LocalRegistry, Pointers, RollbackResult
+from tasks.lora.registry import Pointers, RollbackResult
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tasks.platform.naming import utc_now
-from tests.flows.lora_files import DEGRADED_ADAPTER, GOOD_ADAPTER, gauntlet_events, write_lora
-
-
-def demo_registry() -> LocalRegistry:
-    return LocalRegistry(warden_home() / "lora" / "demo", name_prefix="demo")
-
-
-def live_canary() -> LocalRegistry:
-    """The demo target with stable v1 and a live canary v2 (as a stopped deploy leaves it)."""
-    registry = demo_registry()
-    registry.deploy_canary("v1", GOOD_ADAPTER)
-    registry.promote_canary()
-    registry.deploy_canary("v2", DEGRADED_ADAPTER)
-    return registry
+from tests.flows.lora_files import demo_registry, gauntlet_events, live_canary, write_lora
 
 
 def rollback(config: Path, **params) -> tuple[object, object]:
