@@ -83,7 +83,8 @@ def write_dataset(folder: Path) -> tuple[Path, str]:
 
 def main() -> int:
     from tasks.lora.dataset import load_dataset
-    from tasks.lora.gauntlet import OpenAITarget, run_gauntlet_sync
+    from tasks.lora.gauntlet import run_side_sync
+    from tasks.lora.gauntlet_targets import OpenAITarget
 
     endpoint = subprocess.Popen(
         [sys.executable, __file__, "--serve"],
@@ -97,9 +98,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             path, sha = write_dataset(Path(tmp))
             dataset = load_dataset(path, pinned_sha256=sha)
-        run_gauntlet_sync(dataset, target, concurrency=CONCURRENCY)  # warm-up: imports, sockets
-        wide = run_gauntlet_sync(dataset, target, concurrency=CONCURRENCY)
-        serial = run_gauntlet_sync(dataset, target, concurrency=1)
+        run_side_sync(dataset, target, concurrency=CONCURRENCY)  # warm-up: imports, sockets
+        wide = run_side_sync(dataset, target, concurrency=CONCURRENCY)
+        serial = run_side_sync(dataset, target, concurrency=1)
     finally:
         endpoint.stdin.close()  # type: ignore[union-attr]
         endpoint.wait(timeout=10)

@@ -8,8 +8,10 @@ pins the sealed dataset's SHA-256 and the verdict policy. Unset paths live under
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +20,8 @@ from blocks.errors import UsageError
 from blocks.storage import warden_home
 from blocks.yaml_source import load_model
 
+# The seed's switches, by their variable names.
+SWITCH_NAMES = ("GAUNTLET_ENABLED", "A2A_ENABLED", "GAUNTLET_MODE", "SKIP_GAUNTLET")
 # http(s) URLs, or ${NAME:-default} expanded from the environment when the flow runs.
 _URL = r"^(https?://|\$\{)"
 
@@ -156,3 +160,21 @@ class LoraFile(Strict):
 def load_lora_file(path: Path | str = DEFAULT_LORA_FILE) -> LoraFile:
     """Load and validate the LoRA file; raises ConfigError naming file, line and field."""
     return load_model(path, LoraFile)
+
+
+def url_environment() -> Mapping[str, str]:
+    """What ``${NAME:-default}`` in the file's URLs expands from: the worker's environment, read
+    when a URL is used (the demo's ports move with WARDEN_* variables)."""
+    return os.environ
+
+
+class SwitchInputs(BaseModel):
+    """What each source says about the switches, unparsed, lowest precedence first (see
+    ``blocks.lora_settings.read_switch_inputs``; ``tasks.lora.switches`` layers and parses)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dotenv: dict[str, str] = Field(default_factory=dict)
+    dotenv_path: str | None = None  # the .env file ``dotenv`` was read from (named in errors)
+    environment: dict[str, str] = Field(default_factory=dict)  # the switches' variables only
+    block: dict[str, Any] = Field(default_factory=dict)  # the settings block's set fields

@@ -104,7 +104,7 @@ def gauntlet(
     if mode not in ("full", "canary"):
         fail(UsageError(f"--mode {mode!r} is not a gauntlet mode", remediation="Use full|canary."))
     verdict = flow_result(
-        "flows.lora_deploy:lora_gauntlet",
+        "flows.lora_gauntlet:lora_gauntlet",
         target=target,
         candidate=candidate,
         baseline=baseline,
@@ -123,14 +123,10 @@ def gauntlet(
 
 @app.command("rollback")
 def rollback(target: TargetOption = "demo", config: ConfigOption = DEFAULT_LORA_FILE) -> None:
-    """The rollback handler: restore the previous stable, unload the canary (idempotent)."""
-    from tasks.lora.wiring import deploy_target
-
-    lora = _config(config, target)
-    try:
-        result = deploy_target(target, lora).rollback()
-    except WardenError as exc:
-        fail(exc)
+    """The rollback handler (flow lora-rollback): restore the previous stable, unload the canary
+    (idempotent). It is cleanup, so it works under the kill switch."""
+    _config(config, target)
+    result = flow_result("flows.lora_rollback:lora_rollback", target=target, config=str(config))
     console.print(result.message, markup=False)
     console.print(f"stable: {result.stable}; canary removed: {result.canary}", markup=False)
 
@@ -171,9 +167,9 @@ def status(
 
 
 def _print_metrics(verdict) -> None:
-    from tasks.lora.verdict import table_rows
+    from tasks.lora.verdict_summary import verdict_rows
 
-    rows = table_rows(verdict)
+    rows = verdict_rows(verdict)
     if not rows:
         return
     table = Table(*rows[0].keys(), title=f"gauntlet {verdict.status}")

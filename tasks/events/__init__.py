@@ -4,22 +4,14 @@ Flows emit their Prefect events themselves; this package delivers the seed's A2A
 an external sink without ever blocking a flow or silently dropping an event. No Prefect here.
 """
 
+from tasks.events.a2a_event import A2AEvent, EventType
 from tasks.events.best_effort import A2AProblem, BestEffortBus, BusSummary, ProblemKind
-from tasks.events.breaker import CircuitBreaker
+from tasks.events.breaker import BreakerState, CircuitBreaker, OpenReason
+from tasks.events.drain import DrainResult, DrainStop
 from tasks.events.errors import DeliveryFailed, EventConfigError, InvalidEvent
-from tasks.events.models import (
-    A2AEvent,
-    BreakerState,
-    DrainResult,
-    DrainStop,
-    EventType,
-    OpenReason,
-    PublisherStats,
-    SpooledEvent,
-)
-from tasks.events.publisher import EventPublisher
+from tasks.events.publisher import EventPublisher, PublisherStats
 from tasks.events.sink import EventSink, WebhookSink
-from tasks.events.spool import Spool, Synchronous, backoff_seconds
+from tasks.events.spool import Spool, SpooledEvent, Synchronous, backoff_seconds
 
 __all__ = [
     "A2AEvent",

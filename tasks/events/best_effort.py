@@ -18,8 +18,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from tasks.events.a2a_event import A2AEvent
+from tasks.events.drain import DrainResult
 from tasks.events.errors import EventConfigError
-from tasks.events.models import A2AEvent, DrainResult
 from tasks.events.publisher import EventPublisher
 from tasks.events.sink import check_sink_url
 

@@ -15,14 +15,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from enum import StrEnum
 
 from tasks.events.errors import EventConfigError
-from tasks.events.models import BreakerState, OpenReason
 
 FLOOD_PER_TYPE = 100  # events of one type ...
 FLOOD_PER_TYPE_WINDOW = 1.0  # ... within this many seconds
 FLOOD_TOTAL = 500  # events of all types ...
 FLOOD_TOTAL_WINDOW = 10.0  # ... within this many seconds
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class OpenReason(StrEnum):
+    FAILURES = "failures"  # N consecutive delivery failures
+    FLOOD = "flood"  # too many events per second of one type, or in 10 s overall
 
 
 class SlidingCounter:

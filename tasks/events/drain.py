@@ -13,15 +13,41 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
 
 from tasks.events.breaker import CircuitBreaker
-from tasks.events.models import DrainResult, DrainStop, SpooledEvent
-from tasks.events.spool import Spool
+from tasks.events.spool import Spool, SpooledEvent
 
 DRAIN_BATCH = 100
 
 # (body, idempotency key) -> None when delivered, else the failure's reason
 Send = Callable[[str, str], str | None]
+
+
+class DrainStop(StrEnum):
+    """Why a drain_spool call stopped."""
+
+    EMPTY = "empty"  # nothing left in the spool
+    LIMIT = "limit"  # max_events sent
+    NOT_DUE = "not_due"  # the oldest event is in backoff
+    SEND_FAILED = "send_failed"
+    BREAKER_OPEN = "breaker_open"
+    NO_SINK = "no_sink"
+    BUSY = "busy"  # another drain of this publisher is running
+    BUDGET = "budget"  # its time budget ran out; the rest waits for a later drain
+
+
+class DrainResult(BaseModel):
+    """What one ``drain_spool`` call did and why it stopped."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sent: int
+    pending: int
+    stopped: DrainStop
+    error: str | None = None
 
 
 def drain(

@@ -30,17 +30,42 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
-from tasks.events.breaker import CircuitBreaker
-from tasks.events.drain import drain
+from tasks.events.a2a_event import A2AEvent
+from tasks.events.breaker import BreakerState, CircuitBreaker, OpenReason
+from tasks.events.drain import DrainResult, DrainStop, drain
 from tasks.events.errors import DeliveryFailed, EventConfigError, InvalidEvent
-from tasks.events.models import A2AEvent, DrainResult, DrainStop, PublisherStats
 from tasks.events.sink import EventSink, WebhookSink
 from tasks.events.spool import Spool, Synchronous
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 0.1
 OVERFLOW_TAKE = 100  # queued events a caller takes along when the queue is full
+
+
+class PublisherStats(BaseModel):
+    """Counters since the publisher started.
+
+    ``dropped`` counts events lost for good: the spool could not be written and the publisher
+    was closed (no sender thread is left to retry them), so they were neither delivered nor
+    kept. While the publisher is open, such events are held in memory and retried instead.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    published: int
+    sent: int
+    spooled: int
+    failed: int
+    overflowed: int  # went to the spool from the caller's thread because the queue was full
+    dropped: int
+    queued: int
+    pending: int
+    breaker: BreakerState
+    breaker_reason: OpenReason | None
+    spool_errors: int
+    spool_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

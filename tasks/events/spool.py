@@ -18,8 +18,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
+from tasks.events.a2a_event import A2AEvent
 from tasks.events.errors import EventConfigError
-from tasks.events.models import A2AEvent, SpooledEvent
 from tasks.events.spool_file import BUSY_TIMEOUT_S, COLUMNS, prepare_spool_file
 from tasks.platform.naming import utc_now
 
@@ -37,6 +39,21 @@ ROW_VALUES = "(?, ?, ?, ?, ?, ?, ?)"
 # interval), holding the write lock all along. 7 x 500 variables is far below SQLite's limit.
 ROWS_PER_INSERT = 500
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM pending"
+
+
+class SpooledEvent(BaseModel):
+    """One row of the spool: the body exactly as it will be sent, and its retry bookkeeping."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    id: str
+    event_type: str
+    body: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
 
 
 class Synchronous(StrEnum):

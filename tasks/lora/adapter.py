@@ -17,19 +17,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.errors import UsageError
 from tasks.lora.safetensors_format import (
-    FLOAT_VIEWS,
     SafetensorsError,
     SafetensorsHeader,
     TensorInfo,
     is_count,
     read_safetensors_header,
     scan_non_finite,
-    write_safetensors,
 )
 
 CONFIG_FILE = "adapter_config.json"
@@ -41,7 +38,6 @@ PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".ckpt"})
 _LORA_TENSOR = re.compile(
     r"^(?P<module>.+)\.(?:lora_(?P<ab>[AB])(?:\.[^.]+)?\.weight|lora_embedding_(?P<eab>[AB]))$"
 )
-_MLP_MODULES = frozenset({"gate_proj", "up_proj", "down_proj"})
 
 
 class AdapterProblem(StrEnum):
@@ -344,62 +340,3 @@ def directory_sha256(manifest: dict[str, str]) -> str:
     """sha256 over the sorted lines ``"<relative path> <sha256>\\n"``: one id for the whole dir."""
     lines = "".join(f"{name} {sha}\n" for name, sha in sorted(manifest.items()))
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
-
-
-def write_adapter(
-    path: Path,
-    *,
-    rank: int,
-    target_modules: list[str],
-    layers: int = 2,
-    hidden: int = 64,
-    dtype: str = "F32",
-    seed: int = 0,
-    poison: str | None = None,
-) -> Path:
-    """Write a small valid PEFT LoRA adapter (for tests, the bench and the demo); return its dir.
-
-    ``poison`` "nan" or "inf" puts one non-finite value in the first lora_A tensor.
-    """
-    if rank < 1 or layers < 1 or hidden < 1:
-        raise UsageError(f"rank, layers and hidden must be >= 1, got {rank}, {layers}, {hidden}")
-    if dtype not in FLOAT_VIEWS:
-        raise UsageError(f"dtype {dtype!r} is not one of {', '.join(FLOAT_VIEWS)}")
-    if poison not in (None, "nan", "inf"):
-        raise UsageError(f"poison {poison!r} must be 'nan', 'inf' or None")
-    if not target_modules or not all(isinstance(m, str) and m for m in target_modules):
-        raise UsageError("target_modules must be a non-empty list of module names")
-    rng = np.random.default_rng(seed)
-    tensors: dict[str, tuple[str, np.ndarray]] = {}
-    for layer in range(layers):
-        for module in target_modules:
-            block = "mlp" if module in _MLP_MODULES else "self_attn"
-            stem = f"base_model.model.model.layers.{layer}.{block}.{module}"
-            for side, shape in (("A", (rank, hidden)), ("B", (hidden, rank))):
-                values = rng.normal(0.0, 0.02, size=shape)
-                tensors[f"{stem}.lora_{side}.weight"] = (dtype, values)
-    if poison:
-        first = next(iter(tensors.values()))[1]
-        first[0, 0] = np.nan if poison == "nan" else np.inf
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    encoded = {name: (dt, _encode(values, dt)) for name, (dt, values) in tensors.items()}
-    write_safetensors(path / WEIGHTS_FILE, encoded, metadata={"format": "pt"})
-    config = {
-        "peft_type": "LORA",
-        "task_type": "CAUSAL_LM",
-        "base_model_name_or_path": "warden/synthetic-base",
-        "r": rank,
-        "lora_alpha": 2 * rank,
-        "lora_dropout": 0.0,
-        "bias": "none",
-        "target_modules": list(target_modules),
-    }
-    (path / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-def _encode(values: np.ndarray, dtype: str) -> np.ndarray:
-    if dtype == "BF16":  # keep the top 16 bits of each float32 (NaN and Inf survive)
-        return (values.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
-    return values.astype(FLOAT_VIEWS[dtype])

@@ -10,7 +10,7 @@ Layout under ``root``::
 
 A version is immutable: storing it again with other bytes is refused. The canary pointer
 records the stable it replaced, so a rollback restores exactly that one. This is the local
-:class:`~tasks.lora.targets.DeployTarget`, and the pointer/history store of the vLLM target.
+:class:`~tasks.lora.deploy_targets.DeployTarget`, and the pointer/history store of the vLLM target.
 """
 
 from __future__ import annotations
@@ -114,6 +114,11 @@ def check_name(value: str, what: str) -> str:
             "starting with a letter or digit"
         )
     return value
+
+
+def default_version(sha256: str) -> str:
+    """A version name for an adapter deployed without one: ``sha-<first 12 of its SHA-256>``."""
+    return f"sha-{sha256[:12]}"
 
 
 def adapter_model_name(prefix: str, version: str) -> str:

@@ -169,20 +169,3 @@ def scan_non_finite(path: Path, header: SafetensorsHeader) -> list[str]:
             problems.append(f"{info.name} ({info.dtype}) holds {nan} NaN and {inf} Inf values")
     del data
     return problems
-
-
-def write_safetensors(
-    path: Path, tensors: dict[str, tuple[str, np.ndarray]], metadata: dict[str, str] | None = None
-) -> None:
-    """Write ``{name: (dtype, array)}`` as safetensors; BF16 arrays are given as uint16 bits."""
-    header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
-    blobs, offset = [], 0
-    for name, (dtype, array) in tensors.items():
-        blob = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
-        span = [offset, offset + len(blob)]
-        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": span}
-        blobs.append(blob)
-        offset += len(blob)
-    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    raw += b" " * (-len(raw) % 8)  # the format pads the header to 8-byte alignment
-    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))

@@ -1,5 +1,8 @@
 """Prefect tasks of the LoRA gauntlet deploy: thin wrappers with their policies.
 
+Each task's name is its function's name (no ``name=``), so a task run seen in the UI greps to
+its code.
+
 Deploy, promote and rollback change a target: never cached; rollback is idempotent, so it
 retries. The gauntlet's own concurrency lives inside one task (async requests), never one
 task per prompt.
@@ -8,13 +11,14 @@ task per prompt.
 from __future__ import annotations
 
 import json
-import os
+from datetime import timedelta
 from pathlib import Path
 
 from prefect.cache_policies import NO_CACHE
 
 from blocks.errors import ConfigError
 from blocks.lora import LoraFile, ReadinessSpec
+from blocks.lora_settings import read_switch_inputs
 from tasks.events import A2AEvent, A2AProblem, BestEffortBus, ProblemKind
 from tasks.lora.adapter import AdapterReport, inspect_adapter
 from tasks.lora.dataset import load_dataset
@@ -23,7 +27,7 @@ from tasks.lora.readiness import Readiness, check_readiness
 from tasks.lora.registry import Pointers, RollbackResult
 from tasks.lora.sampling import select_prompts
 from tasks.lora.switches import GauntletMode, Switches, resolve_switches
-from tasks.lora.verdict import Verdict, compare
+from tasks.lora.verdict import GauntletVerdict, judge_gauntlet
 from tasks.lora.wiring import (
     deploy_target,
     expand_url,
@@ -31,31 +35,19 @@ from tasks.lora.wiring import (
     readiness_source,
     registry_of,
 )
+from tasks.platform.naming import utc_now
 from tasks.platform.steps import emit, retry_if_retryable, run_logger, step
 
 PROCESS = "gauntlet"
 
 
-@step(name="resolve-switches", cache_policy=NO_CACHE)
-def effective_switches(lora: LoraFile, parameters: dict) -> Switches:
+@step(cache_policy=NO_CACHE)
+def read_switches(lora: LoraFile, parameters: dict) -> Switches:
     """default < .env < environment < settings block < flow parameters."""
-    block = None
-    if lora.settings_block:
-        from blocks.lora_settings import GauntletSettings
-
-        try:
-            block = GauntletSettings.load(lora.settings_block).switches()
-        except ValueError as exc:
-            raise ConfigError(
-                f"settings block {lora.settings_block!r} cannot be loaded: {exc}",
-                remediation="Create it in the UI (Blocks → Warden Gauntlet Settings) or remove "
-                "settings_block from the LoRA file.",
-            ) from exc
-    dotenv = Path(lora.dotenv) if lora.dotenv and Path(lora.dotenv).exists() else None
-    return resolve_switches(env=os.environ, dotenv_path=dotenv, block=block, parameters=parameters)
+    return resolve_switches(read_switch_inputs(lora), parameters)
 
 
-@step(name="inspect-adapter", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def check_adapter(adapter: str, lora: LoraFile) -> AdapterReport:
     limits = lora.adapter
     return inspect_adapter(
@@ -63,7 +55,7 @@ def check_adapter(adapter: str, lora: LoraFile) -> AdapterReport:
     )
 
 
-@step(name="check-readiness", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def check_operational_readiness(spec: ReadinessSpec | None) -> Readiness:
     if spec is None:
         return Readiness(
@@ -74,20 +66,19 @@ def check_operational_readiness(spec: ReadinessSpec | None) -> Readiness:
     return check_readiness(readiness_source(spec), spec.policy)
 
 
-@step(name="read-pointers", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def read_pointers(target: str, lora: LoraFile) -> Pointers:
     return deploy_target(target, lora).current()
 
 
-@step(name="read-stored-sha256", cache_policy=NO_CACHE)
-def stored_sha256(target: str, lora: LoraFile, version: str) -> str | None:
+@step(cache_policy=NO_CACHE)
+def read_stored_sha256(target: str, lora: LoraFile, version: str) -> str | None:
     """The SHA-256 the target's registry holds for ``version``; None when it is not stored."""
     registry = registry_of(target, lora.target(target), lora)
     return registry.manifest(version)["sha256"] if version in registry.versions() else None
 
 
 @step(
-    name="deploy-canary",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=3,
@@ -100,7 +91,6 @@ def deploy_canary(target: str, lora: LoraFile, version: str, adapter: str) -> Po
 
 
 @step(
-    name="promote-canary",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=3,
@@ -112,23 +102,23 @@ def promote_canary(target: str, lora: LoraFile) -> Pointers:
     return backend.current()
 
 
-@step(name="roll-back", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
+@step(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
 def roll_back(target: str, lora: LoraFile) -> RollbackResult:
     """The rollback handler: restore the previous stable, unload the canary (idempotent)."""
     return deploy_target(target, lora).rollback()
 
 
-@step(name="check-dataset", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def check_dataset(lora: LoraFile) -> str:
     """The sealed dataset still has its pinned hash and parses; returns the hash."""
     gauntlet = lora.gauntlet
     return load_dataset(gauntlet.dataset, pinned_sha256=gauntlet.dataset_sha256).sha256
 
 
-@step(name="run-gauntlet", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def run_gauntlet(
     target: str, lora: LoraFile, candidate: str, stable: str | None, mode: GauntletMode
-) -> Verdict:
+) -> GauntletVerdict:
     """The prompts ``mode`` selects from the sealed dataset against ``candidate`` and ``stable``
     side by side, then the verdict (which names the mode and how many prompts ran)."""
     spec, gauntlet = lora.target(target), lora.gauntlet
@@ -152,13 +142,15 @@ def run_gauntlet(
             timeout=gauntlet.timeout_seconds,
         )
     )
-    return compare(sides.candidate, sides.stable, gauntlet.policy, mode=mode)
+    return judge_gauntlet(sides.candidate, sides.stable, gauntlet.policy, mode=mode)
 
 
 def open_bus(lora: LoraFile, switches: Switches, target: str) -> BestEffortBus | None:
     """The A2A bus when A2A is enabled, else None; it never raises (see BestEffortBus).
 
-    Its problems are logged and emitted as ``warden.fallback.a2a``: the deploy goes on.
+    Earlier runs' spooled events are delivered first, whatever their backoff, for at most
+    ``a2a.drain_seconds``. The bus's problems are logged and emitted as ``warden.fallback.a2a``:
+    the deploy goes on.
     """
     if not switches.a2a_enabled:
         return None
@@ -179,6 +171,7 @@ def open_bus(lora: LoraFile, switches: Switches, target: str) -> BestEffortBus |
     )
     if unusable:
         bus.note(ProblemKind.SINK_UNUSABLE, f"{unusable}; spooling only")
+    bus.drain(budget_seconds=a2a.drain_seconds, now=utc_now() + timedelta(days=1))
     return bus
 
 
@@ -196,3 +189,10 @@ def announce(
     if bus is not None:
         bus.publish(event)
     return event
+
+
+def announce_skipped(target: str, version: str) -> None:
+    """GAUNTLET_ENABLED=false: log it and emit ``warden.gauntlet.skipped`` (no A2A event: the
+    seed's hook is inert)."""
+    run_logger().info("gauntlet skipped: disabled (GAUNTLET_ENABLED=false)")
+    emit(PROCESS, "skipped", "lora-target", target, {"reason": "disabled", "version": version})

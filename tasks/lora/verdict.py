@@ -6,6 +6,7 @@ too; too many errors on either side make the comparison INCONCLUSIVE, which is a
 its own reason, never a pass. A first deploy (no stable) is held to an absolute minimum, which
 must be configured: without one a first deploy cannot be judged, and that is a ConfigError.
 The verdict says which prompts it rests on: the mode, and how many of the dataset's prompts ran.
+Its markdown summary and table rows are :mod:`tasks.lora.verdict_summary`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from blocks.errors import ConfigError, UsageError
 from blocks.lora import GauntletPolicy
 from tasks.lora.dataset import SideResult
 from tasks.lora.switches import GauntletMode
-from tasks.platform.naming import md_cell, utc_now
+from tasks.platform.naming import utc_now
 
 EPS = 1e-9  # float noise: a drop of exactly the limit is allowed
 
@@ -59,7 +60,7 @@ class MetricRow(BaseModel):
     ok: bool | None = None  # None: shown for context, not judged
 
 
-class Verdict(BaseModel):
+class GauntletVerdict(BaseModel):
     """What the deploy flow acts on: keep the canary only when ``passed``."""
 
     model_config = ConfigDict(frozen=True)
@@ -79,13 +80,13 @@ class Verdict(BaseModel):
     decided_at: datetime
 
 
-def compare(
+def judge_gauntlet(
     candidate: SideResult,
     stable: SideResult | None,
     policy: GauntletPolicy | None = None,
     *,
     mode: GauntletMode | None = None,
-) -> Verdict:
+) -> GauntletVerdict:
     """The verdict on ``candidate`` against ``stable`` (None: a first deploy) under ``policy``.
 
     ``mode`` is the mode that selected the prompts; left None it is read off the sides (full
@@ -114,7 +115,7 @@ def compare(
             *_critical(candidate, stable, critical),
         ]
         status = VerdictStatus.FAIL if reasons else VerdictStatus.PASS
-    return Verdict(
+    return GauntletVerdict(
         passed=status is VerdictStatus.PASS,
         status=status,
         reasons=tuple(reasons),
@@ -356,55 +357,3 @@ def _round(value: float | None) -> float | None:
 
 def _pct(fraction: float) -> str:
     return f"{fraction * 100:.2f}%"
-
-
-def table_rows(verdict: Verdict) -> list[dict]:
-    """The metrics table as plain rows for a table artifact (None cells shown empty)."""
-    return [
-        {
-            "metric": row.metric,
-            "unit": row.unit,
-            "candidate": row.candidate,
-            "stable": row.stable,
-            "delta": row.delta,
-            "limit": row.limit,
-            "ok": "" if row.ok is None else ("yes" if row.ok else "NO"),
-        }
-        for row in verdict.metrics
-    ]
-
-
-def render_markdown(verdict: Verdict) -> str:
-    """The verdict as a markdown summary: status, reasons, then the side-by-side table."""
-    stable = f"`{md_cell(verdict.stable)}`" if verdict.stable else "none (first deploy)"
-    lines = [
-        f"# LoRA gauntlet: {verdict.status.value}",
-        "",
-        f"- candidate: `{md_cell(verdict.candidate)}`",
-        f"- stable: {stable}",
-        f"- dataset sha256: `{verdict.dataset_sha256}`",
-        f"- mode: {verdict.mode.value} ({verdict.prompts} of {verdict.dataset_prompts} prompts)",
-        "",
-        "## Reasons",
-        "",
-    ]
-    lines += [f"- **{r.code.value}**: {r.message}" for r in verdict.reasons] or ["- none: passed"]
-    lines += [
-        "",
-        "## Metrics",
-        "",
-        "| metric | unit | candidate | stable | delta | limit | ok |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in table_rows(verdict):
-        cells = [_cell(value, row["unit"]) for value in row.values()]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: object, unit: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.0f}" if unit == "count" else f"{value:.2f}"
-    return md_cell(str(value))

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
-
 from blocks.errors import ConfigError
-from blocks.lora import LoraFile, ReadinessSpec, TargetSpec
-from tasks.lora.gauntlet import CommandTarget, GauntletTarget, OpenAITarget
-from tasks.lora.readiness import OpsBoardSource, PrometheusSource, ReadinessSource
+from blocks.lora import LoraFile, ReadinessSpec, TargetSpec, url_environment
+from tasks.lora.deploy_targets import DeployTarget, VllmTarget
+from tasks.lora.gauntlet_targets import CommandTarget, GauntletTarget, OpenAITarget
+from tasks.lora.ops_board import OpsBoardSource
+from tasks.lora.prometheus import PrometheusSource
+from tasks.lora.readiness import ReadinessSource
 from tasks.lora.registry import LocalRegistry
-from tasks.lora.targets import DeployTarget, VllmTarget
 from tasks.platform.variables import expand
 
 
 def expand_url(value: str, where: str) -> str:
     """URLs may say ``${NAME:-default}`` (the demo's ports move with WARDEN_* variables)."""
-    expanded, missing = expand(value, os.environ)
+    expanded, missing = expand(value, url_environment())
     if missing:
         raise ConfigError(
             f"{where} uses unset variable(s): {', '.join(missing)}",

@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 from prefect.client.orchestration import get_client
 
+from blocks.storage import warden_home
+from tasks.lora.registry import LocalRegistry
 from tests.conftest import ROOT
 from tests.loopback import QuietHandler, host_port, loopback_server
 
@@ -19,6 +21,20 @@ LORA_FILE = ROOT / "deployments" / "lora.yaml"
 DATASET = ROOT / "deployments" / "lora" / "gauntlet.jsonl"
 GOOD_ADAPTER = ROOT / "deployments" / "lora" / "demo-adapter"
 DEGRADED_ADAPTER = ROOT / "deployments" / "lora" / "demo-adapter-degraded"
+
+
+def demo_registry() -> LocalRegistry:
+    """The demo target's registry (WARDEN_HOME/lora/demo, model names ``demo-<version>``)."""
+    return LocalRegistry(warden_home() / "lora" / "demo", name_prefix="demo")
+
+
+def live_canary() -> LocalRegistry:
+    """The demo target with stable v1 and a live canary v2 (as a stopped deploy leaves it)."""
+    registry = demo_registry()
+    registry.deploy_canary("v1", GOOD_ADAPTER)
+    registry.promote_canary()
+    registry.deploy_canary("v2", DEGRADED_ADAPTER)
+    return registry
 
 
 def write_lora(

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterStartTime,
+)
 from prefect.variables import Variable
 from typer.testing import CliRunner
 
 from blocks.storage import warden_home
 from cli.main import app
+from tasks.lora.registry import Pointers
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
-from tests.flows.lora_files import GOOD_ADAPTER, write_lora
+from tasks.platform.naming import utc_now
+from tests.flows.lora_files import GOOD_ADAPTER, live_canary, write_lora
 
 runner = CliRunner()
 
@@ -34,3 +43,22 @@ def test_deploy_under_the_kill_switch_exits_3_and_deploys_nothing(tmp_path: Path
 def test_gauntlet_refuses_an_unknown_mode(tmp_path: Path) -> None:
     result = warden("lora", "gauntlet", "--config", str(write_lora(tmp_path)), "--mode", "quick")
     assert result.exit_code == 2, result.output
+
+
+def test_rollback_runs_the_flow_and_works_under_the_kill_switch(tmp_path: Path) -> None:
+    registry = live_canary()
+    since = utc_now()
+    Variable.set(KILL_SWITCH_VARIABLE, True, overwrite=True)
+    try:
+        result = warden("lora", "rollback", "--config", str(write_lora(tmp_path)))
+    finally:
+        Variable.set(KILL_SWITCH_VARIABLE, False, overwrite=True)
+    assert result.exit_code == 0, result.output
+    assert "stable: v1; canary removed: v2" in result.output
+    assert registry.current() == Pointers(stable="v1", canary=None)
+    with get_client(sync_client=True) as client:  # the side effect went through the flow
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["lora-rollback"])),
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since)),
+        )
+    assert [run.state.name for run in runs] == ["Completed"]

@@ -19,15 +19,15 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.variables import Variable
 
 from blocks.errors import ConfigError, KillSwitchOn
+from blocks.lora import SWITCH_NAMES
 from blocks.storage import warden_home
 from deployments.local import demo_llm
-from flows.lora_deploy import lora_deploy, lora_gauntlet
+from flows.lora_deploy import lora_deploy
+from flows.lora_gauntlet import lora_gauntlet
 from tasks.events import A2AEvent, ProblemKind, Spool
-from tasks.lora.adapter import write_adapter
 from tasks.lora.registry import LocalRegistry, Pointers
-from tasks.lora.report import LoraDeployReport, Outcome
-from tasks.lora.switches import NAMES
-from tasks.lora.verdict import Verdict, VerdictStatus
+from tasks.lora.report import DeployOutcome, LoraDeployReport
+from tasks.lora.verdict import GauntletVerdict, VerdictStatus
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tasks.platform.naming import utc_now
 from tests.flows.lora_files import (
@@ -35,6 +35,7 @@ from tests.flows.lora_files import (
     DEGRADED_ADAPTER,
     GOOD_ADAPTER,
     LORA_FILE,
+    demo_registry,
     gauntlet_events,
     json_server,
     refusing_vllm,
@@ -42,6 +43,7 @@ from tests.flows.lora_files import (
     write_lora,
 )
 from tests.loopback import free_port
+from tests.lora_adapters import write_adapter
 
 WRONG_SHA256 = "0" * 64
 
@@ -49,7 +51,7 @@ WRONG_SHA256 = "0" * 64
 @pytest.fixture(autouse=True)
 def _no_switches(monkeypatch: pytest.MonkeyPatch) -> None:
     """The caller's GAUNTLET_* / A2A_* / SKIP_* variables must not reach the flow."""
-    for name in NAMES:
+    for name in SWITCH_NAMES:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -63,10 +65,6 @@ def demo(monkeypatch: pytest.MonkeyPatch):
     server.server_close()
 
 
-def registry() -> LocalRegistry:
-    return LocalRegistry(warden_home() / "lora" / "demo", name_prefix="demo")
-
-
 def deploy(config: Path, adapter: Path, **params) -> tuple[object, LoraDeployReport]:
     state = lora_deploy(adapter=str(adapter), config=str(config), return_state=True, **params)
     report = state.result(raise_on_failure=False)
@@ -77,8 +75,8 @@ def deploy(config: Path, adapter: Path, **params) -> tuple[object, LoraDeployRep
 def seed_stable(config: Path, version: str = "v1") -> None:
     """A good adapter deployed directly (gauntlet off) as the stable version."""
     state, report = deploy(config, GOOD_ADAPTER, version=version, gauntlet_enabled=False)
-    assert state.is_completed() and report.outcome is Outcome.DEPLOYED, report.reasons
-    assert registry().current() == Pointers(stable=version, canary=None)
+    assert state.is_completed() and report.outcome is DeployOutcome.DEPLOYED, report.reasons
+    assert demo_registry().current() == Pointers(stable=version, canary=None)
 
 
 # -- inert default and switches -------------------------------------------------------------
@@ -89,15 +87,15 @@ def test_inert_by_default_deploys_directly_without_a_gauntlet(tmp_path: Path, de
     state, report = deploy(write_lora(tmp_path), GOOD_ADAPTER)
 
     assert state.is_completed()
-    assert (report.outcome, report.exit_code) == (Outcome.DEPLOYED, 0)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.DEPLOYED, 0)
     assert (
         report.version.startswith("sha-") and report.version == f"sha-{report.adapter_sha256[:12]}"
     )
-    assert registry().current() == Pointers(stable=report.version, canary=None)
+    assert demo_registry().current() == Pointers(stable=report.version, canary=None)
     assert (report.stable_before, report.stable_after) == (None, report.version)
     assert report.gauntlet is None and report.readiness == []
     assert "GAUNTLET_ENABLED=false (default)" in report.switches
-    assert [entry["action"] for entry in registry().history()] == ["deploy_canary", "promote"]
+    assert [entry["action"] for entry in demo_registry().history()] == ["deploy_canary", "promote"]
 
     events = gauntlet_events(since, {"warden.gauntlet.skipped"})
     skipped = [e for e in events if e.event == "warden.gauntlet.skipped"]
@@ -115,7 +113,7 @@ def test_inert_by_default_deploys_directly_without_a_gauntlet(tmp_path: Path, de
             None,
             {"gauntlet_enabled": False},
             ["GAUNTLET_ENABLED=false (parameter)"],
-            Outcome.DEPLOYED,
+            DeployOutcome.DEPLOYED,
             id="parameter-beats-dotenv",
         ),
         pytest.param(
@@ -123,7 +121,7 @@ def test_inert_by_default_deploys_directly_without_a_gauntlet(tmp_path: Path, de
             "true",
             {},
             ["GAUNTLET_ENABLED=true (environment)", "SKIP_GAUNTLET=true (.env)"],
-            Outcome.PROMOTED_UNTESTED,
+            DeployOutcome.PROMOTED_UNTESTED,
             id="environment-beats-dotenv",
         ),
         pytest.param(
@@ -131,7 +129,7 @@ def test_inert_by_default_deploys_directly_without_a_gauntlet(tmp_path: Path, de
             None,
             {},
             ["GAUNTLET_ENABLED=true (.env)", "A2A_ENABLED=false (default)"],
-            Outcome.PROMOTED_UNTESTED,
+            DeployOutcome.PROMOTED_UNTESTED,
             id="dotenv-beats-default",
         ),
     ],
@@ -144,7 +142,7 @@ def test_switch_precedence_shows_in_the_report(
     environment: str | None,
     params: dict,
     expected: list[str],
-    outcome: Outcome,
+    outcome: DeployOutcome,
 ) -> None:
     env_file = tmp_path / "switches.env"
     env_file.write_text(dotenv, encoding="utf-8")
@@ -155,7 +153,7 @@ def test_switch_precedence_shows_in_the_report(
     assert state.is_completed() and report.outcome is outcome, report.reasons
     for part in expected:
         assert part in report.switches
-    assert registry().current().stable == report.version
+    assert demo_registry().current().stable == report.version
 
 
 def test_a_settings_block_overrides_the_environment_and_parameters_override_it(
@@ -171,7 +169,7 @@ def test_a_settings_block_overrides_the_environment_and_parameters_override_it(
     state, report = deploy(config, GOOD_ADAPTER)
     assert "GAUNTLET_ENABLED=true (block)" in report.switches
     assert "SKIP_GAUNTLET=true (block)" in report.switches
-    assert report.outcome is Outcome.PROMOTED_UNTESTED and report.gauntlet is None
+    assert report.outcome is DeployOutcome.PROMOTED_UNTESTED and report.gauntlet is None
 
     # a block that cannot be loaded is a configuration error before anything runs
     missing = write_lora(tmp_path, name="other.yaml", settings_block="no-such")
@@ -187,7 +185,7 @@ def test_a_settings_block_overrides_the_environment_and_parameters_override_it(
 def test_gauntlet_promotes_a_first_deploy_then_a_second_good_version(tmp_path: Path, demo) -> None:
     config = write_lora(tmp_path)
     state, first = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
-    assert state.is_completed() and first.outcome is Outcome.PROMOTED, first.reasons
+    assert state.is_completed() and first.outcome is DeployOutcome.PROMOTED, first.reasons
     assert first.gauntlet.passed and first.gauntlet.stable is None  # first deploy: no stable side
     # GAUNTLET_MODE defaults to canary: a stratified sample (at least 3 prompts a domain, a
     # quarter of each): 4 + 3 + 3 + 3 + 3 of the dataset's 40 prompts
@@ -200,9 +198,9 @@ def test_gauntlet_promotes_a_first_deploy_then_a_second_good_version(tmp_path: P
     )
 
     assert state.is_completed(), second.reasons
-    assert (second.outcome, second.exit_code) == (Outcome.PROMOTED, 0)
+    assert (second.outcome, second.exit_code) == (DeployOutcome.PROMOTED, 0)
     assert (second.stable_before, second.stable_after) == ("v1", "v2")
-    assert registry().current() == Pointers(stable="v2", canary=None)
+    assert demo_registry().current() == Pointers(stable="v2", canary=None)
     verdict = second.gauntlet
     assert verdict.status is VerdictStatus.PASS and verdict.passed
     assert (verdict.mode, verdict.prompts, verdict.dataset_prompts) == ("full", 40, 40)
@@ -242,15 +240,15 @@ def test_degraded_adapter_is_rolled_back_and_the_run_fails(tmp_path: Path, demo)
     state, report = deploy(config, DEGRADED_ADAPTER, version="v2", gauntlet_enabled=True)
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.ROLLED_BACK, 1)
-    assert registry().current() == Pointers(stable="v1", canary=None)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.ROLLED_BACK, 1)
+    assert demo_registry().current() == Pointers(stable="v1", canary=None)
     assert (report.stable_before, report.stable_after) == ("v1", "v1")
     assert report.rollback.rolled_back and report.rollback.canary == "v2"
     assert report.rollback.stable == "v1"
     verdict = report.gauntlet
     assert not verdict.passed and verdict.status is VerdictStatus.FAIL
     assert report.reasons and any("ACCURACY_DROP" in reason for reason in report.reasons)
-    assert registry().history()[-1]["action"] == "rollback"
+    assert demo_registry().history()[-1]["action"] == "rollback"
 
     events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.fail"})
     names = [e.event for e in events]
@@ -279,12 +277,12 @@ def test_skip_gauntlet_promotes_untested_and_its_events_say_mock(tmp_path: Path,
     # The degraded adapter would fail a real gauntlet: it went through without one, and the
     # outcome says so instead of "promoted".
     assert (report.outcome, report.exit_code, report.gauntlet) == (
-        Outcome.PROMOTED_UNTESTED,
+        DeployOutcome.PROMOTED_UNTESTED,
         0,
         None,
     )
     assert "SKIP_GAUNTLET=true (parameter)" in report.switches
-    assert registry().current() == Pointers(stable="v2", canary=None)
+    assert demo_registry().current() == Pointers(stable="v2", canary=None)
     events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.pass"})
     assert [e.event for e in events] == ["warden.gauntlet.begin", "warden.gauntlet.pass"]
     assert all(e.payload["metadata"]["mock"] is True for e in events)
@@ -301,13 +299,13 @@ def test_the_mock_gauntlet_is_refused_on_a_production_target(tmp_path: Path, dem
     state, report = deploy(config, GOOD_ADAPTER, version="v1", **mock)
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 2)
-    assert registry().current() == Pointers() and registry().versions() == []
+    assert (report.outcome, report.exit_code) == (DeployOutcome.ERROR, 2)
+    assert demo_registry().current() == Pointers() and demo_registry().versions() == []
 
     production["demo"]["allow_mock_gauntlet"] = True
     allowed = write_lora(tmp_path, name="allowed.yaml", targets=production)
     state, report = deploy(allowed, GOOD_ADAPTER, version="v1", **mock)
-    assert state.is_completed() and report.outcome is Outcome.PROMOTED_UNTESTED
+    assert state.is_completed() and report.outcome is DeployOutcome.PROMOTED_UNTESTED
 
 
 # -- refused before anything is deployed ------------------------------------------------------
@@ -321,13 +319,13 @@ def test_readiness_below_thresholds_deploys_nothing(tmp_path: Path, demo) -> Non
         state, report = deploy(config, GOOD_ADAPTER, version="v2", gauntlet_enabled=True)
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.NOT_READY, 1)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.NOT_READY, 1)
     assert len(report.readiness) == 2
     assert any("3 targets up, at least 20 required" in r for r in report.readiness)
     assert any("2 active alerts, at most 0 allowed" in r for r in report.readiness)
     assert all(r in report.reasons[0] for r in report.readiness)
-    assert registry().current() == Pointers(stable="v1", canary=None)
-    assert registry().versions() == ["v1"] and report.gauntlet is None
+    assert demo_registry().current() == Pointers(stable="v1", canary=None)
+    assert demo_registry().versions() == ["v1"] and report.gauntlet is None
 
 
 def test_readiness_source_down_is_not_ready(tmp_path: Path, demo) -> None:
@@ -338,9 +336,9 @@ def test_readiness_source_down_is_not_ready(tmp_path: Path, demo) -> None:
     state, report = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.NOT_READY, 1)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.NOT_READY, 1)
     assert report.readiness and "ops board" in report.readiness[0]
-    assert registry().current() == Pointers() and registry().versions() == []
+    assert demo_registry().current() == Pointers() and demo_registry().versions() == []
 
 
 def _nan_adapter(folder: Path) -> Path:
@@ -374,10 +372,10 @@ def test_unsound_adapter_is_refused_before_anything_is_deployed(
     state, report = deploy(write_lora(tmp_path), adapter, gauntlet_enabled=True)
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.REFUSED, 1)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.REFUSED, 1)
     assert any(reason.startswith(f"{code}:") for reason in report.reasons), report.reasons
     assert report.version is None and report.gauntlet is None
-    assert registry().current() == Pointers() and registry().versions() == []
+    assert demo_registry().current() == Pointers() and demo_registry().versions() == []
 
 
 # -- a dataset that changed -------------------------------------------------------------------
@@ -395,11 +393,11 @@ def test_changed_dataset_is_refused_before_the_canary_is_deployed(tmp_path: Path
     )
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 2)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.ERROR, 2)
     assert "changed" in report.reasons[0] and WRONG_SHA256 in report.reasons[0]
-    assert registry().current() == Pointers(stable="v1", canary=None)
-    assert registry().versions() == ["v1"]  # the candidate was never even stored
-    assert [entry["action"] for entry in registry().history()] == ["deploy_canary", "promote"]
+    assert demo_registry().current() == Pointers(stable="v1", canary=None)
+    assert demo_registry().versions() == ["v1"]  # the candidate was never even stored
+    assert [entry["action"] for entry in demo_registry().history()] == ["deploy_canary", "promote"]
     # No GAUNTLET_BEGIN left dangling on the bus (the publisher flushed before the run ended).
     assert demo.model.events == [] and report.events_spooled == 0
 
@@ -421,7 +419,7 @@ def test_a2a_bus_down_spools_events_and_delivers_them_first_later(tmp_path: Path
     started = time.monotonic()
     state, report = deploy(down, GOOD_ADAPTER, version="v1", **switches)
 
-    assert state.is_completed() and report.outcome is Outcome.PROMOTED_UNTESTED
+    assert state.is_completed() and report.outcome is DeployOutcome.PROMOTED_UNTESTED
     assert time.monotonic() - started < 15
     assert report.events_spooled >= 2
     assert report.a2a.published == report.a2a.durable == 2 and report.a2a.dropped == 0
@@ -435,7 +433,7 @@ def test_a2a_bus_down_spools_events_and_delivers_them_first_later(tmp_path: Path
     up = write_lora(tmp_path, a2a={"spool": str(spool_path)})  # the demo server's /a2a/events
     state, report = deploy(up, GOOD_ADAPTER, version="v2", **switches)
 
-    assert state.is_completed() and report.outcome is Outcome.PROMOTED_UNTESTED
+    assert state.is_completed() and report.outcome is DeployOutcome.PROMOTED_UNTESTED
     assert report.events_spooled == 0 and Spool(spool_path).pending_count() == 0
     received = demo.model.events
     assert [e["event_type"] for e in received] == [
@@ -453,23 +451,23 @@ def test_a2a_bus_down_spools_events_and_delivers_them_first_later(tmp_path: Path
 def test_lora_gauntlet_ad_hoc_passes_identical_and_fails_degraded(tmp_path: Path, demo) -> None:
     config = write_lora(tmp_path)
     seed_stable(config, "v1")
-    registry().store_version("v1-copy", GOOD_ADAPTER)
-    registry().store_version("v2-degraded", DEGRADED_ADAPTER)
+    demo_registry().store_version("v1-copy", GOOD_ADAPTER)
+    demo_registry().store_version("v2-degraded", DEGRADED_ADAPTER)
 
     state = lora_gauntlet(candidate="demo-v1-copy", config=str(config), return_state=True)
     verdict = state.result(raise_on_failure=False)
-    assert isinstance(verdict, Verdict)
+    assert isinstance(verdict, GauntletVerdict)
     assert state.is_completed() and verdict.passed
     assert verdict.candidate.startswith("demo-v1-copy (") and verdict.stable.startswith("demo-v1 (")
 
     state = lora_gauntlet(candidate="demo-v2-degraded", config=str(config), return_state=True)
     verdict = state.result(raise_on_failure=False)
-    assert isinstance(verdict, Verdict)
+    assert isinstance(verdict, GauntletVerdict)
     assert state.is_failed() and not verdict.passed
     assert verdict.candidate.startswith("demo-v2-degraded (")
     assert verdict.stable.startswith("demo-v1 (")
     assert verdict.failure_reason
-    assert registry().current() == Pointers(
+    assert demo_registry().current() == Pointers(
         stable="v1", canary=None
     )  # the gauntlet deploys nothing
 
@@ -509,10 +507,10 @@ def test_kill_switch_stops_both_flows_before_any_side_effect(tmp_path: Path, dem
         Variable.set(KILL_SWITCH_VARIABLE, False, overwrite=True)
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.KILL_SWITCH_ON, 3)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.KILL_SWITCH_ON, 3)
     assert not spool_path.exists()  # the A2A spool was not even opened, let alone drained
     assert report.a2a is None and report.gauntlet is None
-    assert registry().current() == Pointers() and registry().versions() == []
+    assert demo_registry().current() == Pointers() and demo_registry().versions() == []
     assert demo.model.events == []
     error = alone.result(raise_on_failure=False)
     assert alone.is_failed() and isinstance(error, KillSwitchOn) and error.code == 3
@@ -535,11 +533,11 @@ def test_kill_switch_turned_on_before_promotion_rolls_the_canary_back(
     state, report = deploy(config, GOOD_ADAPTER, version="v2", gauntlet_enabled=True)
 
     assert state.is_failed() and len(checks) == 3
-    assert (report.outcome, report.exit_code) == (Outcome.KILL_SWITCH_ON, 3)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.KILL_SWITCH_ON, 3)
     assert report.gauntlet.passed  # the gauntlet passed; the switch still stops the promotion
     assert report.rollback.rolled_back and report.rollback.canary == "v2"
     assert (
-        registry().current()
+        demo_registry().current()
         == Pointers(stable="v1", canary=None)
         == Pointers(stable=report.stable_after)
     )
@@ -569,7 +567,7 @@ def test_a_failed_canary_deploy_gets_its_fail_event_and_the_rollback(tmp_path: P
         )
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 1)  # vLLM refused the load
+    assert (report.outcome, report.exit_code) == (DeployOutcome.ERROR, 1)  # vLLM refused the load
     assert "/v1/load_lora_adapter" in asked and report.gauntlet is None
     assert report.rollback is not None  # the rollback handler ran
     assert LocalRegistry(tmp_path / "registry", name_prefix="lora").current() == Pointers()
@@ -587,9 +585,9 @@ def test_a_first_deploy_is_held_to_the_shipped_floor(tmp_path: Path, demo) -> No
     )
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.ROLLED_BACK, 1)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.ROLLED_BACK, 1)
     assert report.gauntlet.stable is None and report.gauntlet.failure_reason == "accuracy_drop"
-    assert registry().current() == Pointers()
+    assert demo_registry().current() == Pointers()
 
 
 def test_a_first_deploy_without_a_floor_is_a_configuration_error(tmp_path: Path, demo) -> None:
@@ -599,9 +597,9 @@ def test_a_first_deploy_without_a_floor_is_a_configuration_error(tmp_path: Path,
     state, report = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 2)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.ERROR, 2)
     assert report.gauntlet is None
-    assert registry().current() == Pointers() and registry().versions() == []
+    assert demo_registry().current() == Pointers() and demo_registry().versions() == []
 
 
 def test_a_used_version_name_with_other_bytes_is_not_already_stable(tmp_path: Path, demo) -> None:
@@ -610,10 +608,10 @@ def test_a_used_version_name_with_other_bytes_is_not_already_stable(tmp_path: Pa
     state, report = deploy(config, DEGRADED_ADAPTER, version="v1", gauntlet_enabled=True)
 
     assert state.is_failed()
-    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 2)
-    assert registry().current() == Pointers(stable="v1", canary=None)
+    assert (report.outcome, report.exit_code) == (DeployOutcome.ERROR, 2)
+    assert demo_registry().current() == Pointers(stable="v1", canary=None)
     state, report = deploy(config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True)
-    assert state.is_completed() and report.outcome is Outcome.ALREADY_STABLE
+    assert state.is_completed() and report.outcome is DeployOutcome.ALREADY_STABLE
 
 
 def test_an_unwritable_a2a_spool_is_evented_and_the_deploy_goes_on(tmp_path: Path, demo) -> None:
@@ -625,7 +623,7 @@ def test_an_unwritable_a2a_spool_is_evented_and_the_deploy_goes_on(tmp_path: Pat
         config, GOOD_ADAPTER, version="v1", gauntlet_enabled=True, a2a_enabled=True
     )
 
-    assert state.is_completed() and report.outcome is Outcome.PROMOTED, report.reasons
+    assert state.is_completed() and report.outcome is DeployOutcome.PROMOTED, report.reasons
     assert (report.a2a.published, report.a2a.durable, report.a2a.dropped) == (2, 0, 2)
     kinds = [p.kind for p in report.a2a.problems]
     assert kinds == [ProblemKind.SPOOL_UNAVAILABLE, ProblemKind.DROPPED]
@@ -652,7 +650,7 @@ def test_the_start_of_run_drain_is_bounded_in_time(tmp_path: Path, demo) -> None
         )
         elapsed = time.monotonic() - started
 
-    assert state.is_completed() and report.outcome is Outcome.PROMOTED_UNTESTED
+    assert state.is_completed() and report.outcome is DeployOutcome.PROMOTED_UNTESTED
     drain = report.a2a.drain
     assert drain.stopped == "budget" and 0 < drain.sent < 100
     assert report.events_spooled == 100 - drain.sent + 2  # the rest, and this run's two, wait

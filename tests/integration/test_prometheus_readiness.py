@@ -18,12 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.lora.readiness import (
-    Observation,
-    PrometheusSource,
-    ReadinessPolicy,
-    check_readiness,
-)
+from blocks.lora import ReadinessPolicy
+from tasks.lora.prometheus import PrometheusSource
+from tasks.lora.readiness import Observation, check_readiness
 from tests.loopback import QuietHandler, free_port, host_port, loopback_server
 
 pytestmark = pytest.mark.integration

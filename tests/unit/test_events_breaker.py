@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from blocks.errors import ConfigError
-from tasks.events import BreakerState, CircuitBreaker, OpenReason
+from blocks.errors import ExitCode
+from tasks.events import BreakerState, CircuitBreaker, EventConfigError, OpenReason
 from tasks.events.breaker import SlidingCounter
 
 
@@ -129,14 +129,14 @@ def test_sliding_counter(hits: int, spacing: float, limit: int, window: float, f
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "words"),
+    "kwargs",
     [
-        pytest.param({"failure_threshold": 0}, "failure_threshold must be >= 1", id="threshold"),
-        pytest.param({"cooldown_seconds": 0}, "cooldown_seconds must be > 0", id="cooldown"),
-        pytest.param({"flood_total": 0}, "flood limits must be >= 1", id="flood"),
+        pytest.param({"failure_threshold": 0}, id="threshold"),
+        pytest.param({"cooldown_seconds": 0}, id="cooldown"),
+        pytest.param({"flood_total": 0}, id="flood"),
     ],
 )
-def test_settings_that_cannot_work_are_refused(kwargs: dict, words: str) -> None:
-    with pytest.raises(ConfigError) as caught:
+def test_settings_that_cannot_work_are_refused(kwargs: dict) -> None:
+    with pytest.raises(EventConfigError) as caught:
         CircuitBreaker(**kwargs)
-    assert words in str(caught.value)
+    assert caught.value.code == ExitCode.USAGE_ERROR

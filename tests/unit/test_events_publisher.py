@@ -15,11 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from blocks.errors import ConfigError
+from blocks.errors import ConfigError, ExitCode
 from tasks.events import (
     A2AEvent,
     BreakerState,
     CircuitBreaker,
+    EventConfigError,
     EventPublisher,
     InvalidEvent,
     OpenReason,
@@ -390,22 +391,21 @@ def test_an_injected_client_is_used_and_left_open(make) -> None:
 
 # fmt: off
 BAD_SETTINGS = [
-    pytest.param("ftp://user:pw@bus.example/x?token=SECRET", {}, "must be http:// or https://",
-                 id="ftp-url"),
-    pytest.param("bus.example/events", {}, "without a scheme", id="no-scheme"),
-    pytest.param("http://", {}, "with a host", id="no-host"),
-    pytest.param("http://bus.example", {"timeout": 0}, "outside (0, 30]", id="zero-timeout"),
-    pytest.param("http://bus.example", {"timeout": 60}, "outside (0, 30]", id="long-timeout"),
-    pytest.param("http://bus.example", {"queue_size": 0}, "queue_size (0)", id="no-queue"),
+    pytest.param("ftp://user:pw@bus.example/x?token=SECRET", {}, id="ftp-url"),
+    pytest.param("bus.example/events", {}, id="no-scheme"),
+    pytest.param("http://", {}, id="no-host"),
+    pytest.param("http://bus.example", {"timeout": 0}, id="zero-timeout"),
+    pytest.param("http://bus.example", {"timeout": 60}, id="long-timeout"),
+    pytest.param("http://bus.example", {"queue_size": 0}, id="no-queue"),
 ]
 # fmt: on
 
 
-@pytest.mark.parametrize(("url", "kwargs", "words"), BAD_SETTINGS)
-def test_bad_settings_are_refused_with_the_fix(url, kwargs, words, tmp_path) -> None:
-    with pytest.raises(ConfigError) as caught:
+@pytest.mark.parametrize(("url", "kwargs"), BAD_SETTINGS)
+def test_bad_settings_are_refused_and_show_no_secret(url, kwargs, tmp_path) -> None:
+    with pytest.raises(EventConfigError) as caught:
         EventPublisher(url, tmp_path / "spool.sqlite", **kwargs)
-    assert words in str(caught.value)
+    assert caught.value.code == ExitCode.USAGE_ERROR
     assert "SECRET" not in str(caught.value) and "pw" not in caught.value.message
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from blocks.errors import ConfigError
+from blocks.errors import ConfigError, ExitCode
 from tasks.events import A2AEvent, Spool, Synchronous, backoff_seconds
 
 T0 = datetime(2026, 1, 15, 14, 30, tzinfo=UTC)
@@ -209,8 +209,9 @@ def test_unreadable_permissions_raise_instead_of_setting_aside(tmp_path: Path) -
     Spool(path).close()
     path.chmod(0)
     try:
-        with pytest.raises(ConfigError, match="cannot open the spool"):
+        with pytest.raises(ConfigError) as caught:
             Spool(path)
+        assert caught.value.code == ExitCode.USAGE_ERROR
         assert not list(tmp_path.glob("*.corrupt-*"))
     finally:
         path.chmod(0o644)
@@ -219,22 +220,25 @@ def test_unreadable_permissions_raise_instead_of_setting_aside(tmp_path: Path) -
 def test_folder_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(ConfigError, match="cannot create the spool's folder"):
+    with pytest.raises(ConfigError) as caught:
         Spool(blocker / "sub" / "events.sqlite")
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 @pytest.mark.parametrize(
-    ("call", "words"),
+    "call",
     [
-        pytest.param(lambda s: s.due(0), "limit must be >= 1", id="due-limit"),
-        pytest.param(lambda s: s.due(5, now=datetime(2026, 1, 1)), "naive time", id="naive-now"),
+        pytest.param(lambda s: s.due(0), id="due-limit"),
+        pytest.param(lambda s: s.due(5, now=datetime(2026, 1, 1)), id="naive-now"),
     ],
 )
-def test_bad_arguments_are_named(spool: Spool, call, words: str) -> None:
-    with pytest.raises(ConfigError, match=words):
+def test_bad_arguments_are_refused(spool: Spool, call) -> None:
+    with pytest.raises(ConfigError) as caught:
         call(spool)
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not one of FULL, NORMAL"):
+    with pytest.raises(ConfigError) as caught:
         Spool(tmp_path / "events.sqlite", synchronous="OFF")
+    assert caught.value.code == ExitCode.USAGE_ERROR

@@ -12,20 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blocks.errors import UsageError
+from blocks.errors import ExitCode, UsageError
 from tasks.lora.adapter import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     AdapterProblem,
     directory_sha256,
     inspect_adapter,
-    write_adapter,
 )
-from tasks.lora.safetensors_format import (
-    SafetensorsError,
-    read_safetensors_header,
-    write_safetensors,
-)
+from tasks.lora.safetensors_format import SafetensorsError, read_safetensors_header
+from tests.lora_adapters import write_adapter, write_safetensors
 
 P = AdapterProblem
 TARGETS = ["q_proj", "v_proj"]
@@ -271,8 +267,9 @@ BAD_HEADERS = [
 @pytest.mark.parametrize(("mutate", "fragment"), BAD_HEADERS)
 def test_bad_headers(adapter: Path, mutate: Callable, fragment: str) -> None:
     mutate(adapter)
-    with pytest.raises(SafetensorsError, match="adapter_model.safetensors"):
+    with pytest.raises(SafetensorsError) as caught:
         read_safetensors_header(adapter / WEIGHTS_FILE)
+    assert caught.value.code == ExitCode.VERDICT_FAILED
     report = inspect_adapter(adapter)
     assert report.codes == {P.BAD_HEADER}, report.problems
     assert fragment in report.problems[0].message
@@ -371,29 +368,23 @@ def test_path_that_is_not_a_directory(tmp_path: Path, make: str) -> None:
     ].message
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "fragment"),
-    [({"max_bytes": 0}, "max_bytes"), ({"expected_rank": 0}, "expected_rank")],
-)
-def test_inspect_rejects_bad_arguments(adapter: Path, kwargs: dict, fragment: str) -> None:
-    with pytest.raises(UsageError, match=fragment):
+@pytest.mark.parametrize("kwargs", [{"max_bytes": 0}, {"expected_rank": 0}], ids=str)
+def test_inspect_rejects_bad_arguments(adapter: Path, kwargs: dict) -> None:
+    with pytest.raises(UsageError) as caught:
         inspect_adapter(adapter, **kwargs)
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "fragment"),
-    [
-        ({"rank": 0}, "must be >= 1"),
-        ({"layers": 0}, "must be >= 1"),
-        ({"dtype": "I8"}, "dtype 'I8'"),
-        ({"poison": "zero"}, "poison 'zero'"),
-        ({"target_modules": []}, "non-empty list"),
-    ],
+    "kwargs",
+    [{"rank": 0}, {"layers": 0}, {"dtype": "I8"}, {"poison": "zero"}, {"target_modules": []}],
+    ids=str,
 )
-def test_write_adapter_rejects_bad_arguments(tmp_path: Path, kwargs: dict, fragment: str) -> None:
+def test_write_adapter_rejects_bad_arguments(tmp_path: Path, kwargs: dict) -> None:
     arguments = {"rank": 4, "target_modules": ["q_proj"]} | kwargs
-    with pytest.raises(UsageError, match=fragment):
+    with pytest.raises(UsageError) as caught:
         write_adapter(tmp_path / "a", **arguments)
+    assert caught.value.code == ExitCode.USAGE_ERROR
     assert not (tmp_path / "a").exists()
 
 

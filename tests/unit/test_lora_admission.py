@@ -1,5 +1,5 @@
-"""Before anything is deployed: the mock gauntlet on production, a version's bytes, a live canary;
-and what each outcome of a deploy means (its exit code, whether the run fails)."""
+"""Before anything is deployed: the mock gauntlet on production, a version's bytes, a live
+canary."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from blocks.errors import ConfigError, ExitCode, UsageError
 from blocks.lora import TargetSpec
 from tasks.lora.admission import MockGauntletRefused, already_stable, check_mock_allowed
 from tasks.lora.registry import Pointers, VersionConflict
-from tasks.lora.report import EXIT_CODES, FAILING, DeployRecord, Outcome
 from tasks.lora.switches import Switches
-from tasks.platform.naming import utc_now
 
 ENDPOINT = {"endpoint": {"base_url": "http://127.0.0.1:1"}}
 MOCK = Switches(gauntlet_enabled=True, skip_gauntlet=True)
@@ -49,8 +47,9 @@ def test_the_mock_gauntlet_on_production(fields: dict, switches: Switches, refus
 
 
 def test_allow_mock_gauntlet_without_production_does_nothing_so_it_is_refused() -> None:
-    with pytest.raises(ValidationError, match="allow_mock_gauntlet applies only to production"):
+    with pytest.raises(ValidationError) as caught:
         spec(allow_mock_gauntlet=True)
+    assert [error["type"] for error in caught.value.errors()] == ["value_error"]
 
 
 SHA, OTHER = "a" * 64, "b" * 64
@@ -76,34 +75,3 @@ def test_what_a_version_name_allows(pointers: Pointers, stored: str | None, expe
     with pytest.raises(expected) as caught:
         already_stable(pointers, "v1", stored, SHA)
     assert caught.value.code == ExitCode.USAGE_ERROR
-
-
-@pytest.mark.parametrize(
-    ("outcome", "code", "failing"),
-    [
-        (Outcome.DEPLOYED, 0, False),
-        (Outcome.PROMOTED, 0, False),
-        (Outcome.PROMOTED_UNTESTED, 0, False),
-        (Outcome.ALREADY_STABLE, 0, False),
-        (Outcome.ROLLED_BACK, 1, True),
-        (Outcome.NOT_READY, 1, True),
-        (Outcome.REFUSED, 1, True),
-        (Outcome.KILL_SWITCH_ON, 3, True),
-        (Outcome.ERROR, 5, True),
-    ],
-)
-def test_each_outcome_has_one_exit_code(outcome: Outcome, code: int, failing: bool) -> None:
-    assert EXIT_CODES[outcome] == code and (outcome in FAILING) is failing
-    record = DeployRecord(target="t", adapter="a", started_at=utc_now())
-    record.end(outcome)
-    report = record.report(utc_now())
-    assert (report.outcome, report.exit_code) == (outcome, code)
-
-
-def test_an_error_keeps_its_own_code_and_a_run_without_outcome_is_an_error() -> None:
-    record = DeployRecord(target="t", adapter="a", started_at=utc_now())
-    record.end(Outcome.ERROR, code=4, reasons=["backend down"])
-    assert record.report(utc_now()).exit_code == 4
-    unfinished = DeployRecord(target="t", adapter="a", started_at=utc_now())
-    report = unfinished.report(utc_now())
-    assert (report.outcome, report.exit_code) == (Outcome.ERROR, 5)

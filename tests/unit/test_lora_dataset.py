@@ -76,20 +76,23 @@ def test_changed_dataset_is_refused_naming_both_hashes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("pin", ["", "abc123", "g" * 64, "md5:" + "0" * 64], ids=repr)
 def test_malformed_pin_is_refused(tmp_path: Path, pin: str) -> None:
     path, _ = good_file(tmp_path)
-    with pytest.raises(ConfigError, match="not 64 hex digits"):
+    with pytest.raises(ConfigError) as caught:
         load_dataset(path, pinned_sha256=pin)
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read it"):
+    with pytest.raises(ConfigError) as caught:
         load_dataset(tmp_path / "absent.jsonl", pinned_sha256="0" * 64)
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_non_utf8_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"id": "caf\xe9"}\n')
-    with pytest.raises(ConfigError, match="not UTF-8"):
+    with pytest.raises(ConfigError) as caught:
         load_dataset(path, pinned_sha256=sha256_file(path))
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_empty_dataset_is_refused(tmp_path: Path) -> None:

@@ -22,19 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from blocks.errors import ConfigError, UsageError
-from tasks.lora.dataset import Dataset, load_dataset
-from tasks.lora.gauntlet import (
-    CommandTarget,
-    ItemErrorKind,
-    OpenAITarget,
-    SideResult,
-    run_gauntlet,
-    run_gauntlet_sync,
-    run_side_by_side,
-    run_sync,
-)
-from tasks.lora.verdict import GauntletPolicy, ReasonCode, VerdictStatus, compare
+from blocks.errors import ConfigError, ExitCode, UsageError
+from blocks.lora import GauntletPolicy
+from tasks.lora.dataset import Dataset, ItemErrorKind, SideResult, load_dataset
+from tasks.lora.gauntlet import run_side, run_side_by_side, run_side_sync, run_sync
+from tasks.lora.gauntlet_targets import CommandTarget, OpenAITarget
+from tasks.lora.verdict import ReasonCode, VerdictStatus, judge_gauntlet
 
 # Runs that judge accuracy and errors: on a busy machine, loopback p95 swings by tens of ms
 # between two sides of one run; latency is judged on its own, with far-apart delays.
@@ -191,7 +184,7 @@ def test_equal_adapters_pass_and_both_sides_run_at_once(
     script.profiles = {"canary": Profile(delay=0.02), "stable": Profile(delay=0.02)}
     dataset = make_dataset(tmp_path, 40)
     candidate, stable = side_by_side(base_url, dataset, concurrency=8)
-    verdict = compare(candidate, stable, STEADY)
+    verdict = judge_gauntlet(candidate, stable, STEADY)
     assert (verdict.status, verdict.passed, verdict.reasons) == (VerdictStatus.PASS, True, ())
     assert verdict.failure_reason is None
     assert candidate.accuracy == stable.accuracy == 1.0
@@ -213,7 +206,7 @@ def test_accuracy_drop_against_stable(
 ) -> None:
     script.profiles = {"canary": Profile(wrong=prompts(wrong))}
     candidate, stable = side_by_side(base_url, make_dataset(tmp_path, count))
-    verdict = compare(candidate, stable, STEADY)
+    verdict = judge_gauntlet(candidate, stable, STEADY)
     assert verdict.status is status
     assert round((stable.accuracy - candidate.accuracy) * 100, 6) == drop  # type: ignore[union-attr]
     if status is VerdictStatus.FAIL:
@@ -228,7 +221,7 @@ def test_p95_latency_regression_fails(tmp_path: Path, script: Script, base_url: 
     # Far apart: on a busy machine a 10 ms answer is often seen at 30-60 ms in this process.
     script.profiles = {"canary": Profile(delay=0.3), "stable": Profile(delay=0.01)}
     candidate, stable = side_by_side(base_url, make_dataset(tmp_path, 16), concurrency=8)
-    verdict = compare(candidate, stable)
+    verdict = judge_gauntlet(candidate, stable)
     assert [r.code for r in verdict.reasons] == [ReasonCode.LATENCY_REGRESSION]
     assert verdict.failure_reason == "latency_regression"
     assert candidate.p95_ms >= 300  # type: ignore[operator]
@@ -238,7 +231,7 @@ def test_p95_latency_regression_fails(tmp_path: Path, script: Script, base_url: 
 def test_error_rate_above_limit_fails(tmp_path: Path, script: Script, base_url: str) -> None:
     script.profiles = {"canary": Profile(status=dict.fromkeys(prompts(4), 503))}
     candidate, stable = side_by_side(base_url, make_dataset(tmp_path, 40))
-    verdict = compare(candidate, stable, STEADY)
+    verdict = judge_gauntlet(candidate, stable, STEADY)
     assert candidate.error_rate == 0.1 and candidate.error_counts == {"http_status": 4}
     codes = [r.code for r in verdict.reasons]
     assert codes == [ReasonCode.ACCURACY_DROP, ReasonCode.ERROR_RATE]  # errors are wrong answers
@@ -253,7 +246,7 @@ def test_too_many_errors_on_either_side_is_inconclusive(
 ) -> None:
     script.profiles = {broken: Profile(status=dict.fromkeys(prompts(12), 500))}
     candidate, stable = side_by_side(base_url, make_dataset(tmp_path, 40))
-    verdict = compare(candidate, stable, STEADY)
+    verdict = judge_gauntlet(candidate, stable, STEADY)
     assert (verdict.status, verdict.passed) == (VerdictStatus.INCONCLUSIVE, False)
     assert [r.code for r in verdict.reasons] == [ReasonCode.INCONCLUSIVE]
     assert verdict.reasons[0].message.startswith(f"{'candidate' if broken == 'canary' else broken}")
@@ -265,19 +258,20 @@ def test_any_drop_in_a_critical_domain_fails(tmp_path: Path, script: Script, bas
     script.profiles = {"canary": Profile(wrong={"question-safety-3"})}
     dataset = make_dataset(tmp_path, 40, critical={"safety": 10})
     candidate, stable = side_by_side(base_url, dataset)
-    verdict = compare(candidate, stable, LENIENT)
+    verdict = judge_gauntlet(candidate, stable, LENIENT)
     assert [r.code for r in verdict.reasons] == [ReasonCode.CRITICAL_DOMAIN_REGRESSION]
     assert "'safety'" in verdict.reasons[0].message
     assert candidate.accuracy_by_domain == {"general": 1.0, "safety": 0.9}
-    assert compare(candidate, stable, STEADY).failure_reason == "accuracy_drop"  # 2 > 1 point
+    # 2 > 1 point
+    assert judge_gauntlet(candidate, stable, STEADY).failure_reason == "accuracy_drop"
 
 
 def test_policy_can_mark_a_domain_critical(tmp_path: Path, script: Script, base_url: str) -> None:
     script.profiles = {"canary": Profile(wrong={"question-0"})}
     candidate, stable = side_by_side(base_url, make_dataset(tmp_path, 50))
-    assert compare(candidate, stable, LENIENT).passed
+    assert judge_gauntlet(candidate, stable, LENIENT).passed
     policy = LENIENT.model_copy(update={"critical_domains": ("general",)})
-    verdict = compare(candidate, stable, policy)
+    verdict = judge_gauntlet(candidate, stable, policy)
     assert verdict.failure_reason == "critical_domain_regression"
 
 
@@ -291,7 +285,7 @@ def test_timeouts_count_as_errors(
     script.profiles = {"canary": Profile(delay=2.0)}
     target = OpenAITarget(base_url, "canary", timeout=target_timeout)
     started = time.perf_counter()
-    side = run_gauntlet_sync(make_dataset(tmp_path, 4), target, concurrency=4, timeout=run_timeout)
+    side = run_side_sync(make_dataset(tmp_path, 4), target, concurrency=4, timeout=run_timeout)
     assert time.perf_counter() - started < 1.5  # nobody waited for the slow answers
     assert (side.errors, side.error_rate, side.answered) == (4, 1.0, 0)
     assert {i.error_kind for i in side.items} == {ItemErrorKind.TIMEOUT}
@@ -310,7 +304,7 @@ def test_bad_json_is_an_error(
     tmp_path: Path, script: Script, base_url: str, profile: Profile, message: str
 ) -> None:
     script.profiles = {"canary": profile}
-    side = run_gauntlet_sync(make_dataset(tmp_path, 3), OpenAITarget(base_url, "canary"))
+    side = run_side_sync(make_dataset(tmp_path, 3), OpenAITarget(base_url, "canary"))
     (failed,) = [i for i in side.items if i.error]
     assert (failed.id, failed.error_kind, failed.correct) == (
         "question-0",
@@ -324,7 +318,7 @@ def test_chat_api_and_request_shape(tmp_path: Path, script: Script, base_url: st
     target = OpenAITarget(
         base_url + "/v1/", "canary", api="chat", headers={"Authorization": "Bearer s3cret"}
     )
-    side = run_gauntlet_sync(make_dataset(tmp_path, 3), target)
+    side = run_side_sync(make_dataset(tmp_path, 3), target)
     assert side.accuracy == 1.0
     assert sorted(script.bodies, key=lambda body: body["messages"][0]["content"]) == [
         {
@@ -341,7 +335,7 @@ def test_chat_api_and_request_shape(tmp_path: Path, script: Script, base_url: st
 
 def test_completions_payload(tmp_path: Path, script: Script, base_url: str) -> None:
     target = OpenAITarget(base_url, "canary", max_tokens=16)
-    run_gauntlet_sync(make_dataset(tmp_path, 1), target)
+    run_side_sync(make_dataset(tmp_path, 1), target)
     assert script.bodies == [
         {"model": "canary", "prompt": "question-0", "max_tokens": 16, "temperature": 0.0}
     ]
@@ -349,7 +343,7 @@ def test_completions_payload(tmp_path: Path, script: Script, base_url: str) -> N
 
 def test_concurrency_is_bounded(tmp_path: Path, script: Script, base_url: str) -> None:
     script.profiles = {"canary": Profile(delay=0.03)}
-    side = run_gauntlet_sync(
+    side = run_side_sync(
         make_dataset(tmp_path, 24), OpenAITarget(base_url, "canary"), concurrency=4
     )
     assert 2 <= script.max_inflight <= 4
@@ -361,7 +355,7 @@ def test_unreachable_target_is_a_connect_error(tmp_path: Path) -> None:
     with contextlib.closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
-        side = run_gauntlet_sync(
+        side = run_side_sync(
             make_dataset(tmp_path, 2), OpenAITarget(f"http://127.0.0.1:{port}", "m")
         )
     assert {i.error_kind for i in side.items} == {ItemErrorKind.CONNECT}
@@ -379,9 +373,9 @@ def test_first_deploy_runs_only_the_candidate(
     candidate, stable = side_by_side(base_url, make_dataset(tmp_path, 10), first_deploy=True)
     assert stable is None and {b["model"] for b in script.bodies} == {"canary"}
     with pytest.raises(ConfigError):  # no floor configured: a first deploy cannot be judged
-        compare(candidate, None)
-    assert compare(candidate, None, GauntletPolicy(min_accuracy=0.7)).passed
-    verdict = compare(candidate, None, GauntletPolicy(min_accuracy=0.9))
+        judge_gauntlet(candidate, None)
+    assert judge_gauntlet(candidate, None, GauntletPolicy(min_accuracy=0.7)).passed
+    verdict = judge_gauntlet(candidate, None, GauntletPolicy(min_accuracy=0.9))
     assert verdict.failure_reason == "accuracy_drop"
     assert "first deploy" in verdict.reasons[0].message
 
@@ -405,7 +399,7 @@ ANSWER_STDIN = "import sys; print(sys.stdin.read().replace('question', 'answer')
 )  # fmt: skip
 def test_command_target(tmp_path: Path, argv: list[str], kind, fragment: str) -> None:
     started = time.perf_counter()
-    side = run_gauntlet_sync(make_dataset(tmp_path, 3), CommandTarget(argv, timeout=0.5))
+    side = run_side_sync(make_dataset(tmp_path, 3), CommandTarget(argv, timeout=0.5))
     assert time.perf_counter() - started < 5
     if kind is None:
         assert (side.accuracy, side.errors) == (1.0, 0)
@@ -439,13 +433,14 @@ def test_invalid_target_is_refused(build, fragment: str) -> None:
 
 @pytest.mark.parametrize(("concurrency", "timeout"), [(0, 1.0), (4, 0.0)])
 def test_invalid_run_arguments(tmp_path: Path, concurrency: int, timeout: float) -> None:
-    with pytest.raises(UsageError, match="must be"):
-        run_gauntlet_sync(
+    with pytest.raises(UsageError) as caught:
+        run_side_sync(
             make_dataset(tmp_path, 1),
             CommandTarget(["true"]),
             concurrency=concurrency,
             timeout=timeout,
         )
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_sync_wrapper_refuses_a_running_loop(tmp_path: Path) -> None:
@@ -453,9 +448,9 @@ def test_sync_wrapper_refuses_a_running_loop(tmp_path: Path) -> None:
 
     async def inside() -> None:
         with pytest.raises(UsageError, match="inside a running event loop") as caught:
-            run_gauntlet_sync(dataset, CommandTarget(["true"]))
-        assert "await run_gauntlet(...)" in caught.value.remediation
-        side = await run_gauntlet(dataset, CommandTarget(["true"]))  # the async form works
+            run_side_sync(dataset, CommandTarget(["true"]))
+        assert "await run_side(...)" in caught.value.remediation
+        side = await run_side(dataset, CommandTarget(["true"]))  # the async form works
         assert side.total == 1
 
     asyncio.run(inside())
@@ -471,9 +466,10 @@ class BuggyTarget:
 
 
 def test_a_target_bug_is_an_error_not_a_crash(tmp_path: Path) -> None:
-    side = run_gauntlet_sync(make_dataset(tmp_path, 2), BuggyTarget())
+    side = run_side_sync(make_dataset(tmp_path, 2), BuggyTarget())
     assert {i.error_kind for i in side.items} == {ItemErrorKind.TARGET_BUG}
     assert side.items[0].error == "RuntimeError: cannot handle question-0"
     assert (
-        compare(side, None, GauntletPolicy(min_accuracy=0.0)).status is VerdictStatus.INCONCLUSIVE
+        judge_gauntlet(side, None, GauntletPolicy(min_accuracy=0.0)).status
+        is VerdictStatus.INCONCLUSIVE
     )

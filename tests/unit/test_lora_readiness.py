@@ -19,19 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pydantic import ValidationError
 
-from blocks.errors import ConfigError
-from tasks.lora.readiness import (
-    ALERTS_QUERY,
-    Observation,
-    OpsBoardSource,
-    PrometheusSource,
-    Readiness,
-    ReadinessPolicy,
-    ReadinessUnavailable,
-    check_readiness,
-    safe_url,
-    stable_seconds,
-)
+from blocks.errors import ConfigError, ExitCode
+from blocks.lora import ReadinessPolicy
+from tasks.lora.ops_board import OpsBoardSource
+from tasks.lora.prometheus import ALERTS_QUERY, PrometheusSource, stable_seconds
+from tasks.lora.readiness import Observation, Readiness, ReadinessUnavailable, check_readiness
+from tasks.platform.urls import safe_url
 from tests.loopback import QuietHandler, free_port, host_port, loopback_server
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -269,20 +262,20 @@ def test_a_crashing_source_is_not_ready_and_says_so() -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "fragment"),
+    "make",
     [
-        pytest.param(lambda: OpsBoardSource("ops-board:8080/health"), "not an http(s) URL"),
-        pytest.param(lambda: OpsBoardSource("http://b/health", timeout=0), "timeout 0 must be"),
-        pytest.param(lambda: PrometheusSource("ftp://prom"), "Prometheus URL 'ftp://prom'"),
-        pytest.param(lambda: PrometheusSource("http://p", timeout=True), "timeout True must be"),
-        pytest.param(lambda: PrometheusSource("http://p", up_query=" "), "up_query is empty"),
-        pytest.param(lambda: PrometheusSource("http://p", step_seconds=0), "must both be > 0"),
+        pytest.param(lambda: OpsBoardSource("ops-board:8080/health"), id="ops-no-scheme"),
+        pytest.param(lambda: OpsBoardSource("http://b/health", timeout=0), id="ops-zero-timeout"),
+        pytest.param(lambda: PrometheusSource("ftp://prom"), id="prom-ftp"),
+        pytest.param(lambda: PrometheusSource("http://p", timeout=True), id="prom-bool-timeout"),
+        pytest.param(lambda: PrometheusSource("http://p", up_query=" "), id="prom-empty-up-query"),
+        pytest.param(lambda: PrometheusSource("http://p", step_seconds=0), id="prom-zero-step"),
     ],
 )
-def test_bad_source_settings_are_refused(make, fragment: str) -> None:
-    with pytest.raises(ConfigError, match=None) as caught:
+def test_bad_source_settings_are_refused(make) -> None:
+    with pytest.raises(ConfigError) as caught:
         make()
-    assert fragment in caught.value.message
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_a_password_in_the_url_is_never_shown() -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from blocks.errors import ConfigError, UsageError, WardenError
-from tasks.lora.adapter import write_adapter
+from blocks.errors import ConfigError, ExitCode, UsageError, WardenError
 from tasks.lora.registry import (
     AdapterRejected,
     LocalRegistry,
@@ -21,20 +20,7 @@ from tasks.lora.registry import (
     RegistryBusy,
     VersionConflict,
 )
-
-
-@pytest.fixture
-def adapters(tmp_path: Path) -> dict[str, Path]:
-    """Three distinct valid adapters (different seeds: different bytes)."""
-    return {
-        f"v{i}": write_adapter(tmp_path / f"src-v{i}", rank=4, target_modules=["q_proj"], seed=i)
-        for i in (1, 2, 3)
-    }
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> LocalRegistry:
-    return LocalRegistry(tmp_path / "registry", name_prefix="warden")
+from tests.lora_adapters import write_adapter
 
 
 def actions(registry: LocalRegistry) -> list[tuple[str, str, str | None]]:
@@ -145,23 +131,21 @@ def test_redeploying_the_live_canary_is_idempotent(registry: LocalRegistry, adap
 
 
 @pytest.mark.parametrize(
-    ("setup", "version", "fragment"),
-    [
-        (["v1"], "v2", "canary 'v1' is already deployed"),
-        (["v1", "promote"], "v1", "version 'v1' is already stable"),
-    ],
+    ("setup", "version"),
+    [(["v1"], "v2"), (["v1", "promote"], "v1")],
     ids=["canary-live", "already-stable"],
 )
 def test_refused_deploys_change_nothing(
-    registry: LocalRegistry, adapters: dict, setup: list, version: str, fragment: str
+    registry: LocalRegistry, adapters: dict, setup: list, version: str
 ) -> None:
     for step in setup:
         registry.promote_canary() if step == "promote" else registry.deploy_canary(
             step, adapters[step]
         )
     before, history = registry.current(), registry.history()
-    with pytest.raises(UsageError, match=fragment):
+    with pytest.raises(UsageError) as caught:
         registry.deploy_canary(version, adapters[version])
+    assert caught.value.code == ExitCode.USAGE_ERROR
     assert (registry.current(), registry.history()) == (before, history)
     assert registry.versions() == ["v1"]
 
@@ -171,39 +155,45 @@ def test_a_bad_adapter_is_never_stored(registry: LocalRegistry, tmp_path: Path) 
     (bad / "extra.pt").write_bytes(b"x")
     with pytest.raises(AdapterRejected) as caught:
         registry.deploy_canary("v1", bad)
-    assert "NON_FINITE" in str(caught.value) and "PICKLE_FILE" in str(caught.value)
+    assert caught.value.code == ExitCode.VERDICT_FAILED
+    assert [p.split(":")[0] for p in caught.value.problems] == ["PICKLE_FILE", "NON_FINITE"]
     assert registry.versions() == [] and registry.current() == Pointers()
 
 
 @pytest.mark.parametrize("version", ["", "../up", "a/b", ".hidden", "v 1", "x" * 129, "-v"])
 def test_invalid_version_names(registry: LocalRegistry, adapters: dict, version: str) -> None:
-    with pytest.raises(UsageError, match="is not valid: use 1-128 letters"):
+    with pytest.raises(UsageError) as caught:
         registry.deploy_canary(version, adapters["v1"])
+    assert caught.value.code == ExitCode.USAGE_ERROR
     assert sorted(p.name for p in registry.root.iterdir()) == ["versions"]
 
 
 @pytest.mark.parametrize(
-    ("call", "error", "fragment"),
+    "call",
     [
-        (lambda r: r.promote_canary(), UsageError, "has no canary to promote"),
-        (lambda r: r.model_name("blue"), UsageError, "slot 'blue' is not one of"),
-        (lambda r: r.manifest("v9"), UsageError, "version 'v9' is not in"),
-        (lambda r: r.adapter_path("v9"), UsageError, "stored: none"),
+        lambda r: r.promote_canary(),
+        lambda r: r.model_name("blue"),
+        lambda r: r.manifest("v9"),
+        lambda r: r.adapter_path("v9"),
     ],
     ids=["promote-without-canary", "bad-slot", "unknown-manifest", "unknown-path"],
 )
-def test_bad_requests(registry: LocalRegistry, call, error: type, fragment: str) -> None:
-    with pytest.raises(error, match=fragment):
+def test_bad_requests(registry: LocalRegistry, call) -> None:
+    with pytest.raises(UsageError) as caught:
         call(registry)
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "fragment"),
-    [({"name_prefix": "a b"}, "name_prefix 'a b'"), ({"lock_timeout": 0}, "lock_timeout")],
-)
-def test_bad_registry_settings(tmp_path: Path, kwargs: dict, fragment: str) -> None:
-    with pytest.raises(UsageError, match=fragment):
+def test_a_bad_request_says_what_is_stored(registry: LocalRegistry) -> None:
+    with pytest.raises(UsageError, match=r"version 'v9' is not in .* \(stored: none\)"):
+        registry.manifest("v9")  # the one message test of the registry's usage errors
+
+
+@pytest.mark.parametrize("kwargs", [{"name_prefix": "a b"}, {"lock_timeout": 0}], ids=str)
+def test_bad_registry_settings(tmp_path: Path, kwargs: dict) -> None:
+    with pytest.raises(UsageError) as caught:
         LocalRegistry(tmp_path / "r", **kwargs)
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_corrupt_pointer_and_history_are_reported_with_their_place(
@@ -215,17 +205,18 @@ def test_corrupt_pointer_and_history_are_reported_with_their_place(
     with pytest.raises(ConfigError, match=r"history\.jsonl:2: not a JSON line"):
         registry.history()
     (registry.root / "canary").write_text("v1\n")
-    with pytest.raises(ConfigError, match="pointer file .*canary is unreadable") as caught:
+    with pytest.raises(ConfigError) as caught:
         registry.current()
-    assert "history.jsonl" in caught.value.remediation
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_foreign_folder_in_versions_is_not_overwritten(
     registry: LocalRegistry, adapters: dict
 ) -> None:
     (registry.root / "versions" / "v1").mkdir()
-    with pytest.raises(ConfigError, match="exists but has no manifest.json"):
+    with pytest.raises(ConfigError) as caught:
         registry.store_version("v1", adapters["v1"])
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_concurrent_deploys_let_exactly_one_canary_in(tmp_path: Path, adapters: dict) -> None:

@@ -3,21 +3,20 @@ values, the seed's .env sample as written, and a .env that cannot be read."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from blocks.errors import ConfigError
+from blocks.dotenv import parse_dotenv, read_dotenv
+from blocks.errors import ConfigError, ExitCode
+from blocks.lora import SWITCH_NAMES, LoraFile, SwitchInputs, load_lora_file
+from blocks.lora_settings import read_switch_inputs
 from tasks.lora.switches import (
-    NAMES,
     GauntletMode,
     Switches,
     SwitchSource,
-    describe,
-    parse_dotenv,
-    read_dotenv,
+    describe_switches,
     resolve_switches,
 )
 
@@ -36,13 +35,12 @@ def resolve(
     block: dict[str, Any] | None = None,
     parameters: dict[str, Any] | None = None,
 ) -> Switches:
-    path = None
+    inputs = SwitchInputs(environment=env or {}, block=block or {})
     if dotenv is not None:
         path = tmp_path / ".env"
         path.write_text(dotenv, encoding="utf-8")
-    return resolve_switches(
-        env=env or {}, dotenv_path=path, block=block, parameters=parameters or {}
-    )
+        inputs = inputs.model_copy(update={"dotenv": read_dotenv(path), "dotenv_path": str(path)})
+    return resolve_switches(inputs, parameters or {})
 
 
 def test_defaults_keep_the_hook_inert(tmp_path: Path) -> None:
@@ -54,7 +52,7 @@ def test_defaults_keep_the_hook_inert(tmp_path: Path) -> None:
         False,
     )
     assert switches.gauntlet_mode is GauntletMode.CANARY
-    assert switches.source == dict.fromkeys(NAMES, SwitchSource.DEFAULT)
+    assert switches.source == dict.fromkeys(SWITCH_NAMES, SwitchSource.DEFAULT)
 
 
 # fmt: off
@@ -111,7 +109,7 @@ def test_each_switch_keeps_its_own_source(tmp_path: Path) -> None:
         "gauntlet_mode": GauntletMode.FULL,
         "skip_gauntlet": True,
     }
-    assert describe(switches) == (
+    assert describe_switches(switches) == (
         "GAUNTLET_ENABLED=true (parameter) A2A_ENABLED=true (.env) "
         "GAUNTLET_MODE=full (environment) SKIP_GAUNTLET=true (block)"
     )
@@ -120,7 +118,7 @@ def test_each_switch_keeps_its_own_source(tmp_path: Path) -> None:
 def test_the_seed_dotenv_sample(tmp_path: Path) -> None:
     assert parse_dotenv(SEED_DOTENV) == {"GAUNTLET_ENABLED": "false", "A2A_ENABLED": "false"}
     switches = resolve(tmp_path, SEED_DOTENV)
-    assert describe(switches) == (
+    assert describe_switches(switches) == (
         "GAUNTLET_ENABLED=false (.env) A2A_ENABLED=false (.env) "
         "GAUNTLET_MODE=canary (default) SKIP_GAUNTLET=false (default)"
     )
@@ -144,42 +142,6 @@ def test_booleans_in_any_case(tmp_path: Path, text: str, value: bool) -> None:
         value,
         value,
     )
-
-
-# fmt: off
-DOTENV_LINES = [
-    # line, parsed
-    pytest.param("A=1", {"A": "1"}, id="plain"),
-    pytest.param("export A=1", {"A": "1"}, id="export"),
-    pytest.param("  A = 1  ", {"A": "1"}, id="spaces"),
-    pytest.param("A='x # not a comment'  # comment", {"A": "x # not a comment"}, id="single"),
-    pytest.param('A="say \\"hi\\"\\n"', {"A": 'say "hi"\n'}, id="double-escapes"),
-    pytest.param("A='c:\\\\path'", {"A": "c:\\\\path"}, id="single-is-literal"),
-    pytest.param("A=http://h/#top", {"A": "http://h/#top"}, id="hash-inside-value"),
-    pytest.param("A=x\t# tab comment", {"A": "x"}, id="tab-comment"),
-    pytest.param("A=", {"A": ""}, id="empty"),
-    pytest.param("A= # only a comment", {"A": ""}, id="comment-only-value"),
-    pytest.param("# A=1\n\n   # indented comment", {}, id="comments"),
-]
-# fmt: on
-
-
-@pytest.mark.parametrize(("line", "parsed"), DOTENV_LINES)
-def test_dotenv_lines(line: str, parsed: dict[str, str]) -> None:
-    assert parse_dotenv(line) == parsed
-
-
-def test_malformed_dotenv_lines_are_all_reported_with_their_numbers() -> None:
-    text = 'A=1\nJUST_A_WORD\n2X=1\nB=\'open\nC="x" y\n'
-    with pytest.raises(ConfigError) as caught:
-        parse_dotenv(text, origin="/srv/.env")
-    assert caught.value.problems == [
-        "/srv/.env:2: no '=' in the line: 'JUST_A_WORD'",
-        "/srv/.env:3: '2X' is not a variable name: '2X=1'",
-        "/srv/.env:4: no closing ': \"B='open\"",
-        '/srv/.env:5: text after the closing ": \'C="x" y\'',
-    ]
-    assert "KEY=VALUE" in caught.value.remediation
 
 
 # fmt: off
@@ -227,26 +189,27 @@ def test_bad_values_are_refused_naming_variable_value_and_source(
 
 
 def test_a_switch_given_twice_in_one_mapping_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="parameter sets GAUNTLET_ENABLED twice"):
+    with pytest.raises(ConfigError) as caught:
         resolve(tmp_path, parameters={"gauntlet_enabled": True, "GAUNTLET_ENABLED": False})
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
-def test_an_unreadable_dotenv_is_a_config_error(tmp_path: Path) -> None:
-    missing = tmp_path / "absent.env"
-    with pytest.raises(ConfigError, match=f"cannot read the .env file {missing}"):
-        resolve_switches(env={}, dotenv_path=missing, block=None, parameters={})
-    with pytest.raises(ConfigError, match="IsADirectoryError"):
-        read_dotenv(tmp_path)
-    latin = tmp_path / "latin.env"
-    latin.write_bytes(b"GAUNTLET_ENABLED=true # caf\xe9\n")
-    with pytest.raises(ConfigError, match="UnicodeDecodeError"):
-        read_dotenv(latin)
+def _lora(tmp_path: Path, **changes: Any) -> LoraFile:
+    return load_lora_file(Path("deployments/lora.yaml")).model_copy(update=changes)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_a_dotenv_without_read_permission_is_a_config_error(tmp_path: Path) -> None:
-    locked = tmp_path / ".env"
-    locked.write_text("GAUNTLET_ENABLED=true\n")
-    locked.chmod(0)
-    with pytest.raises(ConfigError, match="PermissionError"):
-        read_dotenv(locked)
+def test_switch_inputs_are_read_from_dotenv_and_environment_only_by_their_names(
+    tmp_path: Path,
+) -> None:
+    dotenv = tmp_path / "switches.env"
+    dotenv.write_text("A2A_ENABLED=true\nOTHER=1\n", encoding="utf-8")
+    environ = {"GAUNTLET_MODE": "full", "PATH": "/usr/bin", "gauntlet_enabled": "true"}
+    inputs = read_switch_inputs(_lora(tmp_path, dotenv=str(dotenv)), environ)
+    assert inputs == SwitchInputs(
+        dotenv={"A2A_ENABLED": "true", "OTHER": "1"},
+        dotenv_path=str(dotenv),
+        environment={"GAUNTLET_MODE": "full"},
+    )
+    # a .env that does not exist is no source at all (the shipped default is ".env")
+    absent = read_switch_inputs(_lora(tmp_path, dotenv=str(tmp_path / "absent.env")), {})
+    assert absent == SwitchInputs()

@@ -6,28 +6,19 @@ import pytest
 from pydantic import ValidationError
 
 from blocks.errors import ConfigError, UsageError
+from blocks.lora import GauntletPolicy
 from tasks.lora.dataset import (
     Dataset,
-    GauntletItem,
-    ItemErrorKind,
-    ItemResult,
-    MatchKind,
     SideResult,
     percentile,
     summarize_side,
 )
 from tasks.lora.sampling import select_prompts
 from tasks.lora.switches import GauntletMode
-from tasks.lora.verdict import (
-    GauntletPolicy,
-    ReasonCode,
-    Verdict,
-    VerdictStatus,
-    compare,
-    render_markdown,
-    table_rows,
-)
+from tasks.lora.verdict import GauntletVerdict, ReasonCode, VerdictStatus, judge_gauntlet
+from tasks.lora.verdict_summary import verdict_markdown, verdict_rows
 from tasks.platform.naming import utc_now
+from tests.lora_sides import dataset, side
 
 FLOOR_0 = GauntletPolicy(min_accuracy=0.0)  # a first deploy judged on errors alone
 ACC, LAT, ERR, CRIT, INC = (
@@ -37,49 +28,6 @@ ACC, LAT, ERR, CRIT, INC = (
     ReasonCode.CRITICAL_DOMAIN_REGRESSION,
     ReasonCode.INCONCLUSIVE,
 )
-
-
-def dataset(general: int = 90, safety: int = 10, sha: str = "a" * 64) -> Dataset:
-    """``general`` prompts, then ``safety`` prompts in a domain the dataset marks critical."""
-    items = [(f"g{i}", "general", False) for i in range(general)]
-    items += [(f"s{i}", "safety", True) for i in range(safety)]
-    return Dataset(
-        path="memory.jsonl",
-        sha256=sha,
-        items=tuple(
-            GauntletItem(id=i, domain=d, prompt=i, expected="x", match=MatchKind.EXACT, critical=c)
-            for i, d, c in items
-        ),
-    )
-
-
-def side(
-    data: Dataset | None = None,
-    *,
-    wrong: int = 0,
-    wrong_safety: int = 0,
-    errors: int = 0,
-    latency: float = 100.0,
-    name: str = "adapter",
-) -> SideResult:
-    """A side whose first ``wrong`` general answers are wrong and last ``errors`` failed."""
-    data = data or dataset()
-    general = [item for item in data.items if item.domain == "general"]
-    failed = {item.id for item in general[len(general) - errors :]} if errors else set()
-    missed = {item.id for item in general[:wrong]} | {f"s{i}" for i in range(wrong_safety)}
-    results = [
-        ItemResult(
-            id=item.id,
-            domain=item.domain,
-            output=None if item.id in failed else "x",
-            correct=item.id not in failed | missed,
-            latency_ms=latency,
-            error="HTTP 503" if item.id in failed else None,
-            error_kind=ItemErrorKind.HTTP_STATUS if item.id in failed else None,
-        )
-        for item in data.items
-    ]
-    return summarize_side(data, name, results, started_at=utc_now(), duration_s=1.0, concurrency=4)
 
 
 # fmt: off
@@ -120,7 +68,7 @@ CASES = [
 
 @pytest.mark.parametrize(("cand", "stab", "policy", "status", "codes"), CASES)
 def test_compare(cand: dict, stab: dict, policy: dict, status: str, codes: list) -> None:
-    verdict = compare(side(**cand), side(**stab), GauntletPolicy(**policy))
+    verdict = judge_gauntlet(side(**cand), side(**stab), GauntletPolicy(**policy))
     assert verdict.status is VerdictStatus(status)
     assert [r.code for r in verdict.reasons] == codes
     assert verdict.passed is (status == "PASS")
@@ -130,8 +78,8 @@ def test_compare(cand: dict, stab: dict, policy: dict, status: str, codes: list)
 
 def test_half_point_drop_passes_and_one_and_a_half_fails() -> None:
     data = dataset(general=190, safety=10)
-    assert compare(side(data, wrong=1), side(data)).passed
-    verdict = compare(side(data, wrong=3), side(data))
+    assert judge_gauntlet(side(data, wrong=1), side(data)).passed
+    verdict = judge_gauntlet(side(data, wrong=3), side(data))
     assert verdict.failure_reason == "accuracy_drop"
     assert (
         "dropped 1.50 points (100.00% -> 98.50%); at most 1 allowed" in verdict.reasons[0].message
@@ -144,7 +92,7 @@ def test_half_point_drop_passes_and_one_and_a_half_fails() -> None:
     ids=["perfect", "minimum-0", "at-minimum", "below-minimum"],
 )
 def test_first_deploy_uses_the_absolute_minimum(wrong: int, minimum: float, passed: bool) -> None:
-    verdict = compare(side(wrong=wrong), None, GauntletPolicy(min_accuracy=minimum))
+    verdict = judge_gauntlet(side(wrong=wrong), None, GauntletPolicy(min_accuracy=minimum))
     assert verdict.passed is passed and verdict.stable is None
     if not passed:
         assert verdict.failure_reason == "accuracy_drop"
@@ -152,17 +100,17 @@ def test_first_deploy_uses_the_absolute_minimum(wrong: int, minimum: float, pass
 
 
 def test_first_deploy_still_judges_errors() -> None:
-    assert compare(side(errors=6), None, FLOOR_0).failure_reason == "error_rate"
-    assert compare(side(errors=26), None, FLOOR_0).status is VerdictStatus.INCONCLUSIVE
+    assert judge_gauntlet(side(errors=6), None, FLOOR_0).failure_reason == "error_rate"
+    assert judge_gauntlet(side(errors=26), None, FLOOR_0).status is VerdictStatus.INCONCLUSIVE
 
 
 def test_a_first_deploy_without_a_floor_is_a_configuration_error() -> None:
     """No stable side and no min_accuracy: nothing to judge accuracy by, so no verdict at all."""
     for candidate in (side(), side(wrong=90), side(errors=30)):
         with pytest.raises(ConfigError) as caught:
-            compare(candidate, None)
+            judge_gauntlet(candidate, None)
         assert caught.value.code == 2
-    assert compare(side(), side()).passed  # with a stable side the floor is not needed
+    assert judge_gauntlet(side(), side()).passed  # with a stable side the floor is not needed
 
 
 def test_the_shipped_lora_file_sets_a_first_deploy_floor() -> None:
@@ -176,37 +124,38 @@ def test_the_shipped_lora_file_sets_a_first_deploy_floor() -> None:
 def test_sides_of_different_datasets_are_refused() -> None:
     other = dataset(sha="b" * 64)
     with pytest.raises(UsageError, match="different datasets") as caught:
-        compare(side(), side(other))
+        judge_gauntlet(side(), side(other))
     assert "a" * 64 in caught.value.message and "b" * 64 in caught.value.message
 
 
 def test_unknown_critical_domain_in_policy_is_refused() -> None:
     with pytest.raises(ConfigError) as caught:
-        compare(side(), side(), GauntletPolicy(critical_domains=("saftey",)))
+        judge_gauntlet(side(), side(), GauntletPolicy(critical_domains=("saftey",)))
     assert caught.value.problems == [
         "critical_domains: 'saftey' (dataset has ['general', 'safety'])"
     ]
 
 
 @pytest.mark.parametrize(
-    ("fields", "fragment"),
+    ("fields", "kind"),
     [
-        ({"max_accuracy_drop_points": -1}, "greater than or equal to 0"),
-        ({"max_error_rate": 1.5}, "less than or equal to 1"),
-        ({"max_error_rate": 0.3}, "inconclusive_error_rate 0.25 is below max_error_rate 0.3"),
-        ({"min_accuracy": 2}, "less than or equal to 1"),
-        ({"max_accuracy_drop": 1}, "Extra inputs are not permitted"),
+        ({"max_accuracy_drop_points": -1}, "greater_than_equal"),
+        ({"max_error_rate": 1.5}, "less_than_equal"),
+        ({"max_error_rate": 0.3}, "value_error"),  # inconclusive_error_rate below max_error_rate
+        ({"min_accuracy": 2}, "less_than_equal"),
+        ({"max_accuracy_drop": 1}, "extra_forbidden"),
     ],
     ids=["negative-drop", "error-rate-over-1", "inconclusive-below-fail", "min-over-1", "typo"],
 )
-def test_invalid_policy_is_refused(fields: dict, fragment: str) -> None:
-    with pytest.raises(ValidationError, match=fragment):
+def test_invalid_policy_is_refused(fields: dict, kind: str) -> None:
+    with pytest.raises(ValidationError) as caught:
         GauntletPolicy(**fields)
+    assert [error["type"] for error in caught.value.errors()] == [kind]
 
 
 def test_metrics_table_holds_both_sides() -> None:
-    verdict = compare(side(wrong=2, latency=130), side(name="stable-v3"))
-    rows = {row["metric"]: row for row in table_rows(verdict)}
+    verdict = judge_gauntlet(side(wrong=2, latency=130), side(name="stable-v3"))
+    rows = {row["metric"]: row for row in verdict_rows(verdict)}
     assert rows["accuracy"] == {
         "metric": "accuracy",
         "unit": "%",
@@ -227,14 +176,14 @@ def test_metrics_table_holds_both_sides() -> None:
 
 
 def test_first_deploy_table_has_no_stable_column_values() -> None:
-    rows = table_rows(compare(side(), None, FLOOR_0))
+    rows = verdict_rows(judge_gauntlet(side(), None, FLOOR_0))
     assert all(row["stable"] is None and row["delta"] is None for row in rows)
     assert rows[0]["limit"] == ">= 0.00%"
 
 
-def test_render_markdown() -> None:
-    verdict = compare(side(wrong_safety=2, name="canary | v4"), side(name="stable"))
-    text = render_markdown(verdict)
+def test_verdict_markdown() -> None:
+    verdict = judge_gauntlet(side(wrong_safety=2, name="canary | v4"), side(name="stable"))
+    text = verdict_markdown(verdict)
     assert text.startswith("# LoRA gauntlet: FAIL\n")
     assert "- candidate: `canary \\| v4`" in text  # a pipe cannot break the table
     assert "- **CRITICAL_DOMAIN_REGRESSION**: critical domain 'safety' accuracy dropped" in text
@@ -244,15 +193,15 @@ def test_render_markdown() -> None:
     )  # header and nine metrics
 
 
-def test_render_markdown_of_a_first_deploy_pass() -> None:
-    text = render_markdown(compare(side(), None, FLOOR_0))
+def test_verdict_markdown_of_a_first_deploy_pass() -> None:
+    text = verdict_markdown(judge_gauntlet(side(), None, FLOOR_0))
     assert "# LoRA gauntlet: PASS" in text
     assert "- stable: none (first deploy)" in text and "- none: passed" in text
 
 
 def test_verdict_round_trips_through_json() -> None:
-    verdict = compare(side(wrong=2), side())
-    again = Verdict.model_validate_json(verdict.model_dump_json())
+    verdict = judge_gauntlet(side(wrong=2), side())
+    again = GauntletVerdict.model_validate_json(verdict.model_dump_json())
     assert again == verdict and again.reasons[0].code is ReasonCode.ACCURACY_DROP
 
 
@@ -287,33 +236,34 @@ def _sampled(data: Dataset, **kwargs) -> SideResult:
 
 
 def test_the_verdict_says_which_prompts_ran() -> None:
-    full = compare(side(), side())
+    full = judge_gauntlet(side(), side())
     assert (full.mode, full.prompts, full.dataset_prompts) == (GauntletMode.FULL, 100, 100)
     data = dataset()
-    sampled = compare(_sampled(data), _sampled(data), mode=GauntletMode.CANARY)
+    sampled = judge_gauntlet(_sampled(data), _sampled(data), mode=GauntletMode.CANARY)
     assert (sampled.mode, sampled.prompts, sampled.dataset_prompts) == ("canary", 26, 100)
-    assert "- mode: canary (26 of 100 prompts)" in render_markdown(sampled)
-    assert compare(_sampled(data), _sampled(data)).mode is GauntletMode.CANARY  # read off
+    assert "- mode: canary (26 of 100 prompts)" in verdict_markdown(sampled)
+    assert judge_gauntlet(_sampled(data), _sampled(data)).mode is GauntletMode.CANARY  # read off
 
 
 def test_a_full_claim_over_a_sample_is_refused() -> None:
     data = dataset()
     with pytest.raises(UsageError) as caught:
-        compare(_sampled(data), _sampled(data), mode=GauntletMode.FULL)
+        judge_gauntlet(_sampled(data), _sampled(data), mode=GauntletMode.FULL)
     assert caught.value.code == 2
 
 
 def test_sides_that_ran_different_prompts_are_refused() -> None:
     data = dataset()
     with pytest.raises(UsageError) as caught:
-        compare(_sampled(data), side(data))
+        judge_gauntlet(_sampled(data), side(data))
     assert caught.value.code == 2
 
 
 def test_latency_that_could_not_be_compared_is_not_shown_as_held() -> None:
-    verdict = compare(side(latency=100.0), side(latency=0.0))  # no stable p95 to compare with
-    row = next(row for row in table_rows(verdict) if row["metric"] == "p95 latency")
+    # no stable p95 to compare with
+    verdict = judge_gauntlet(side(latency=100.0), side(latency=0.0))
+    row = next(row for row in verdict_rows(verdict) if row["metric"] == "p95 latency")
     assert row["ok"] == ""  # not judged, so neither "yes" nor "NO"
-    judged = compare(side(latency=100.0), side(latency=100.0))
-    row = next(row for row in table_rows(judged) if row["metric"] == "p95 latency")
+    judged = judge_gauntlet(side(latency=100.0), side(latency=100.0))
+    row = next(row for row in verdict_rows(judged) if row["metric"] == "p95 latency")
     assert row["ok"] == "yes"

@@ -20,10 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from blocks.errors import BackendUnavailable, UsageError
-from tasks.lora.adapter import write_adapter
+from blocks.errors import BackendUnavailable, ExitCode, UsageError
+from tasks.lora.deploy_targets import DeployTarget, VllmRejected, VllmTarget
 from tasks.lora.registry import LocalRegistry, Pointers
-from tasks.lora.targets import DeployTarget, VllmRejected, VllmTarget
 from tests.loopback import free_port
 
 BASE_MODEL = "meta-llama/Llama-3.2-1B-Instruct"
@@ -143,19 +142,6 @@ def vllm() -> Iterator[FakeVllm]:
         target.close()
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def adapters(tmp_path: Path) -> dict[str, Path]:
-    return {
-        f"v{i}": write_adapter(tmp_path / f"src-v{i}", rank=4, target_modules=["q_proj"], seed=i)
-        for i in (1, 2, 3)
-    }
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> LocalRegistry:
-    return LocalRegistry(tmp_path / "registry")
 
 
 def make_target(vllm: FakeVllm, registry: LocalRegistry, **kwargs) -> VllmTarget:
@@ -287,35 +273,35 @@ def _server_down(vllm: FakeVllm) -> None:
 
 # fmt: off
 FAILURES = [
-    # break the server, expected error, fragment of its message, fragment of its remediation
+    # break the server, expected error, its exit code, what its remediation points at
     pytest.param(lambda v: setattr(v, "fail_status", 503), BackendUnavailable,
-                 "answered 503: engine is restarting", "Start the backend", id="5xx"),
+                 ExitCode.BACKEND_UNAVAILABLE, "Start the backend", id="5xx"),
     pytest.param(lambda v: setattr(v, "routes_enabled", False), VllmRejected,
-                 "answered 404: Not Found", "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True",
+                 ExitCode.VERDICT_FAILED, "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True",
                  id="runtime-lora-disabled"),
     pytest.param(lambda v: setattr(v, "paths_visible", False), VllmRejected,
-                 "No adapter found for", "readable by the server", id="path-not-on-server"),
+                 ExitCode.VERDICT_FAILED, "readable by the server", id="path-not-on-server"),
     pytest.param(lambda v: setattr(v, "api_key", "s3cret-key"), VllmRejected,
-                 "answered 401: Unauthorized", "--api-key", id="unauthorised"),
+                 ExitCode.VERDICT_FAILED, "--api-key", id="unauthorised"),
 ]
 # fmt: on
 
 
-@pytest.mark.parametrize(("breaks", "error", "fragment", "remedy"), FAILURES)
+@pytest.mark.parametrize(("breaks", "error", "code", "remedy"), FAILURES)
 def test_failed_deploy_leaves_pointers_alone(
     vllm: FakeVllm,
     registry: LocalRegistry,
     adapters: dict,
     breaks: Callable,
     error: type,
-    fragment: str,
+    code: ExitCode,
     remedy: str,
 ) -> None:
     breaks(vllm)
-    with pytest.raises(error, match=fragment) as caught:
+    with pytest.raises(error) as caught:
         make_target(vllm, registry).deploy_canary("v1", adapters["v1"])
-    assert f"{vllm.url}/v1/load_lora_adapter" in caught.value.message
-    assert remedy in caught.value.remediation
+    assert type(caught.value) is error and caught.value.code == code
+    assert remedy in caught.value.remediation  # each refusal gets its own fix
     assert registry.current() == Pointers() and registry.history() == []
 
 
@@ -325,8 +311,9 @@ def test_disabled_routes_are_not_mistaken_for_an_unloaded_canary(
     target = make_target(vllm, registry)
     target.deploy_canary("v1", adapters["v1"])
     vllm.routes_enabled = False  # unload now answers FastAPI's 404, not vLLM's "cannot be found"
-    with pytest.raises(VllmRejected, match="answered 404"):
+    with pytest.raises(VllmRejected) as caught:
         target.rollback()
+    assert caught.value.code == ExitCode.VERDICT_FAILED
     assert target.current() == Pointers(canary="v1")  # nothing recorded: the retry will work
 
 
@@ -353,9 +340,10 @@ def test_a_slow_server_times_out(vllm: FakeVllm, registry: LocalRegistry, adapte
     vllm.delay = 1.0
     target = make_target(vllm, registry, timeout=0.2)
     started = time.monotonic()
-    with pytest.raises(BackendUnavailable, match=r"did not answer within 0\.2s") as caught:
+    with pytest.raises(BackendUnavailable) as caught:
         target.deploy_canary("v1", adapters["v1"])
     assert time.monotonic() - started < 1.0 and caught.value.retryable
+    assert caught.value.code == ExitCode.BACKEND_UNAVAILABLE
     assert registry.current() == Pointers()
 
 
@@ -401,24 +389,26 @@ def test_model_list_that_is_not_openai_shaped(
     vllm.RequestHandlerClass = type(
         "Odd", (_Handler,), {"_models": lambda self, _: (200, {"models": []})}
     )
-    with pytest.raises(VllmRejected, match="did not answer an OpenAI model list"):
+    with pytest.raises(VllmRejected) as caught:
         target.promote_canary()
+    assert caught.value.code == ExitCode.VERDICT_FAILED
 
 
 @pytest.mark.parametrize(
-    ("base_url", "kwargs", "fragment"),
+    ("base_url", "kwargs"),
     [
-        ("127.0.0.1:8000", {}, "must be http(s)://host"),
-        ("ftp://127.0.0.1", {}, "must be http(s)://host"),
-        ("http://", {}, "must be http(s)://host"),
-        ("http://127.0.0.1:8000", {"timeout": 0}, "timeout must be positive"),
-        ("http://127.0.0.1:8000", {"name_prefix": "has space"}, "name_prefix 'has space'"),
+        ("127.0.0.1:8000", {}),
+        ("ftp://127.0.0.1", {}),
+        ("http://", {}),
+        ("http://127.0.0.1:8000", {"timeout": 0}),
+        ("http://127.0.0.1:8000", {"name_prefix": "has space"}),
     ],
 )
-def test_bad_settings(registry: LocalRegistry, base_url: str, kwargs: dict, fragment: str) -> None:
+def test_bad_settings(registry: LocalRegistry, base_url: str, kwargs: dict) -> None:
     arguments = {"name_prefix": "warden", "registry": registry} | kwargs
-    with pytest.raises(UsageError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(UsageError) as caught:
         VllmTarget(base_url, **arguments)
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_openai_style_base_url_is_accepted(registry: LocalRegistry) -> None:
@@ -441,8 +431,9 @@ def test_both_backends_offer_the_whole_protocol(
         "history",
     ):
         assert callable(getattr(target, member))
-    with pytest.raises(UsageError, match="slot 'blue'"):
+    with pytest.raises(UsageError) as caught:
         target.model_name("blue")
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 def test_a_canary_loaded_but_not_pointed_at_is_unloaded_again(

@@ -1,4 +1,4 @@
-"""The A2A lifecycle event of seed 000: its wire shape, its id and the publisher's counters.
+"""The A2A lifecycle event of seed 000: its wire shape and its id.
 
 The body on the wire is exactly the seed's four keys (``event_type``, ``timestamp``,
 ``source``, ``metadata``). The event's ``id`` is not in the body: it travels as the
@@ -158,77 +158,3 @@ class A2AEvent(BaseModel):
 def _marked(metadata: dict[str, Any], mock: bool) -> dict[str, Any]:
     """The seed's metadata, plus ``"mock": true`` for the mock gauntlet's events."""
     return metadata | {"mock": True} if mock else metadata
-
-
-class BreakerState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-class OpenReason(StrEnum):
-    FAILURES = "failures"  # N consecutive delivery failures
-    FLOOD = "flood"  # too many events per second of one type, or in 10 s overall
-
-
-class SpooledEvent(BaseModel):
-    """One row of the spool: the body exactly as it will be sent, and its retry bookkeeping."""
-
-    model_config = ConfigDict(frozen=True)
-
-    seq: int
-    id: str
-    event_type: str
-    body: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-
-
-class DrainStop(StrEnum):
-    """Why a drain_spool call stopped."""
-
-    EMPTY = "empty"  # nothing left in the spool
-    LIMIT = "limit"  # max_events sent
-    NOT_DUE = "not_due"  # the oldest event is in backoff
-    SEND_FAILED = "send_failed"
-    BREAKER_OPEN = "breaker_open"
-    NO_SINK = "no_sink"
-    BUSY = "busy"  # another drain of this publisher is running
-    BUDGET = "budget"  # its time budget ran out; the rest waits for a later drain
-
-
-class DrainResult(BaseModel):
-    """What one ``drain_spool`` call did and why it stopped."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sent: int
-    pending: int
-    stopped: DrainStop
-    error: str | None = None
-
-
-class PublisherStats(BaseModel):
-    """Counters since the publisher started.
-
-    ``dropped`` counts events lost for good: the spool could not be written and the publisher
-    was closed (no sender thread is left to retry them), so they were neither delivered nor
-    kept. While the publisher is open, such events are held in memory and retried instead.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    published: int
-    sent: int
-    spooled: int
-    failed: int
-    overflowed: int  # went to the spool from the caller's thread because the queue was full
-    dropped: int
-    queued: int
-    pending: int
-    breaker: BreakerState
-    breaker_reason: OpenReason | None
-    spool_errors: int
-    spool_warnings: tuple[str, ...] = ()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from blocks.errors import WardenError
+from blocks.errors import ExitCode, WardenError
 from tasks.events import A2AEvent, EventType, InvalidEvent
 
 SEED_SOURCE = "deploy_lora.sh"
@@ -116,17 +116,17 @@ def test_invalid_fields_name_the_field_and_the_fix(fields, field, words) -> None
 
 
 @pytest.mark.parametrize(
-    ("make", "words"),
+    "make",
     [
-        pytest.param(lambda: A2AEvent.gauntlet_pass(duration_seconds=-1), ">= 0", id="negative"),
-        pytest.param(lambda: A2AEvent.gauntlet_fail(failure_reason="  "), "empty", id="no-reason"),
+        pytest.param(lambda: A2AEvent.gauntlet_pass(duration_seconds=-1), id="negative"),
+        pytest.param(lambda: A2AEvent.gauntlet_fail(failure_reason="  "), id="no-reason"),
     ],
 )
-def test_helpers_reject_values_the_seed_cannot_carry(make, words) -> None:
+def test_helpers_reject_values_the_seed_cannot_carry(make) -> None:
     with pytest.raises(InvalidEvent) as caught:
         make()
     assert isinstance(caught.value, WardenError)
-    assert words in caught.value.message
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 @pytest.mark.parametrize(
