@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blocks.errors import BackendUnavailable
-from tasks.platform.naming import local_api_url
+from tasks.platform.ui_links import local_api_url
 
 API_ENV = "PREFECT_API_URL"
 HEALTH_TIMEOUT_SEC = 2.0

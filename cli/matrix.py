@@ -97,7 +97,7 @@ def status(
 ) -> None:
     """The approved digest, its version history, and the last runs' verdicts."""
     from tasks.matrix.wiring import digest_store
-    from tasks.platform.naming import iso_utc
+    from tasks.platform.clock import iso_utc
 
     spec = _environment(invariants, env)
     store = digest_store(spec)

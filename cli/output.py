@@ -11,7 +11,7 @@ from rich.console import Console
 
 from blocks.errors import ExitCode, UsageError, WardenError
 from cli.engine import choose_engine
-from tasks.platform.naming import flow_run_link
+from tasks.platform.ui_links import flow_run_link
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)

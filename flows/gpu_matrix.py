@@ -42,7 +42,8 @@ from tasks.matrix.steps import (
     sweep_expired_hosts,
     verify_candidate_manifest,
 )
-from tasks.platform.naming import artifact_key, run_stamp, utc_now
+from tasks.platform.clock import run_stamp, utc_now
+from tasks.platform.keys import artifact_key
 from tasks.platform.steps import (
     emit,
     ensure_concurrency_limits,

@@ -33,7 +33,8 @@ from tasks.lora.report import DeployOutcome, DeployRecord, deploy_markdown, depl
 from tasks.lora.sides import served_models
 from tasks.lora.switches import Switches
 from tasks.lora.verdict import check_first_deploy_floor
-from tasks.platform.naming import artifact_key, utc_now
+from tasks.platform.clock import utc_now
+from tasks.platform.keys import artifact_key
 from tasks.platform.steps import ensure_kill_switch_off, publish_summary, run_logger
 
 

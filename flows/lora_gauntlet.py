@@ -18,7 +18,7 @@ from tasks.lora.steps import PROCESS, read_pointers, run_gauntlet
 from tasks.lora.switches import GauntletMode
 from tasks.lora.verdict import GauntletVerdict
 from tasks.lora.verdict_summary import verdict_markdown, verdict_rows
-from tasks.platform.naming import artifact_key
+from tasks.platform.keys import artifact_key
 from tasks.platform.steps import ensure_kill_switch_off, publish_summary
 
 

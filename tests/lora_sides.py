@@ -11,7 +11,7 @@ from tasks.lora.dataset import (
     SideResult,
     summarize_side,
 )
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 
 
 def dataset(general: int = 90, safety: int = 10, sha: str = "a" * 64) -> Dataset:

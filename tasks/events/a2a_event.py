@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from tasks.events.errors import InvalidEvent
-from tasks.platform.naming import iso_utc, utc_now
+from tasks.platform.clock import iso_utc, utc_now
 
 EVENT_TYPE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
 EVENT_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -63,7 +63,7 @@ class A2AEvent(BaseModel):
     def _aware_utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError(
-                "timestamp has no timezone; pass an aware UTC time (tasks.platform.naming.utc_now)"
+                "timestamp has no timezone; pass an aware UTC time (tasks.platform.clock.utc_now)"
             )
         return value
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from tasks.events.a2a_event import A2AEvent
 from tasks.events.errors import EventConfigError
 from tasks.events.spool_file import BUSY_TIMEOUT_S, COLUMNS, prepare_spool_file
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 
 BACKOFF_BASE = 1.0
 BACKOFF_FACTOR = 2.0

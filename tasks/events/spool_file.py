@@ -15,7 +15,7 @@ from contextlib import closing
 from pathlib import Path
 
 from tasks.events.errors import EventConfigError
-from tasks.platform.naming import run_stamp, utc_now
+from tasks.platform.clock import run_stamp, utc_now
 
 BUSY_TIMEOUT_S = 10.0
 SCHEMA_VERSION = 1

@@ -10,13 +10,13 @@ import re
 from pathlib import Path
 
 from blocks.gates import CommandGate
-from tasks.gates.models import Outcome
+from tasks.gates.models import CheckOutcome
 from tasks.platform.processes import CommandRun, run_command
 
 OUTPUT_TAIL_CHARS = 2_000  # output kept in a gate's details
 
 
-def evaluate_command(gate: CommandGate, base_dir: Path, env: dict[str, str]) -> Outcome:
+def evaluate_command(gate: CommandGate, base_dir: Path, env: dict[str, str]) -> CheckOutcome:
     """Run a command gate and judge exit code, expected output and metric; never raises.
 
     ``env`` (the profile's) is layered under the gate's own ``env``; both over ``os.environ``.
@@ -42,7 +42,7 @@ def evaluate_command(gate: CommandGate, base_dir: Path, env: dict[str, str]) -> 
             )
     if reason:
         details["message"] = message
-    return Outcome(ok=not reason, reason=reason, details=details, metric_value=metric_value)
+    return CheckOutcome(ok=not reason, reason=reason, details=details, metric_value=metric_value)
 
 
 def _judge_run(gate: CommandGate, run: CommandRun) -> tuple[str, str]:

@@ -44,11 +44,6 @@ class CheckOutcome(BaseModel):
     metric_value: float | None = None
 
 
-# tasks/gates/command.py still imports the old name (another branch is moving that module);
-# once merged, it imports CheckOutcome and this alias goes.
-Outcome = CheckOutcome
-
-
 class ReferenceSource(StrEnum):
     ACCEPTED = "accepted"  # the store of accepted runs
     GIVEN = "given"  # a gate_results.json the operator named (--previous)

@@ -29,7 +29,7 @@ from tasks.lora.dataset import (
 )
 from tasks.lora.gauntlet_targets import GauntletTarget, TargetError
 from tasks.lora.gauntlet_transport import PoolShards
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 
 OUTPUT_CHARS = 2_000  # answer text kept per item in a side's result
 T = TypeVar("T")

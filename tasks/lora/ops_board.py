@@ -18,7 +18,7 @@ from tasks.lora.readiness_http import (
     parse_time,
     whole_number,
 )
-from tasks.platform.naming import iso_utc, utc_now
+from tasks.platform.clock import iso_utc, utc_now
 from tasks.platform.urls import safe_url
 
 FUTURE_SKEW = timedelta(minutes=5)  # an ops-board timestamp further ahead than this is wrong

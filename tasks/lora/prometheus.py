@@ -35,7 +35,7 @@ from tasks.lora.readiness_http import (
     short,
     whole_number,
 )
-from tasks.platform.naming import iso_utc
+from tasks.platform.clock import iso_utc
 from tasks.platform.urls import safe_url
 
 DEFAULT_UP_QUERY = "count(up == 1)"

@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict
 
 from blocks.errors import BackendUnavailable, ConfigError, ExitCode, UsageError, WardenError
 from tasks.lora.adapter import DEFAULT_MAX_BYTES, AdapterReport, inspect_adapter, manifest_of
+from tasks.platform.clock import iso_utc, utc_now
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import iso_utc, utc_now
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # versions and name prefixes
 DEFAULT_LOCK_TIMEOUT = 30.0

@@ -23,7 +23,8 @@ from tasks.lora.readiness import Readiness
 from tasks.lora.registry import Pointers, RollbackResult, default_version
 from tasks.lora.switches import Switches, describe_switches
 from tasks.lora.verdict import GauntletVerdict
-from tasks.platform.naming import iso_utc, md_cell, utc_now
+from tasks.platform.clock import iso_utc, utc_now
+from tasks.platform.markdown import md_cell
 
 
 class DeployOutcome(StrEnum):

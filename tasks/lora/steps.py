@@ -35,7 +35,7 @@ from tasks.lora.wiring import (
     readiness_source,
     registry_of,
 )
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 from tasks.platform.steps import emit, retry_if_retryable, run_logger, step
 
 PROCESS = "gauntlet"

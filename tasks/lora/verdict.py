@@ -20,7 +20,7 @@ from blocks.errors import ConfigError, UsageError
 from blocks.lora import GauntletPolicy
 from tasks.lora.dataset import SideResult
 from tasks.lora.switches import GauntletMode
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 
 EPS = 1e-9  # float noise: a drop of exactly the limit is allowed
 

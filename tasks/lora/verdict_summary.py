@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tasks.lora.verdict import GauntletVerdict
-from tasks.platform.naming import md_cell
+from tasks.platform.markdown import md_cell
 
 
 def verdict_rows(verdict: GauntletVerdict) -> list[dict]:

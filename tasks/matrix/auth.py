@@ -27,7 +27,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from blocks.errors import BackendUnavailable, ConfigError, ExitCode, WardenError
-from tasks.platform.naming import iso_utc, utc_now
+from tasks.platform.clock import iso_utc, utc_now
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, SecretStr, Validation
 
 from blocks.invariants import check_control_plane_url
 from tasks.matrix.errors import LegError, LegFailure
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 
 ACTIVE = "active"
 CONNECT_TIMEOUT_S = 5.0

@@ -28,7 +28,7 @@ from blocks.errors import ExitCode, UsageError, WardenError
 from tasks.matrix.errors import LegError, LegFailure
 from tasks.matrix.hosts import CommandResult, Host
 from tasks.matrix.janitor import TAG_RUN_ID, check_aware, check_purpose_tag
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,10 @@ from blocks.storage import warden_home
 from tasks.matrix.errors import REMEDIATION, LegFailure
 from tasks.matrix.gpuinfo import GpuInfo
 from tasks.matrix.hosts import Host
+from tasks.platform.clock import iso_utc
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import iso_utc, md_cell, slug
+from tasks.platform.keys import slug
+from tasks.platform.markdown import md_cell
 
 EVIDENCE_JSON = "evidence.json"
 EVIDENCE_MD = "evidence.md"

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from blocks.errors import ExitCode, UsageError, WardenError
 from tasks.matrix.hosts import Host, HostProvider
-from tasks.platform.naming import iso_utc
+from tasks.platform.clock import iso_utc
 
 TAG_RUN_ID = "warden:run-id"
 TAG_LEG = "warden:leg"

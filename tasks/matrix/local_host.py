@@ -30,8 +30,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from blocks.errors import UsageError, WardenError
 from tasks.matrix.errors import LegError, LegFailure
 from tasks.matrix.hosts import CommandResult, Host
+from tasks.platform.clock import utc_now
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import utc_now
 from tasks.platform.processes import TERM_GRACE_SEC, kill_process_group
 
 PROVIDER = "local"

@@ -27,7 +27,7 @@ from tasks.matrix.evidence import (
 from tasks.matrix.janitor import TAG_RUN_ID, terminate_expired
 from tasks.matrix.promotion import read_approved
 from tasks.matrix.wiring import digest_store, providers_of
-from tasks.platform.naming import run_stamp, utc_now
+from tasks.platform.clock import run_stamp, utc_now
 
 
 def evidence_folder(environment: str, run_id: str, started: datetime, out: str | None) -> Path:

@@ -45,7 +45,7 @@ from tasks.matrix.legs import (
 )
 from tasks.matrix.promotion import promote, read_approved
 from tasks.matrix.wiring import digest_store, host_provider, providers_of
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 from tasks.platform.steps import retry_if_retryable, run_logger, step
 
 

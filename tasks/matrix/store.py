@@ -29,8 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from blocks.errors import BackendUnavailable, ConfigError, ExitCode, UsageError, WardenError
 from tasks.matrix.errors import PromotionRaced
+from tasks.platform.clock import iso_utc, utc_now
 from tasks.platform.files import write_atomic
-from tasks.platform.naming import iso_utc, slug, utc_now
+from tasks.platform.keys import slug
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 15

@@ -51,8 +51,9 @@ from prefect.variables import Variable
 
 from blocks.errors import KillSwitchOn, WardenError
 from blocks.storage import warden_home
+from tasks.platform.clock import iso_utc, utc_now
+from tasks.platform.keys import event_name, resource_id, slug
 from tasks.platform.kill_switch import KILL_SWITCH_ENV, KILL_SWITCH_VARIABLE, is_on
-from tasks.platform.naming import event_name, iso_utc, resource_id, slug, utc_now
 
 # Global concurrency limits the flows acquire (strict): name -> slots. One acquisition per
 # run, never per task: on the embedded SQLite API each acquisition costs a write, and many at

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from blocks.storage import warden_home
 from cli.main import app
 from tasks.lora.registry import Pointers
+from tasks.platform.clock import utc_now
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
-from tasks.platform.naming import utc_now
 from tests.flows.lora_files import GOOD_ADAPTER, live_canary, write_lora
 
 runner = CliRunner()

@@ -172,7 +172,7 @@ def test_two_runs_against_one_environment_promote_one_after_the_other(tmp_path: 
 def test_janitor_removes_expired_local_hosts_only(tmp_path: Path) -> None:
     from tasks.matrix.janitor import leg_tags
     from tasks.matrix.local_host import LocalHostProvider
-    from tasks.platform.naming import utc_now
+    from tasks.platform.clock import utc_now
 
     invariants = write_invariants(tmp_path, [leg("cpu")])
     provider = LocalHostProvider(warden_home() / "matrix" / "hosts")
@@ -261,7 +261,7 @@ def test_crash_hook_terminates_this_runs_hosts_and_leaves_evidence(tmp_path: Pat
     from flows.gpu_matrix import _clean_up_after
     from tasks.matrix.janitor import leg_tags
     from tasks.matrix.local_host import LocalHostProvider
-    from tasks.platform.naming import utc_now
+    from tasks.platform.clock import utc_now
 
     invariants = write_invariants(tmp_path, [leg("cpu")])
     provider = LocalHostProvider(warden_home() / "matrix" / "hosts")

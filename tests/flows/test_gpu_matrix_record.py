@@ -23,8 +23,8 @@ from tasks.matrix.janitor import leg_tags
 from tasks.matrix.local_host import LocalHostProvider
 from tasks.matrix.record import read_pack
 from tasks.matrix.store import LocalDigestStore
+from tasks.platform.clock import utc_now
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
-from tasks.platform.naming import utc_now
 from tasks.platform.steps import ensure_concurrency_limits
 from tests.flows.matrix_files import CANDIDATE, OTHER, hosts_left, leg, run, store, write_invariants
 

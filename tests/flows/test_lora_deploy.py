@@ -28,8 +28,8 @@ from tasks.events import A2AEvent, ProblemKind, Spool
 from tasks.lora.registry import LocalRegistry, Pointers
 from tasks.lora.report import DeployOutcome, LoraDeployReport
 from tasks.lora.verdict import GauntletVerdict, VerdictStatus
+from tasks.platform.clock import utc_now
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
-from tasks.platform.naming import utc_now
 from tests.flows.lora_files import (
     DATASET,
     DEGRADED_ADAPTER,

@@ -10,8 +10,8 @@ from prefect.variables import Variable
 from blocks.errors import UsageError
 from flows.lora_rollback import lora_rollback
 from tasks.lora.registry import Pointers, RollbackResult
+from tasks.platform.clock import utc_now
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
-from tasks.platform.naming import utc_now
 from tests.flows.lora_files import demo_registry, gauntlet_events, live_canary, write_lora
 
 

@@ -25,7 +25,7 @@ from tasks.events import (
     InvalidEvent,
     OpenReason,
 )
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 from tests.loopback import QuietHandler, free_port, host_port, loopback_server
 
 LATER = timedelta(minutes=10)  # a drain "now" past any first backoff

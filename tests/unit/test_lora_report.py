@@ -19,7 +19,7 @@ from tasks.lora.report import (
 )
 from tasks.lora.switches import Switches
 from tasks.lora.verdict import GauntletVerdict, judge_gauntlet
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 from tests.lora_sides import side
 
 SHA = "ab" * 32

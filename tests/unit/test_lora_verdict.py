@@ -17,7 +17,7 @@ from tasks.lora.sampling import select_prompts
 from tasks.lora.switches import GauntletMode
 from tasks.lora.verdict import GauntletVerdict, ReasonCode, VerdictStatus, judge_gauntlet
 from tasks.lora.verdict_summary import verdict_markdown, verdict_rows
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 from tests.lora_sides import dataset, side
 
 FLOOR_0 = GauntletPolicy(min_accuracy=0.0)  # a first deploy judged on errors alone

@@ -25,7 +25,7 @@ from tasks.matrix.auth import (
     TokenProvider,
     jwt_expiry,
 )
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 
 REGION = "us-west-2"
 USERNAME = "sentinel-test-user"

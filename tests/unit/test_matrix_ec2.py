@@ -37,7 +37,7 @@ from tasks.matrix.janitor import (
     leg_tags,
     terminate_expired,
 )
-from tasks.platform.naming import utc_now
+from tasks.platform.clock import utc_now
 
 REGION = "us-west-2"
 PURPOSE = ("radix:purpose", "gpu-matrix")
