@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from blocks.defaults import DEFAULT_GATES_FILE
 from blocks.errors import UsageError, WardenError
-from blocks.gates import DEFAULT_GATES_FILE, load_gates_file
 from cli.output import console, fail, flow_result
-from tasks.gates.models import GateSuiteReport, GateVerdict
-from tasks.gates.plan import plan_run
-from tasks.gates.references import given_references
+
+if TYPE_CHECKING:  # the models load with the command that needs them: --help stays fast
+    from tasks.gates.models import GateSuiteReport
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -58,6 +58,10 @@ def run(
     """Run the gates (all by default) and exit with the verdict: 0 go, 1 no-go, 2 bad input."""
     selected = _selected(gates, ctx.args)
     try:  # validate everything before anything runs, and before Prefect starts
+        from blocks.gates import load_gates_file
+        from tasks.gates.plan import plan_run
+        from tasks.gates.references import given_references
+
         plan = plan_run(
             load_gates_file(config),
             selected=selected,
@@ -85,6 +89,8 @@ def run(
 
 @app.command("list")
 def list_gates(config: ConfigOption = DEFAULT_GATES_FILE) -> None:
+    from blocks.gates import load_gates_file
+
     """List the gates and profiles a gates file declares (validates it too)."""
     try:
         gates_file = load_gates_file(config)
@@ -113,6 +119,8 @@ def _selected(gates: list[str] | None, extra: list[str]) -> list[str] | None:
 
 
 def _print_report(report: GateSuiteReport) -> None:
+    from tasks.gates.models import GateVerdict
+
     table = Table("gate", "result", "mode", "weight", "duration", "reason")
     for gate in report.gates:
         table.add_row(

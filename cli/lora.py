@@ -9,14 +9,17 @@ rolled back, 2 bad input or configuration, 3 kill switch on, 4 a backend cannot 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from blocks.defaults import DEFAULT_LORA_FILE
 from blocks.errors import UsageError, WardenError
-from blocks.lora import DEFAULT_LORA_FILE, LoraFile, load_lora_file
 from cli.output import console, fail, flow_result
+
+if TYPE_CHECKING:  # the models load with the command that needs them: --help stays fast
+    from blocks.lora import LoraFile
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -25,6 +28,8 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The LoRA fil
 
 
 def _config(config: Path, target: str) -> LoraFile:
+    from blocks.lora import load_lora_file
+
     try:
         lora = load_lora_file(config)
         lora.target(target)

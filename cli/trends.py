@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from blocks.defaults import DEFAULT_WORKFLOWS_FILE
 from blocks.errors import ExitCode, UsageError, WardenError
-from blocks.workflows import DEFAULT_WORKFLOWS_FILE
 from cli.output import console, errors, fail
 from cli.workflows import workflows_file
 

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from blocks.defaults import DEFAULT_WORKFLOWS_FILE
 from blocks.errors import WardenError
-from blocks.workflows import (
-    DEFAULT_WORKFLOWS_FILE,
-    WorkflowsFile,
-    adhoc_workflows_file,
-    load_workflows_file,
-)
 from cli.output import console, fail, flow_result
+
+if TYPE_CHECKING:  # the models load with the command that needs them: --help stays fast
+    from blocks.workflows import WorkflowsFile
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -39,6 +37,8 @@ Patterns = Annotated[
 def workflows_file(config: Path | None) -> WorkflowsFile | None:
     """The workflows file given, else the default one where it exists, else None. One that
     does not load ends the command with its error (exit 2) before anything runs."""
+    from blocks.workflows import load_workflows_file
+
     path = config or (DEFAULT_WORKFLOWS_FILE if DEFAULT_WORKFLOWS_FILE.is_file() else None)
     if path is None:
         return None
@@ -56,6 +56,8 @@ def _config_for_run(
     if workflows_file(config) is not None:
         return str(config or DEFAULT_WORKFLOWS_FILE)
     if not (paths and checker):
+        from blocks.workflows import adhoc_workflows_file
+
         try:
             adhoc_workflows_file("adhoc", None, None)  # raises: says what to pass
         except WardenError as exc:
