@@ -2,9 +2,10 @@
 recorded on a Prefect API, or engine-less (no API configured or running: the flow's own steps
 without the Prefect engine, so the verdict never waits for a temporary server).
 
-Each case runs the real `warden` executable twice in fresh processes, once pointed at the test
-harness's API and once with no API at all, then compares the two after normalizing what
-differs from run to run by nature (times, folders, run ids, table widths).
+Each case runs the real `warden` executable twice in fresh processes, once pointed at a real
+Prefect server of its own (`prefect server start` on loopback, its own database: the runs'
+load stays off the flow tests' harness) and once with no API at all, then compares the two
+after normalizing what differs from run to run by nature (times, folders, run ids, widths).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import os
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
-from prefect.settings import PREFECT_API_URL
-from prefect.variables import Variable
 
 from tasks.platform.kill_switch import KILL_SWITCH_ENV, KILL_SWITCH_VARIABLE
+from tasks.platform.processes import kill_process_group
 from tests.conftest import ROOT
 from tests.flows.gate_files import failing, passing, write_gates
 from tests.flows.matrix_files import leg, write_invariants
@@ -35,6 +38,43 @@ DIGEST = (
     + ("1755b6cddfaf10ace3c6ef")
 )
 ENGINES = ("prefect-api", "engine-less")
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Prefect server on a free loopback port with its own home and SQLite database."""
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    log = (home / "server.log").open("wb")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefect"), "server", "start"]
+        + ["--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 120
+        while not _healthy(url):
+            assert server.poll() is None, (home / "server.log").read_text(errors="replace")
+            assert time.monotonic() < deadline, "the Prefect server did not become healthy"
+            time.sleep(0.2)  # polling a condition, bounded by the deadline above
+        yield url
+    finally:
+        kill_process_group(server)
+        log.close()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -45,14 +85,16 @@ class Ran:
     files: frozenset[str]
 
 
-def run_both(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Ran]:
+def run_both(
+    api: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> dict[str, Ran]:
     """``warden ARGS`` on each engine; ``{out}`` in an argument is that run's own folder."""
     with ThreadPoolExecutor(len(ENGINES)) as pool:  # independent homes: both at once
-        runs = {e: pool.submit(run, tmp_path / e, e, args, env or {}) for e in ENGINES}
+        runs = {e: pool.submit(run, api, tmp_path / e, e, args, env or {}) for e in ENGINES}
     return {engine: future.result() for engine, future in runs.items()}
 
 
-def run(folder: Path, engine: str, args: tuple[str, ...], extra: dict[str, str]) -> Ran:
+def run(api: str, folder: Path, engine: str, args: tuple[str, ...], extra: dict[str, str]) -> Ran:
     out = folder / "out"
     folder.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -64,7 +106,7 @@ def run(folder: Path, engine: str, args: tuple[str, ...], extra: dict[str, str])
         **extra,
     }
     if engine == "prefect-api":
-        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+        env["PREFECT_API_URL"] = api
     argv = [WARDEN, *(a.replace("{out}", str(out)) for a in args)]
     done = subprocess.run(
         argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False
@@ -103,22 +145,26 @@ def assert_same(ran: dict[str, Ran], expected_code: int) -> None:
     [([passing("smoke"), passing("lint")], 0), ([passing("smoke"), failing("unit")], 1)],
     ids=["go", "no-go"],
 )
-def test_gates_run(tmp_path: Path, gates: list[dict], code: int) -> None:
+def test_gates_run(api_url: str, tmp_path: Path, gates: list[dict], code: int) -> None:
     config = write_gates(tmp_path, gates)
-    ran = run_both(tmp_path, "gates", "run", "--config", str(config), "--out", "{out}")
+    ran = run_both(api_url, tmp_path, "gates", "run", "--config", str(config), "--out", "{out}")
     assert_same(ran, code)
     assert ran["engine-less"].files == {"gate_results.json", "gate_sign_off.md"}
 
 
-def test_gates_run_stopped_by_the_kill_switch(tmp_path: Path) -> None:
+def test_gates_run_stopped_by_the_kill_switch(api_url: str, tmp_path: Path) -> None:
     """The switch is the Variable on an API, the environment variable without one: exit 3."""
     config = write_gates(tmp_path, [passing("smoke")])
-    Variable.set(KILL_SWITCH_VARIABLE, True, overwrite=True)
+    variables = f"{api_url}/variables"
+    httpx.post(variables + "/", json={"name": KILL_SWITCH_VARIABLE, "value": True}, timeout=10)
     try:
-        api = run(tmp_path / "api", "prefect-api", ("gates", "run", "--config", str(config)), {})
+        api = run(
+            api_url, tmp_path / "api", "prefect-api", ("gates", "run", "--config", str(config)), {}
+        )
     finally:
-        Variable.set(KILL_SWITCH_VARIABLE, False, overwrite=True)
+        httpx.delete(f"{variables}/name/{KILL_SWITCH_VARIABLE}", timeout=10)
     local = run(
+        api_url,
         tmp_path / "local",
         "engine-less",
         ("gates", "run", "--config", str(config)),
@@ -141,55 +187,62 @@ def without_switch(text: str) -> str:
 
 
 @pytest.mark.parametrize("corpus", ["sample"])
-def test_workflows_classify(tmp_path: Path, corpus: str) -> None:
-    ran = run_both(tmp_path, "workflows", "classify", "--corpus", corpus, "--out", "{out}")
+def test_workflows_classify(api_url: str, tmp_path: Path, corpus: str) -> None:
+    ran = run_both(api_url, tmp_path, "workflows", "classify", "--corpus", corpus, "--out", "{out}")
     assert_same(ran, 0)
     assert {"workflow_failures.json", "workflow_failures.md"} <= ran["engine-less"].files
 
 
 @pytest.mark.parametrize("corpus", ["sample"])
-def test_workflows_baseline(tmp_path: Path, corpus: str) -> None:
+def test_workflows_baseline(api_url: str, tmp_path: Path, corpus: str) -> None:
     ran = run_both(
-        tmp_path, "workflows", "baseline", "--corpus", corpus, "--output", "{out}/base.json"
+        api_url,
+        tmp_path,
+        "workflows",
+        "baseline",
+        "--corpus",
+        corpus,
+        "--output",
+        "{out}/base.json",
     )
     assert_same(ran, 0)
     assert ran["engine-less"].files == {"base.json"}
 
 
 @pytest.mark.parametrize(("added", "code"), [(0, 0), (20, 1)], ids=["same", "regression"])
-def test_workflows_gate(tmp_path: Path, added: int, code: int) -> None:
+def test_workflows_gate(api_url: str, tmp_path: Path, added: int, code: int) -> None:
     ref = ROOT / "deployments" / "baselines" / "parse_baseline.json"
     document = json.loads(ref.read_text(encoding="utf-8"))
     document["by_code"]["VALIDATION_ERROR"] = document["by_code"].get("VALIDATION_ERROR", 0) + added
     document["total"] += added
     new = tmp_path / "new.json"
     new.write_text(json.dumps(document), encoding="utf-8")
-    ran = run_both(tmp_path, "workflows", "gate", "--new", str(new), "--ref", str(ref))
+    ran = run_both(api_url, tmp_path, "workflows", "gate", "--new", str(new), "--ref", str(ref))
     assert_same(ran, code)
 
 
 @pytest.mark.parametrize("mode", ["--dry-run"])
-def test_workflows_migrate(tmp_path: Path, mode: str) -> None:
+def test_workflows_migrate(api_url: str, tmp_path: Path, mode: str) -> None:
     legacy = tmp_path / "legacy"
     legacy.mkdir()
     (legacy / "flow.py").write_text("print('hello')\n", encoding="utf-8")
-    ran = run_both(tmp_path, "workflows", "migrate", str(legacy), mode, "--out", "{out}")
+    ran = run_both(api_url, tmp_path, "workflows", "migrate", str(legacy), mode, "--out", "{out}")
     assert_same(ran, 0)
 
 
 @pytest.mark.parametrize(
     ("smoke", "code"), [("true", 0), ("exit 4", 1)], ids=["promoted", "failed"]
 )
-def test_matrix_run(tmp_path: Path, smoke: str, code: int) -> None:
+def test_matrix_run(api_url: str, tmp_path: Path, smoke: str, code: int) -> None:
     invariants = write_invariants(tmp_path, [leg("cpu", smoke_job=smoke)])
     args = ("--env", "t", "--digest", DIGEST, "--invariants", str(invariants), "--out", "{out}")
-    ran = run_both(tmp_path, "matrix", "run", *args)
+    ran = run_both(api_url, tmp_path, "matrix", "run", *args)
     assert_same(ran, code)
 
 
 @pytest.mark.parametrize("env", ["local"])
-def test_matrix_janitor(tmp_path: Path, env: str) -> None:
-    assert_same(run_both(tmp_path, "matrix", "janitor", "--env", env), 0)
+def test_matrix_janitor(api_url: str, tmp_path: Path, env: str) -> None:
+    assert_same(run_both(api_url, tmp_path, "matrix", "janitor", "--env", env), 0)
 
 
 @pytest.mark.parametrize(
@@ -197,17 +250,17 @@ def test_matrix_janitor(tmp_path: Path, env: str) -> None:
     [("demo-adapter", 0), ("no-such-adapter", 1)],
     ids=["deployed", "refused"],
 )
-def test_lora_deploy(tmp_path: Path, adapter: str, code: int) -> None:
+def test_lora_deploy(api_url: str, tmp_path: Path, adapter: str, code: int) -> None:
     folder = ROOT / "deployments" / "lora" / adapter
-    ran = run_both(tmp_path, "lora", "deploy", str(folder), "--no-gauntlet", "--no-a2a")
+    ran = run_both(api_url, tmp_path, "lora", "deploy", str(folder), "--no-gauntlet", "--no-a2a")
     assert_same(ran, code)
 
 
 @pytest.mark.parametrize("target", ["demo"])
-def test_lora_gauntlet_with_nothing_deployed(tmp_path: Path, target: str) -> None:
-    assert_same(run_both(tmp_path, "lora", "gauntlet", "--target", target), 2)
+def test_lora_gauntlet_with_nothing_deployed(api_url: str, tmp_path: Path, target: str) -> None:
+    assert_same(run_both(api_url, tmp_path, "lora", "gauntlet", "--target", target), 2)
 
 
 @pytest.mark.parametrize("target", ["demo"])
-def test_lora_rollback_with_nothing_deployed(tmp_path: Path, target: str) -> None:
-    assert_same(run_both(tmp_path, "lora", "rollback", "--target", target), 0)
+def test_lora_rollback_with_nothing_deployed(api_url: str, tmp_path: Path, target: str) -> None:
+    assert_same(run_both(api_url, tmp_path, "lora", "rollback", "--target", target), 0)
