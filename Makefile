@@ -48,7 +48,7 @@ $(PROMETHEUS):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
 
 test: $(STAMP) $(PROMETHEUS)
-	WARDEN_REQUIRE_PROMETHEUS=1 $(PY) -m pytest -q -p no:cacheprovider
+	WARDEN_REQUIRE_PROMETHEUS=1 $(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
