@@ -299,9 +299,8 @@ def _any_running(groups: set[int], singles: set[int]) -> bool:
     return any(pid in singles or pgrp in groups for pid, pgrp in table)
 
 
-def _running_processes() -> list[tuple[int, int]] | None:
+def _running_processes(proc_root: Path = Path("/proc")) -> list[tuple[int, int]] | None:
     """(pid, pgid) of every process that is not a zombie, or None without Linux ``/proc``."""
-    proc_root = Path("/proc")
     if not proc_root.is_dir():
         return None
     table = []

@@ -354,3 +354,19 @@ def test_interrupted_run_kills_its_group(
             provider.run(host, "sleep 60 & echo $! > child.pid; wait", timeout_seconds=30)
     child = int(child_file.read_text())
     assert gone(calls[0]) and gone(child)
+
+
+def test_the_process_table_skips_a_process_that_exits_while_it_is_read(tmp_path: Path) -> None:
+    """A pid folder whose stat cannot be read (the process exited between the listing and the
+    read) is skipped; zombies do not count; anything not a pid is ignored. Without /proc: None.
+    (Tested here rather than left to a race: the coverage gate compares exact coverage.)"""
+    from tasks.matrix.local_host import _running_processes
+
+    (tmp_path / "self").mkdir()
+    (tmp_path / "41").mkdir()  # exited: no stat file any more
+    (tmp_path / "42").mkdir()
+    (tmp_path / "42" / "stat").write_text("42 (agent loop) S 1 4242 4242 0")
+    (tmp_path / "43").mkdir()
+    (tmp_path / "43" / "stat").write_text("43 (sh) Z 1 4343 4343 0")
+    assert _running_processes(tmp_path) == [(42, 4242)]
+    assert _running_processes(tmp_path / "absent") is None
