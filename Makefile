@@ -61,3 +61,5 @@ bench: $(STAMP)
 	$(PY) bench/matrix_parallel.py
 	$(PY) bench/gauntlet_runner.py
 	$(PY) bench/event_publisher.py
+	$(PY) bench/cli_latency.py
+	bash bench/install_time.sh
