@@ -248,7 +248,6 @@ class EnginelessRun:
 
     flow_name: str
     max_workers: int = 16
-    started: Any = field(default_factory=utc_now)
     logger: logging.Logger = field(init=False)
     folder: Path = field(init=False)
     _pool: ThreadPoolExecutor = field(init=False)
