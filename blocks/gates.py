@@ -28,6 +28,7 @@ from blocks.yaml_source import load_model
 
 __all__ = [
     "GATE_NAME",
+    "CheckpointGate",
     "CommandGate",
     "CoverageGate",
     "FlowRunGate",
@@ -124,6 +125,23 @@ class FlowRunGate(GateBase):
         return self
 
 
+class CheckpointGate(GateBase):
+    """A model checkpoint directory verified before anything loads it (tasks/checkpoints)."""
+
+    kind: Literal["checkpoint"]
+    path: str = Field(min_length=1, description="the checkpoint directory (relative: to base)")
+    require_manifest: bool = Field(
+        True, description="false: without a manifest only the file formats are checked"
+    )
+
+    @model_validator(mode="after")
+    def _no_metric(self) -> CheckpointGate:
+        refuse_timeout(self, "checkpoint")
+        if self.metric is not None:
+            raise ValueError("a checkpoint gate measures no number: drop its metric")
+        return self
+
+
 class ManualGate(GateBase):
     kind: Literal["manual"]
     mode: GateMode = GateMode.MANUAL
@@ -145,7 +163,7 @@ class ManualGate(GateBase):
 
 
 Gate = Annotated[
-    CommandGate | HttpGate | CoverageGate | FlowRunGate | ManualGate,
+    CommandGate | HttpGate | CoverageGate | FlowRunGate | ManualGate | CheckpointGate,
     Field(discriminator="kind"),
 ]
 
