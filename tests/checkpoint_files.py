@@ -39,7 +39,7 @@ def op_int(value: int) -> bytes:
 
 
 def _tensor(key: str, shape: tuple[int, int]) -> bytes:
-    """``_rebuild_tensor_v2(storage, 0, shape, stride, False, OrderedDict())`` as torch pickles it."""
+    """``_rebuild_tensor_v2(storage, 0, shape, stride, False, OrderedDict())``, as torch has it."""
     rows, cols = shape
     storage = (
         MARK + op_str("storage") + op_global("torch", "FloatStorage") + op_str(key)

@@ -72,6 +72,9 @@ def check_pickle_stream(
     ``member``: the archive member the stream is (named in the messages), '' for a whole file.
     """
     where = f"{member}: " if member else ""
+    if not stream.read(1):
+        return [], [_finding(CheckpointCode.PICKLE_INVALID, rel, f"{where}empty, not a pickle")]
+    stream.seek(0)
     findings: list[Finding] = []
     try:
         raw = scanner._list_globals(stream, multiple_pickles=True)  # opcodes only, no unpickling

@@ -24,7 +24,7 @@ from tasks.checkpoints.manifest import (
     unreadable,
     write_manifest,
 )
-from tasks.checkpoints.report import CheckpointReport, FileCheck, FileFormat, Finding
+from tasks.checkpoints.report import CheckpointReport, FileCheck, Finding
 from tasks.platform.clock import utc_now
 
 
