@@ -129,7 +129,9 @@ class CheckpointGate(GateBase):
     """A model checkpoint directory verified before anything loads it (tasks/checkpoints)."""
 
     kind: Literal["checkpoint"]
-    path: str = Field(min_length=1, description="the checkpoint directory (relative: to base)")
+    path: str = Field(
+        min_length=1, description="the checkpoint directory (relative: to the working directory)"
+    )
     require_manifest: bool = Field(
         True, description="false: without a manifest only the file formats are checked"
     )
