@@ -13,6 +13,7 @@ from tasks.checkpoints.verify import seal_checkpoint
 from tasks.gates.checkpoint import evaluate_checkpoint
 from tasks.gates.plan import plan_run
 from tests.checkpoint_files import write_checkpoint
+from tests.conftest import ROOT
 
 
 def gate(**fields) -> CheckpointGate:
@@ -92,3 +93,13 @@ def test_a_checkpoint_that_cannot_be_checked_fails(tmp_path: Path) -> None:
         "not_a_directory",
         "NOT_A_DIRECTORY",
     )
+
+
+def test_the_readme_checkpoint_gate_example_is_valid(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"\*\*As a gate\*\*.*?```yaml\n(.*?)```", readme, re.S)
+    assert example, "README lost its checkpoint gate example"
+    path = tmp_path / "gates.yaml"
+    path.write_text("gates:\n" + example.group(1))
+    (only,) = plan_run(load_gates_file(path), environ={}).gates
+    assert (only.kind, only.path) == ("checkpoint", "runs/latest/final")
