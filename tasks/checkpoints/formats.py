@@ -24,6 +24,10 @@ from tasks.checkpoints.safetensors_format import SafetensorsError, read_safetens
 
 PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle"})
 ZIP_MAGIC = b"PK\x03\x04"
+# Disassembly keeps every opcode's argument in memory. A weights-only pickle is small: torch
+# keeps tensor bytes outside it (in the zip's data/ members), and a plain pickle that passes
+# the allow-list can hold no storage at all. A larger one is refused rather than scanned.
+MAX_PICKLE_BYTES = 256 * 1024 * 1024
 _ZIP_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, RuntimeError, NotImplementedError)
 
 
@@ -60,18 +64,21 @@ def check_file(path: Path, rel: str, fmt: FileFormat) -> tuple[list[str], list[F
                 )
                 return [], [_finding(CheckpointCode.PICKLE_INVALID, rel, message)]
             handle.seek(0)
-            return check_pickle_stream(handle, rel)
+            return check_pickle_stream(handle, rel, size=path.stat().st_size)
     return [], []
 
 
 def check_pickle_stream(
-    stream: IO[bytes], rel: str, member: str = ""
+    stream: IO[bytes], rel: str, *, size: int, member: str = ""
 ) -> tuple[list[str], list[Finding]]:
     """List a pickle stream's globals; refuse any off the allow-list, and any broken stream.
 
     ``member``: the archive member the stream is (named in the messages), '' for a whole file.
     """
     where = f"{member}: " if member else ""
+    if size > MAX_PICKLE_BYTES:
+        message = f"{where}a {size}-byte pickle is over the {MAX_PICKLE_BYTES}-byte scan limit"
+        return [], [_finding(CheckpointCode.PICKLE_INVALID, rel, message)]
     if not stream.read(1):
         return [], [_finding(CheckpointCode.PICKLE_INVALID, rel, f"{where}empty, not a pickle")]
     stream.seek(0)
@@ -151,9 +158,11 @@ def _check_torch_zip(path: Path, rel: str) -> tuple[list[str], list[Finding]]:
                 )
             globals_: set[str] = set()
             findings: list[Finding] = []
-            for name in (n for n in names if n.endswith(".pkl")):
-                with archive.open(name) as member:
-                    found, problems = check_pickle_stream(member, rel, name)
+            for info in (i for i in archive.infolist() if i.filename.endswith(".pkl")):
+                with archive.open(info) as member:
+                    found, problems = check_pickle_stream(
+                        member, rel, size=info.file_size, member=info.filename
+                    )
                 globals_.update(found)
                 findings.extend(problems)
     except _ZIP_ERRORS as exc:

@@ -8,6 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from blocks.errors import CHECKPOINT_REMEDIATION, CheckpointCode
 
+NOT_FINDINGS = frozenset(  # the verdict, and bad input (raised as CheckpointInputError)
+    {
+        CheckpointCode.VERIFIED,
+        CheckpointCode.NOT_A_DIRECTORY,
+        CheckpointCode.UNREADABLE,
+        CheckpointCode.MANIFEST_CORRUPT,
+        CheckpointCode.MANIFEST_EXISTS,
+    }
+)
+
 
 class FileFormat(StrEnum):
     SAFETENSORS = "safetensors"  # header validated
@@ -29,6 +39,12 @@ class Finding(BaseModel):
     code: CheckpointCode
     path: str = ""
     message: str
+
+    @model_validator(mode="after")
+    def _a_finding_code(self) -> Finding:
+        if self.code in NOT_FINDINGS:
+            raise ValueError(f"{self.code} is not a finding's code")
+        return self
 
     @property
     def remediation(self) -> str:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from blocks.errors import CheckpointCode
+from tasks.checkpoints import formats
 from tasks.checkpoints.allow_list import WEIGHTS_ONLY_GLOBALS, canonical_global
-from tasks.checkpoints.report import FileFormat
+from tasks.checkpoints.report import FileFormat, Finding
 from tasks.checkpoints.verify import seal_checkpoint, verify_checkpoint
 from tests.checkpoint_files import (
     PROTO2,
@@ -180,3 +181,26 @@ def test_a_stack_global_whose_names_cannot_be_read_is_unsafe(tmp_path: Path) -> 
     data = PROTO2 + b"\x93" + STOP  # STACK_GLOBAL with nothing before it
     report = verify_one(tmp_path, "model.pkl", data)
     assert report.code is C.PICKLE_UNSAFE_GLOBAL
+
+
+def test_a_pickle_over_the_scan_limit_is_refused_unscanned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(formats, "MAX_PICKLE_BYTES", 64)
+    directory = tmp_path / "ckpt"
+    directory.mkdir()
+    (directory / "big.pkl").write_bytes(state_dict_pickle({"w": (2, 2)}))
+    write_torch_zip(directory / "big.pt")
+
+    report = verify_checkpoint(directory, require_manifest=False)
+
+    assert [(f.code, f.path) for f in report.findings] == [
+        (C.PICKLE_INVALID, "big.pkl"),
+        (C.PICKLE_INVALID, "big.pt"),
+    ]
+    assert "scan limit" in report.findings[0].message
+
+
+def test_a_finding_never_carries_the_verdict_or_an_input_code() -> None:
+    with pytest.raises(ValueError, match="not a finding"):
+        Finding(code=C.VERIFIED, message="fine")
