@@ -9,6 +9,7 @@ weights-only allow-list (:mod:`.allow_list`). Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import pickletools
 import zipfile
 import zlib
 from pathlib import Path
@@ -28,6 +29,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 # keeps tensor bytes outside it (in the zip's data/ members), and a plain pickle that passes
 # the allow-list can hold no storage at all. A larger one is refused rather than scanned.
 MAX_PICKLE_BYTES = 256 * 1024 * 1024
+_EXTENSION_OPCODES = frozenset({"EXT1", "EXT2", "EXT4"})
 _ZIP_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, RuntimeError, NotImplementedError)
 
 
@@ -103,7 +105,28 @@ def check_pickle_stream(
             "loading it could run code"
         )
         findings.insert(0, _finding(CheckpointCode.PICKLE_UNSAFE_GLOBAL, rel, message))
+    stream.seek(0)
+    if _uses_extension_registry(stream):
+        message = (
+            f"{where}imports a global through copyreg's extension registry (EXT1/EXT2/EXT4), "
+            "which names no module to check"
+        )
+        findings.insert(0, _finding(CheckpointCode.PICKLE_UNSAFE_GLOBAL, rel, message))
     return names, findings
+
+
+def _uses_extension_registry(stream: IO[bytes]) -> bool:
+    """EXT opcodes load a callable registered under a number: picklescan does not list them."""
+    while True:
+        try:
+            for opcode, _arg, _pos in pickletools.genops(stream):
+                if opcode.name in _EXTENSION_OPCODES:
+                    return True
+        except ValueError:  # a broken stream: already a finding of the globals pass
+            return False
+        if not stream.read(1):
+            return False
+        stream.seek(-1, 1)
 
 
 def _finding(code: CheckpointCode, rel: str, message: str) -> Finding:

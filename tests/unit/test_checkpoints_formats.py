@@ -204,3 +204,11 @@ def test_a_pickle_over_the_scan_limit_is_refused_unscanned(
 def test_a_finding_never_carries_the_verdict_or_an_input_code() -> None:
     with pytest.raises(ValueError, match="not a finding"):
         Finding(code=C.VERIFIED, message="fine")
+
+
+def test_a_global_loaded_through_the_extension_registry_is_unsafe(tmp_path: Path) -> None:
+    """EXT1 names no module (picklescan lists nothing), so it cannot be on the allow-list."""
+    data = PROTO2 + b"\x82\x01" + b")" + b"R" + STOP  # EXT1 1, (), REDUCE
+    report = verify_one(tmp_path, "model.pkl", data)
+    assert report.code is C.PICKLE_UNSAFE_GLOBAL
+    assert "EXT1" in report.findings[0].message
