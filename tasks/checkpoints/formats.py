@@ -58,15 +58,16 @@ def check_file(path: Path, rel: str, fmt: FileFormat) -> tuple[list[str], list[F
     if fmt is FileFormat.TORCH_ZIP:
         return _check_torch_zip(path, rel)
     if fmt is FileFormat.PICKLE:
+        size = path.stat().st_size
         with path.open("rb") as handle:
-            if _magic_number(handle) == MAGIC_NUMBER:
+            if size <= MAX_PICKLE_BYTES and _magic_number(handle) == MAGIC_NUMBER:
                 message = (
                     "legacy torch serialization (before torch 1.6: several pickles then raw "
                     "storage bytes) is not supported; re-save it with torch.save"
                 )
                 return [], [_finding(CheckpointCode.PICKLE_INVALID, rel, message)]
             handle.seek(0)
-            return check_pickle_stream(handle, rel, size=path.stat().st_size)
+            return check_pickle_stream(handle, rel, size=size)
     return [], []
 
 
