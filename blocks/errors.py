@@ -8,7 +8,7 @@ backends that cannot be reached.
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class ExitCode(IntEnum):
@@ -101,3 +101,93 @@ class BackendUnavailable(WardenError):
     code = ExitCode.BACKEND_UNAVAILABLE
     remediation = "Start the backend (for the local platform: make run) or fix its address."
     retryable = True
+
+
+class CheckpointCode(StrEnum):
+    """Why a checkpoint directory is not verified (a report's ``code``; README lists them).
+
+    Declared in order of precedence: a report's ``code`` is the first of its findings' codes.
+    """
+
+    VERIFIED = "VERIFIED"  # every check ran and passed
+    PICKLE_UNSAFE_GLOBAL = "PICKLE_UNSAFE_GLOBAL"  # imports a global off the weights-only list
+    MANIFEST_MISSING = "MANIFEST_MISSING"  # no manifest, and one is required
+    FILE_MISSING = "FILE_MISSING"  # in the manifest, not on disk
+    SIZE_MISMATCH = "SIZE_MISMATCH"  # torn or truncated write
+    DIGEST_MISMATCH = "DIGEST_MISMATCH"  # same size, other bytes (SHA-256 or CRC32)
+    FILE_EXTRA = "FILE_EXTRA"  # on disk, not in the manifest
+    NOT_A_REGULAR_FILE = "NOT_A_REGULAR_FILE"  # a FIFO, socket, device or directory link
+    SAFETENSORS_INVALID = "SAFETENSORS_INVALID"  # header or layout is not valid safetensors
+    PICKLE_INVALID = "PICKLE_INVALID"  # not a complete pickle / torch archive, or not weights
+    NO_SUPPORTED_FILE = "NO_SUPPORTED_FILE"  # no safetensors, torch or pickle file at all
+    # bad input: raised as CheckpointInputError (exit 2), never a report's code
+    NOT_A_DIRECTORY = "NOT_A_DIRECTORY"
+    UNREADABLE = "UNREADABLE"
+    MANIFEST_CORRUPT = "MANIFEST_CORRUPT"
+    MANIFEST_EXISTS = "MANIFEST_EXISTS"
+
+
+CHECKPOINT_REMEDIATION: dict[CheckpointCode, str] = {
+    CheckpointCode.VERIFIED: "Nothing to do.",
+    CheckpointCode.PICKLE_UNSAFE_GLOBAL: (
+        "Do not load it: it would run code on load. Re-save the weights as safetensors, or as a "
+        "plain state_dict with torch.save, from a trusted source."
+    ),
+    CheckpointCode.MANIFEST_MISSING: (
+        "Seal the checkpoint where it was written (warden checkpoint seal DIR), or verify with "
+        "--no-require-manifest to check the file formats only."
+    ),
+    CheckpointCode.FILE_MISSING: "Copy the checkpoint again from the place it was sealed.",
+    CheckpointCode.SIZE_MISMATCH: (
+        "The file is torn or truncated: copy or write the checkpoint again, then verify."
+    ),
+    CheckpointCode.DIGEST_MISMATCH: (
+        "The file's bytes changed since it was sealed: copy the checkpoint again from a good "
+        "source; re-seal only if the change is known and intended."
+    ),
+    CheckpointCode.FILE_EXTRA: (
+        "Remove the file, or re-seal the checkpoint if the file belongs to it."
+    ),
+    CheckpointCode.NOT_A_REGULAR_FILE: (
+        "Replace the entry with a regular file (or remove it): it is never opened."
+    ),
+    CheckpointCode.SAFETENSORS_INVALID: (
+        "Re-export the weights with safetensors (save_pretrained(dir, safe_serialization=True))."
+    ),
+    CheckpointCode.PICKLE_INVALID: (
+        "Write the file again with torch.save (zip format, a plain state_dict), or better as "
+        "safetensors."
+    ),
+    CheckpointCode.NO_SUPPORTED_FILE: (
+        "Point at the directory that holds the weights (.safetensors, .pt, .bin, .ckpt, .pkl)."
+    ),
+    CheckpointCode.NOT_A_DIRECTORY: "Pass the checkpoint's directory, not a file or a typo.",
+    CheckpointCode.UNREADABLE: (
+        "Make every file of the checkpoint readable by this user (permissions, I/O errors), "
+        "then run again."
+    ),
+    CheckpointCode.MANIFEST_CORRUPT: (
+        "Restore the manifest from where the checkpoint was sealed, or re-seal it there "
+        "(warden checkpoint seal DIR --overwrite) if the files are known good."
+    ),
+    CheckpointCode.MANIFEST_EXISTS: (
+        "The checkpoint is already sealed: verify it, or pass --overwrite to seal it again."
+    ),
+}
+
+
+class CheckpointInputError(WardenError):
+    """A checkpoint could not be checked at all (bad input); nothing was loaded or written."""
+
+    code = ExitCode.USAGE_ERROR
+
+    def __init__(self, reason: CheckpointCode, message: str) -> None:
+        super().__init__(message, remediation=CHECKPOINT_REMEDIATION[reason])
+        self.reason = reason
+
+    @property
+    def name(self) -> str:
+        return self.reason.value
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "reason": self.reason.value}

@@ -2,7 +2,8 @@
 
 :func:`write_adapter` writes ``adapter_config.json`` and ``adapter_model.safetensors`` (random
 lora_A/lora_B tensors of the given rank) through :func:`write_safetensors`, the safetensors
-writer that mirrors ``tasks.lora.safetensors_format``'s reader. ``poison`` plants one NaN/Inf.
+writer that mirrors ``tasks.checkpoints.safetensors_format``'s reader. ``poison`` plants one
+NaN/Inf.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from blocks.errors import UsageError
+from tasks.checkpoints.safetensors_format import FLOAT_VIEWS
 from tasks.lora.adapter import CONFIG_FILE, WEIGHTS_FILE
-from tasks.lora.safetensors_format import FLOAT_VIEWS
 
 MLP_MODULES = frozenset({"gate_proj", "up_proj", "down_proj"})
 

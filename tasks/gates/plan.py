@@ -18,7 +18,7 @@ from tasks.platform.variables import expand
 DEFAULT_PROFILE = "default"
 PROFILE_ENV = "AETHERRA_PROFILE"  # the seed's variable: the profile when none is given
 # Fields whose strings may hold ${VAR} or ${VAR:-default}.
-_EXPANDED = ("argv", "cwd", "env", "url", "headers", "report", "baseline", "deployment")
+_EXPANDED = ("argv", "cwd", "env", "url", "headers", "report", "baseline", "deployment", "path")
 
 
 class GatePlan(BaseModel):

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from blocks.gates import FlowRunGate, Gate, load_gates_file
 from blocks.storage import warden_home
+from tasks.gates.checkpoint import evaluate_checkpoint
 from tasks.gates.command import evaluate_command
 from tasks.gates.coverage import evaluate_coverage
 from tasks.gates.flow_runs import LatestRun, evaluate_flow_run
@@ -114,6 +115,8 @@ def _evaluate(gate: Gate, base_dir: Path, env: dict[str, str], started: datetime
             return evaluate_flow_run(gate, latest_run(gate), datetime.now(UTC))
         case "manual":
             return CheckOutcome(ok=True, details={"instructions": gate.instructions})
+        case "checkpoint":
+            return evaluate_checkpoint(gate, base_dir)
     raise AssertionError(f"unhandled gate kind {gate.kind}")
 
 

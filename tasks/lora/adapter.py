@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.errors import UsageError
-from tasks.lora.safetensors_format import (
+from tasks.checkpoints.safetensors_format import (
     SafetensorsError,
     SafetensorsHeader,
     TensorInfo,

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from blocks.errors import ExitCode, UsageError
+from tasks.checkpoints.safetensors_format import SafetensorsError, read_safetensors_header
 from tasks.lora.adapter import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -20,7 +21,6 @@ from tasks.lora.adapter import (
     directory_sha256,
     inspect_adapter,
 )
-from tasks.lora.safetensors_format import SafetensorsError, read_safetensors_header
 from tests.lora_adapters import write_adapter, write_safetensors
 
 P = AdapterProblem

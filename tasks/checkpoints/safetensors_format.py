@@ -3,7 +3,7 @@
 A file is an 8-byte little-endian header length, a JSON header ``{name: {dtype, shape,
 data_offsets}, "__metadata__": {...}}`` and the raw little-endian tensor data. The header is
 validated whole (bounded length, known dtypes, sizes, offsets tiling the data exactly) before
-any tensor byte is looked at.
+any tensor byte is looked at. Shared by the LoRA adapter inspector and the checkpoint verifier.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ class SafetensorsError(WardenError):
 
     code = ExitCode.VERDICT_FAILED
     remediation = (
-        "Re-export the adapter with safetensors, e.g. model.save_pretrained(dir, "
-        "safe_serialization=True), and upload it again."
+        "Re-export the weights with safetensors, e.g. model.save_pretrained(dir, "
+        "safe_serialization=True), and upload or write them again."
     )
 
 
