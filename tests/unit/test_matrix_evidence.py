@@ -20,8 +20,6 @@ from tasks.matrix.evidence import (
     OnboardingStatus,
     StepStatus,
     Verdict,
-    render_markdown,
-    summary,
 )
 from tasks.matrix.promotion import promote
 from tasks.matrix.record import (
@@ -31,6 +29,7 @@ from tasks.matrix.record import (
     finished,
     read_pack,
 )
+from tasks.matrix.report import render_markdown, summary
 from tasks.matrix.store import LocalDigestStore
 
 T0 = datetime(2026, 1, 19, 2, 0, tzinfo=UTC)
