@@ -100,7 +100,8 @@ class LegDraft:
             raise LegError(describe(result, "the smoke job"), failure=failure)
 
     def gpu_judged(self) -> None:
-        """A smoke job that exited 0 still fails when its output shows no required GPU."""
+        """A smoke job that exited 0 still fails when its output shows no required GPU (or
+        names a missing GPU or container runtime): :func:`judge_smoke` on what it printed."""
         if self.smoke is None:
             raise LegError(
                 "no smoke job output to read GPU info from", failure=LegFailure.LEG_CRASHED
