@@ -121,8 +121,9 @@ CONTRADICTIONS = {
 
 @pytest.mark.parametrize("case", sorted(CONTRADICTIONS))
 def test_a_pack_that_claims_more_than_was_proven_is_refused(case: str) -> None:
-    with pytest.raises(ValidationError, match="contradictory evidence"):
+    with pytest.raises(ValidationError) as caught:
         pack(**CONTRADICTIONS[case])
+    assert [error["type"] for error in caught.value.errors()] == ["value_error"]
 
 
 LEG_CONTRADICTIONS = {
