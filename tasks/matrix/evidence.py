@@ -13,13 +13,12 @@ import subprocess
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from blocks.errors import ExitCode
 from blocks.storage import warden_home
-from tasks.matrix.errors import REMEDIATION, LegFailure
+from tasks.matrix.errors import LegFailure
 from tasks.matrix.gpuinfo import GpuInfo
 from tasks.matrix.hosts import Host
 from tasks.platform.keys import slug
@@ -226,31 +225,6 @@ class EvidencePack(BaseModel):
         if problems:
             raise ValueError("contradictory evidence: " + "; ".join(problems))
         return self
-
-
-def leg_failed(
-    leg_name: str,
-    vendor: str,
-    provider: str,
-    started_at: datetime,
-    finished_at: datetime,
-    failure: LegFailure,
-    message: str,
-    **fields: Any,
-) -> LegResult:
-    """A failed leg with its code's remediation."""
-    return LegResult(
-        name=leg_name,
-        vendor=vendor,
-        provider=provider,
-        status=LegStatus.FAILED,
-        started_at=started_at,
-        finished_at=finished_at,
-        failure_code=failure,
-        remediation=REMEDIATION[failure],
-        message=message,
-        **fields,
-    )
 
 
 def tail(text: str, limit: int = OUTPUT_TAIL) -> str:
