@@ -190,8 +190,10 @@ def run_leg(
 ) -> LegResult:
     """provision → ready → installer → onboarding → smoke → GPU info; terminate always.
 
-    Each stage calls its own task (GPU info is read from the smoke job's output, no task);
-    ``token`` is the control plane's IdToken (None where the environment has no control plane).
+    Each I/O stage calls its own task, with its own retries: 7 task runs per leg, as before the
+    stages were named. GPU info is judged from the smoke job's output, in-process: a task of its
+    own would add task-run writes to the embedded server's SQLite for no I/O. ``token`` is the
+    control plane's IdToken (None where the environment has no control plane).
     """
     promo = env.agent_promotion
     values = {"digest": candidate, "run_id": run_id, "leg": leg.name, "region": env.region}
