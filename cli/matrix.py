@@ -185,7 +185,7 @@ def _digest_text(state: DigestState | None) -> str:
 
 
 def _print_pack(pack: EvidencePack) -> None:
-    from tasks.matrix.evidence import summary
+    from tasks.matrix.report import summary
 
     table = Table(
         "leg", "status", "host", "gpu", "onboarding", "time to active", "smoke", "failure"

@@ -1,7 +1,7 @@
 """The evidence pack: what a matrix run proved, written always — failure or success.
 
-One frozen model per part (digest state, leg result, the pack), the verdict rule
-(:func:`decide`) and the two renderings (JSON for machines, Markdown for reviewers). The models
+One frozen model per part (digest state, leg stage, leg result, the pack) and the leg rule
+(:func:`decide`); ``report.py`` renders a pack for reviewers, ``record.py`` writes it. The models
 refuse contradictions: a pack cannot say ``promoted`` unless every leg passed and the digest
 read back is the candidate, and a leg cannot say ``passed`` with a step that did not pass.
 """
@@ -13,19 +13,15 @@ import subprocess
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from blocks.errors import ExitCode
 from blocks.storage import warden_home
-from tasks.matrix.errors import REMEDIATION, LegFailure
+from tasks.matrix.errors import LegFailure
 from tasks.matrix.gpuinfo import GpuInfo
 from tasks.matrix.hosts import Host
-from tasks.platform.clock import iso_utc
-from tasks.platform.files import write_atomic
 from tasks.platform.keys import slug
-from tasks.platform.markdown import md_cell
 
 EVIDENCE_JSON = "evidence.json"
 EVIDENCE_MD = "evidence.md"
@@ -41,6 +37,30 @@ class StepStatus(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     NOT_RUN = "not_run"
+
+
+class Stage(StrEnum):
+    """The stages of a vendor leg, in the order they run; ``terminate`` is the rollback."""
+
+    PROVISION = "provision"
+    READY = "ready"
+    INSTALLER = "installer"
+    ONBOARDING = "onboarding"
+    SMOKE = "smoke"
+    GPU_INFO = "gpu_info"
+    TERMINATE = "terminate"
+
+
+class StageOutcome(BaseModel):
+    """One stage of one leg: whether it ran and passed, how long it took, why it failed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: Stage
+    status: StepStatus
+    seconds: float | None = None  # None: not run
+    failure_code: LegFailure | None = None
+    message: str | None = None
 
 
 class OnboardingStatus(StrEnum):
@@ -107,6 +127,7 @@ class LegResult(BaseModel):
     remediation: str | None = None
     message: str | None = None
     output_tail: str = ""
+    stages: list[StageOutcome] = Field(default_factory=list)  # in the order they ran
 
     @property
     def passed(self) -> bool:
@@ -206,31 +227,6 @@ class EvidencePack(BaseModel):
         return self
 
 
-def leg_failed(
-    leg_name: str,
-    vendor: str,
-    provider: str,
-    started_at: datetime,
-    finished_at: datetime,
-    failure: LegFailure,
-    message: str,
-    **fields: Any,
-) -> LegResult:
-    """A failed leg with its code's remediation."""
-    return LegResult(
-        name=leg_name,
-        vendor=vendor,
-        provider=provider,
-        status=LegStatus.FAILED,
-        started_at=started_at,
-        finished_at=finished_at,
-        failure_code=failure,
-        remediation=REMEDIATION[failure],
-        message=message,
-        **fields,
-    )
-
-
 def tail(text: str, limit: int = OUTPUT_TAIL) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
@@ -242,20 +238,6 @@ def decide(legs: list[LegResult]) -> tuple[bool, list[str]]:
     failed = [leg for leg in legs if not leg.passed]
     reasons = [f"leg {leg.name}: {leg.failure_code} — {leg.message}" for leg in failed]
     return not failed, reasons
-
-
-def summary(pack: EvidencePack) -> str:
-    """One line for the run's state message and log: the verdict and only what was proven."""
-    if pack.verdict is Verdict.PROMOTED:
-        onboarding = (
-            "onboarding verified by the control plane"
-            if pack.onboarding_verified
-            else "onboarding NOT verified (no control plane configured)"
-        )
-        return f"promoted: every leg passed; {onboarding}"
-    if pack.verdict is Verdict.DRY_RUN_PASSED:
-        return "dry_run_passed: the candidate's manifest is in its registry; nothing provisioned"
-    return f"{pack.verdict}: " + ("; ".join(pack.reasons) or "no reason recorded")
 
 
 def git_sha(cwd: Path | None = None) -> str | None:
@@ -280,107 +262,3 @@ def git_sha(cwd: Path | None = None) -> str | None:
 def evidence_root(environment: str) -> Path:
     """Where an environment's evidence packs live: one folder per run, named by its start."""
     return warden_home() / "out" / "matrix" / slug(environment)
-
-
-def write_evidence(pack: EvidencePack, out_dir: Path) -> tuple[Path, Path]:
-    """``evidence.json`` and ``evidence.md`` under ``out_dir`` (atomic writes)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out_dir / EVIDENCE_JSON, out_dir / EVIDENCE_MD
-    write_atomic(json_path, pack.model_dump_json(indent=2) + "\n")
-    write_atomic(md_path, render_markdown(pack))
-    return json_path, md_path
-
-
-def _digest_line(state: DigestState | None) -> str:
-    if state is None:
-        return "(not read)"
-    if state.value is None:
-        return "(none)"
-    return f"`{state.value}` (version {state.version})"
-
-
-def render_markdown(pack: EvidencePack) -> str:
-    icon = {True: "✅", False: "❌"}
-    lines = [
-        f"# GPU matrix evidence — {pack.environment}",
-        "",
-        f"**Verdict: {pack.verdict}** {icon[pack.verdict in GOOD]} (exit {pack.exit_code})",
-        "",
-        f"- Candidate: `{pack.candidate_digest}`",
-        f"- Approved before: {_digest_line(pack.approved_digest_before)}",
-        f"- Approved after: {_digest_line(pack.approved_digest_after)}",
-        f"- Promoted by this run: {'yes' if pack.promoted else 'no'}",
-        f"- Onboarding verified by the control plane: {_onboarding_line(pack)}",
-        f"- Run: `{pack.run_id}` · git `{pack.git_sha or 'unknown'}` · region "
-        f"{pack.region or 'unknown'}" + (" · dry run" if pack.dry_run else ""),
-        f"- {iso_utc(pack.started_at, 'seconds')} → "
-        + (iso_utc(pack.finished_at, "seconds") if pack.finished_at else "(not finished)"),
-    ]
-    if pack.janitor_terminated:
-        lines.append(f"- Janitor terminated: {', '.join(pack.janitor_terminated)}")
-    if pack.manifest is not None:
-        lines.append(f"- Manifest in registry: {'yes' if pack.manifest.exists else 'no'}")
-    if pack.reasons:
-        lines += ["", "## Reasons", ""] + [f"- {md_cell(reason)}" for reason in pack.reasons]
-    if pack.legs:
-        lines += ["", "## Legs", "", "| " + " | ".join(_COLUMNS) + " |"]
-        lines.append("|" + "---|" * len(_COLUMNS))
-        for row in table_rows(pack):
-            lines.append("| " + " | ".join(md_cell(str(row[c]), 80) for c in _COLUMNS) + " |")
-        failed = [leg for leg in pack.legs if leg.failure_code]
-        if failed:
-            lines += ["", "## Remediation", ""]
-            lines += [f"- **{leg.name}** `{leg.failure_code}`: {leg.remediation}" for leg in failed]
-    return "\n".join(lines) + "\n"
-
-
-def _onboarding_line(pack: EvidencePack) -> str:
-    if pack.onboarding_verified:
-        return "yes, every leg"
-    unverified = [leg.name for leg in pack.legs if leg.onboarding is OnboardingStatus.NOT_VERIFIED]
-    if unverified:
-        return f"**no** — no control plane configured; not verified for {', '.join(unverified)}"
-    return "no"
-
-
-_COLUMNS = (
-    "leg",
-    "status",
-    "instance",
-    "ami",
-    "type",
-    "gpu",
-    "driver",
-    "onboarding",
-    "time_to_active_s",
-    "smoke",
-    "smoke_s",
-    "failure",
-)
-
-
-def _seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}"
-
-
-def table_rows(pack: EvidencePack) -> list[dict[str, str]]:
-    rows = []
-    for leg in pack.legs:
-        host, gpu = leg.host, leg.gpu
-        rows.append(
-            {
-                "leg": leg.name,
-                "status": str(leg.status),
-                "instance": host.id if host else "",
-                "ami": (host.ami or "") if host else "",
-                "type": (host.instance_type or "") if host else "",
-                "gpu": f"{gpu.count}× {gpu.model or gpu.vendor}" if gpu and gpu.count else "none",
-                "driver": (gpu.driver_version or "") if gpu else "",
-                "onboarding": str(leg.onboarding),
-                "time_to_active_s": _seconds(leg.time_to_active_seconds),
-                "smoke": str(leg.smoke_status),
-                "smoke_s": _seconds(leg.smoke_seconds),
-                "failure": str(leg.failure_code or ""),
-            }
-        )
-    return rows

@@ -1,33 +1,80 @@
 """The run record: one evidence pack per run, kept on disk as the run goes.
 
-The flow begins the pack (verdict ``incomplete``), updates it after each step and finishes it;
-every update is validated whole (a contradictory pack is never written) and written
-atomically. The crash hook, which Prefect may run in another process, finds the same folder
-by the run id, terminates the run's hosts and completes the same pack — never a second one.
+The flow begins the pack from a :class:`RunStart` (verdict ``incomplete``), updates it after
+each step and ends it with an :class:`~tasks.matrix.verdicts.Ending`; every update is validated
+whole (a contradictory pack is never written) and written atomically. The crash hook, which
+Prefect may run in another process, builds the same RunStart from the run's parameters, finds
+the same folder by the run id, terminates the run's hosts and completes the same pack — never a
+second one. The report, the artifacts and the event all read the pack.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from blocks.defaults import DEFAULT_INVARIANTS
 from blocks.errors import ExitCode, WardenError
-from blocks.invariants import EnvironmentSpec
+from blocks.invariants import EnvironmentSpec, load_invariants
 from tasks.matrix.evidence import (
     EVIDENCE_JSON,
+    EVIDENCE_MD,
     DigestState,
     EvidencePack,
     Verdict,
     evidence_root,
-    write_evidence,
+    git_sha,
 )
 from tasks.matrix.janitor import TAG_RUN_ID, terminate_expired
 from tasks.matrix.promotion import read_approved
+from tasks.matrix.report import render_markdown
+from tasks.matrix.verdicts import Ending
 from tasks.matrix.wiring import digest_store, providers_of
 from tasks.platform.clock import run_stamp, utc_now
+from tasks.platform.files import write_atomic
+
+CANDIDATE_ENV = "RADIX_CANDIDATE_DIGEST"  # the seed's CI input when no digest is passed
+
+
+class RunStart(BaseModel):
+    """What a run is, known before its first step: the fields every pack of it begins with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    environment: str
+    git_sha: str | None
+    started_at: datetime
+    candidate_digest: str
+    dry_run: bool
+
+    @classmethod
+    def of(
+        cls,
+        run_id: object,
+        started: datetime,
+        environment: object = "local",
+        candidate_digest: object = "",
+        dry_run: object = False,
+        **_other_parameters: object,
+    ) -> RunStart:
+        """From the flow's parameters (the flow and its crash hook alike). An empty candidate
+        is read from ``RADIX_CANDIDATE_DIGEST``; a run without a Prefect id is ``local-<stamp>``."""
+        return cls(
+            run_id=str(run_id or f"local-{run_stamp(started)}"),
+            environment=str(environment),
+            git_sha=git_sha(),
+            started_at=started,
+            candidate_digest=str(candidate_digest or os.environ.get(CANDIDATE_ENV, "")),
+            dry_run=bool(dry_run),
+        )
+
+    def folder(self, out: str | None) -> Path:
+        return evidence_folder(self.environment, self.run_id, self.started_at, out)
 
 
 def evidence_folder(environment: str, run_id: str, started: datetime, out: str | None) -> Path:
@@ -76,6 +123,19 @@ class EvidenceJournal:
         write_evidence(self.pack, self.folder)
         return self.pack
 
+    def end(self, ending: Ending, after: DigestState | None = None) -> EvidencePack:
+        """Finish with ``ending``; ``after`` is the approved digest read again, if it was."""
+        return self.finish(**ending.fields(after))
+
+
+def write_evidence(pack: EvidencePack, out_dir: Path) -> tuple[Path, Path]:
+    """``evidence.json`` and ``evidence.md`` under ``out_dir`` (atomic writes)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / EVIDENCE_JSON, out_dir / EVIDENCE_MD
+    write_atomic(json_path, pack.model_dump_json(indent=2) + "\n")
+    write_atomic(md_path, render_markdown(pack))
+    return json_path, md_path
+
 
 def finished(pack: EvidencePack, **fields: Any) -> EvidencePack:
     """``pack`` with its final fields and ``finished_at``; contradictions become an error."""
@@ -96,6 +156,25 @@ def finished(pack: EvidencePack, **fields: Any) -> EvidencePack:
 
 def _with(pack: EvidencePack, **fields: Any) -> EvidencePack:
     return EvidencePack.model_validate({**pack.model_dump(), **fields})
+
+
+def clean_up_after_run(
+    start: RunStart, invariants: str | None, out: str | None, ended: str
+) -> EvidencePack:
+    """The crash / cancellation hook: read the environment again (if it can be), then
+    :func:`complete_after_crash` the run's one pack in the folder the run wrote to."""
+    env, problem = None, None
+    try:
+        env = load_invariants(invariants or DEFAULT_INVARIANTS).environment(start.environment)
+    except WardenError as exc:
+        problem = f"no host could be looked for: {exc}"
+    return complete_after_crash(
+        env=env,
+        folder=start.folder(out),
+        base=start.model_dump(),
+        ended=ended,
+        problem=problem,
+    )
 
 
 def complete_after_crash(

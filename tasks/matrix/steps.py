@@ -2,8 +2,9 @@
 
 Side-effecting tasks (provision, terminate, promote) never cache; provisioning retries only
 what the provider marks retryable (capacity), with exponential backoff. A leg is one parent
-task running its steps as nested tasks, so the UI shows each step with its own retries, and its
-``finally`` always terminates the host. The IdToken travels only in memory: ``authenticate``
+task (``run_leg``) whose stages each call a nested task, so the UI shows each stage with its
+own retries; ``tasks.matrix.pipeline`` runs them in order and always terminates the host. Each
+task run's name is its function's name. The IdToken travels only in memory: ``authenticate``
 does not persist its result, and task parameters are not stored by Prefect.
 """
 
@@ -17,36 +18,23 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
-from blocks.errors import ConfigError, WardenError
+from blocks.errors import ConfigError
 from blocks.invariants import EnvironmentSpec, LegSpec, render
 from tasks.matrix.auth import ControlPlaneCredential, TokenProvider, refuse_expired
 from tasks.matrix.control_plane import ControlPlane
 from tasks.matrix.digest import ImageRef, verify_manifest
 from tasks.matrix.errors import LegError, LegFailure
-from tasks.matrix.evidence import (
-    DigestState,
-    LegResult,
-    LegStatus,
-    ManifestEvidence,
-    OnboardingStatus,
-    StepStatus,
-    leg_failed,
-    tail,
-)
+from tasks.matrix.evidence import DigestState, EvidencePack, LegResult, ManifestEvidence, Stage
 from tasks.matrix.hosts import CommandResult, Host
 from tasks.matrix.janitor import leg_tags, terminate_expired
-from tasks.matrix.legs import (
-    Onboarding,
-    describe,
-    host_script,
-    judge_installer,
-    judge_smoke,
-    onboard,
-)
+from tasks.matrix.legs import Onboarding, host_script, onboard
+from tasks.matrix.pipeline import LegDraft, run_stages
 from tasks.matrix.promotion import promote, read_approved
+from tasks.matrix.report import event_payload, render_markdown, table_rows
 from tasks.matrix.wiring import digest_store, host_provider, providers_of
 from tasks.platform.clock import utc_now
-from tasks.platform.steps import retry_if_retryable, run_logger, step
+from tasks.platform.keys import artifact_key
+from tasks.platform.steps import emit, publish_summary, retry_if_retryable, run_logger, step
 
 
 def client_token(run_id: str, leg: str) -> str:
@@ -55,7 +43,6 @@ def client_token(run_id: str, leg: str) -> str:
 
 
 @step(
-    name="authenticate",
     cache_policy=NO_CACHE,
     persist_result=False,  # the token stays in memory, never in result storage
     retries=2,
@@ -96,7 +83,7 @@ def _secret(name: str, field: str) -> str:
         ) from exc
 
 
-@step(name="sweep-expired-hosts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@step(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def sweep_expired_hosts(env: EnvironmentSpec, ttl_hours: float | None = None) -> list[str]:
     """The janitor: terminate hosts carrying the purpose tag that outlived the TTL."""
     promo = env.agent_promotion
@@ -111,7 +98,6 @@ def sweep_expired_hosts(env: EnvironmentSpec, ttl_hours: float | None = None) ->
 
 
 @step(
-    name="read-approved-digest",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=3,
@@ -122,7 +108,6 @@ def read_approved_digest(env: EnvironmentSpec) -> DigestState:
 
 
 @step(
-    name="verify-candidate-manifest",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=5,
@@ -133,7 +118,7 @@ def verify_candidate_manifest(ref: ImageRef, env: EnvironmentSpec) -> ManifestEv
     return ManifestEvidence(exists=check.exists, media_type=check.media_type, size=check.size)
 
 
-@step(name="promote-digest", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def promote_digest(
     env: EnvironmentSpec, candidate: str, expected_version: int | None, writer: str
 ) -> DigestState:
@@ -142,7 +127,6 @@ def promote_digest(
 
 
 @step(
-    name="provision-instance",
     cache_policy=NO_CACHE,
     retries=4,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
@@ -155,17 +139,17 @@ def provision_instance(
     return host_provider(leg, env).provision(leg, run_id=run_id, client_token=token, tags=tags)
 
 
-@step(name="wait-for-host", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def wait_for_host(leg: LegSpec, env: EnvironmentSpec, host: Host) -> None:
     host_provider(leg, env).wait_ready(host, leg.timeouts.ready_seconds)
 
 
-@step(name="run-installer", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def run_installer(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str) -> CommandResult:
     return host_provider(leg, env).run(host, script, leg.timeouts.installer_seconds)
 
 
-@step(name="wait-for-onboarding", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def await_onboarding(
     leg: LegSpec, env: EnvironmentSpec, host: Host, script: str, token: SecretStr | None
 ) -> Onboarding:
@@ -186,17 +170,17 @@ def await_onboarding(
     )
 
 
-@step(name="run-smoke-job", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def run_smoke_job(leg: LegSpec, env: EnvironmentSpec, host: Host, script: str) -> CommandResult:
     return host_provider(leg, env).run(host, script, leg.timeouts.smoke_seconds)
 
 
-@step(name="terminate-instance", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=5)
+@step(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=5)
 def terminate_instance(leg: LegSpec, env: EnvironmentSpec, host: Host) -> None:
     host_provider(leg, env).terminate(host)
 
 
-@step(name="run-vendor-leg", cache_policy=NO_CACHE)
+@step(cache_policy=NO_CACHE)
 def run_leg(
     leg: LegSpec,
     env: EnvironmentSpec,
@@ -204,102 +188,79 @@ def run_leg(
     candidate: str,
     token: SecretStr | None = None,
 ) -> LegResult:
-    """provision → host ready → installer → onboarding → smoke job → GPU info; always terminate.
+    """provision → ready → installer → onboarding → smoke → GPU info; terminate always.
 
-    ``token`` is the control plane's IdToken (None where the environment has no control plane).
+    Each I/O stage calls its own task, with its own retries: 7 task runs per leg, as before the
+    stages were named. GPU info is judged from the smoke job's output, in-process: a task of its
+    own would add task-run writes to the embedded server's SQLite for no I/O. ``token`` is the
+    control plane's IdToken (None where the environment has no control plane).
     """
-    logger = run_logger()
-    started = utc_now()
     promo = env.agent_promotion
-    values = {
-        "digest": candidate,
-        "run_id": run_id,
-        "leg": leg.name,
-        "region": env.region,
-        "scratch": "${WARDEN_SCRATCH}",
-    }
+    values = {"digest": candidate, "run_id": run_id, "leg": leg.name, "region": env.region}
 
     def script(template: str) -> str:
-        return host_script(render(template, **values), run_id=run_id, leg=leg.name)
+        body = render(template, **values, scratch="${WARDEN_SCRATCH}")
+        return host_script(body, run_id=run_id, leg=leg.name)
 
-    host: Host | None = None
-    fields: dict = {}
-    try:
-        tags = leg_tags(promo.purpose_tag_pair, run_id, leg.name, promo.cleanup_ttl_hours, started)
-        host = provision_instance(leg, env, run_id, client_token(run_id, leg.name), tags)
-        fields["host"] = host
-        logger.info("leg %s: host %s (%s)", leg.name, host.id, host.instance_type or "local")
-        wait_for_host(leg, env, host)
+    def provision(draft: LegDraft) -> None:
+        ttl = promo.cleanup_ttl_hours
+        tags = leg_tags(promo.purpose_tag_pair, run_id, leg.name, ttl, utc_now())
+        token_ = client_token(run_id, leg.name)
+        draft.provisioned(provision_instance(leg, env, run_id, token_, tags))
 
-        installer_started = utc_now()
-        installer = run_installer(leg, env, host, script(promo.installer.script))
-        fields.update(
-            installer_exit_code=installer.exit_code,
-            installer_seconds=round(installer.duration_seconds, 3),
-            output_tail=tail(installer.stdout + installer.stderr),
-        )
-        failure = judge_installer(installer)
-        if failure:
-            raise LegError(describe(installer, "the installer"), failure=failure)
+    def ready(draft: LegDraft) -> None:
+        wait_for_host(leg, env, draft.host)
 
-        fields["onboarding"] = OnboardingStatus.FAILED  # until the step returns
-        onboarding = await_onboarding(leg, env, host, script(leg.onboarding_check), token)
-        fields.update(_onboarding_fields(onboarding, installer_started))
+    def installer(draft: LegDraft) -> None:
+        started = utc_now()
+        result = run_installer(leg, env, draft.host, script(promo.installer.script))
+        draft.installer_ran(result, started)
 
-        smoke = run_smoke_job(leg, env, host, script(leg.smoke_job))
-        failure, gpu = judge_smoke(leg.gpu, smoke)
-        fields.update(
-            smoke_exit_code=smoke.exit_code,
-            smoke_seconds=round(smoke.duration_seconds, 3),
-            gpu=gpu,
-            output_tail=tail(smoke.stdout + smoke.stderr),
-            smoke_status=StepStatus.FAILED if failure else StepStatus.PASSED,
-        )
-        if failure:
-            raise LegError(describe(smoke, "the smoke job"), failure=failure)
-        status, failure_code, message = LegStatus.PASSED, None, None
-    except LegError as exc:
-        status, failure_code, message = LegStatus.FAILED, exc.failure, exc.message
-    except WardenError as exc:
-        status, failure_code, message = LegStatus.FAILED, LegFailure.LEG_CRASHED, str(exc)
-    except Exception as exc:  # a crash inside one leg is evidence, never a lost run
-        status, failure_code = LegStatus.FAILED, LegFailure.LEG_CRASHED
-        message = f"{type(exc).__name__}: {exc}"
-    finally:
-        if host is not None:
-            try:
-                terminate_instance(leg, env, host)
-                fields["terminated"] = True
-            except Exception as exc:  # the janitor's TTL catches it; the evidence says so
-                logger.warning("leg %s: could not terminate %s: %s", leg.name, host.id, exc)
-    logger.info("leg %s: %s %s", leg.name, status, failure_code or "")
-    if failure_code is not None:
-        return leg_failed(
-            leg.name, leg.vendor, leg.provider, started, utc_now(), failure_code, message, **fields
-        )
-    return LegResult(
-        name=leg.name,
-        vendor=leg.vendor,
-        provider=leg.provider,
-        status=status,
-        started_at=started,
-        finished_at=utc_now(),
-        **fields,
+    def onboarding(draft: LegDraft) -> None:
+        check = script(leg.onboarding_check)
+        draft.onboarded(await_onboarding(leg, env, draft.host, check, token))
+
+    def smoke(draft: LegDraft) -> None:
+        draft.smoke_ran(run_smoke_job(leg, env, draft.host, script(leg.smoke_job)))
+
+    def terminate(draft: LegDraft) -> None:
+        terminate_instance(leg, env, draft.host)
+
+    stages = (
+        (Stage.PROVISION, provision),
+        (Stage.READY, ready),
+        (Stage.INSTALLER, installer),
+        (Stage.ONBOARDING, onboarding),
+        (Stage.SMOKE, smoke),
+        (Stage.GPU_INFO, LegDraft.gpu_judged),  # pure: the GPU the smoke job's output shows
     )
+    result = run_stages(leg, stages, rollback=(Stage.TERMINATE, terminate))
+    _log_leg(result)
+    return result
 
 
-def _onboarding_fields(onboarding: Onboarding, installer_started) -> dict:
-    """The leg's onboarding evidence; time to active only from the control plane's answer."""
-    fields: dict = {
-        "onboarding": onboarding.status,
-        "onboarding_seconds": round(onboarding.seconds, 3),
-    }
-    answer = onboarding.answer
-    if onboarding.status is OnboardingStatus.VERIFIED and answer is not None:
-        elapsed = (answer.received_at - installer_started).total_seconds()
-        fields.update(
-            control_plane_status=answer.status,
-            activated_at=answer.activated_at,
-            time_to_active_seconds=round(max(0.0, elapsed), 3),
+def _log_leg(result: LegResult) -> None:
+    logger = run_logger()
+    host = result.host.id if result.host else "no host"
+    logger.info("leg %s on %s: %s %s", result.name, host, result.status, result.failure_code or "")
+    for outcome in result.stages:
+        if outcome.message:
+            logger.warning("leg %s: %s", result.name, outcome.message)
+
+
+def publish_evidence(process: str, pack: EvidencePack) -> EvidencePack:
+    """The finished pack as artifacts and a verdict event (the file is already written).
+
+    The file is the record; artifacts are a view of it: a failure to publish is logged only.
+    """
+    try:
+        publish_summary(
+            artifact_key(process + "-evidence", pack.environment),
+            render_markdown(pack),
+            table_rows(pack) or [{"verdict": pack.verdict}],
+            f"GPU matrix evidence {pack.environment}",
         )
-    return fields
+        emit(process, "verdict", "environment", pack.environment, event_payload(pack))
+    except Exception as exc:
+        run_logger().warning("could not publish the evidence artifacts: %s", exc)
+    return pack

@@ -9,13 +9,26 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 from prefect.variables import Variable
 
 from blocks.storage import warden_home
 from flows.gpu_matrix import gpu_matrix_janitor
 from tasks.matrix.errors import LegFailure
-from tasks.matrix.evidence import EvidencePack, LegStatus, OnboardingStatus, Verdict
+from tasks.matrix.evidence import (
+    EvidencePack,
+    LegStatus,
+    OnboardingStatus,
+    Stage,
+    StepStatus,
+    Verdict,
+)
+from tasks.matrix.pipeline import LEG_STAGES
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tests.flows.matrix_files import (
     CANDIDATE,
@@ -46,6 +59,8 @@ def test_shipped_local_environment_promotes_through_a_cpu_leg(tmp_path: Path) ->
     assert cpu.onboarding is OnboardingStatus.NOT_VERIFIED and not pack.onboarding_verified
     assert cpu.time_to_active_seconds is None and cpu.onboarding_seconds is not None
     assert cpu.host is not None and cpu.host.provider == "local"
+    assert [o.stage for o in cpu.stages] == [*LEG_STAGES, Stage.TERMINATE]
+    assert all(o.status is StepStatus.PASSED and o.seconds is not None for o in cpu.stages)
     assert hosts_left() == []  # the leg terminated its host
     document = json.loads((out / "evidence.json").read_text())
     assert document["approved_digest_after"]["value"] == CANDIDATE
@@ -55,7 +70,15 @@ def test_shipped_local_environment_promotes_through_a_cpu_leg(tmp_path: Path) ->
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
         )
+        this_run = FlowRunFilterId(any_=[state.state_details.flow_run_id])
+        ran = client.read_task_runs(flow_run_filter=FlowRunFilter(id=this_run))
     assert {a.key for a in found} == set(keys)
+    # what the UI shows is greppable: each task run is named after its function
+    assert sorted(run.name.rsplit("-", 1)[0] for run in ran) == sorted(
+        ["authenticate", "sweep_expired_hosts", "read_approved_digest", "promote_digest"]
+        + ["run_leg", "provision_instance", "wait_for_host", "run_installer"]
+        + ["await_onboarding", "run_smoke_job", "terminate_instance"]
+    )
 
 
 def test_one_failing_leg_blocks_promotion_and_says_why(tmp_path: Path) -> None:
@@ -70,6 +93,9 @@ def test_one_failing_leg_blocks_promotion_and_says_why(tmp_path: Path) -> None:
     assert failed.failure_code is LegFailure.SMOKE_JOB_FAILED
     assert failed.remediation and "boom: kernel failed" in failed.message
     assert failed.terminated
+    stages = {o.stage: o.status for o in failed.stages}
+    assert (stages[Stage.SMOKE], stages[Stage.GPU_INFO]) == (StepStatus.FAILED, StepStatus.NOT_RUN)
+    assert stages[Stage.TERMINATE] is StepStatus.PASSED
     assert store().read() is None  # nothing promoted
     assert pack.approved_digest_after == pack.approved_digest_before
     assert hosts_left() == []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from blocks.errors import ConfigError, ExitCode, UsageError
 from blocks.invariants import (
@@ -442,10 +443,13 @@ def test_models_are_frozen_and_strict() -> None:
         onboarding_check="true",
         smoke_job="true",
     )
-    with pytest.raises(ValueError, match="frozen"):
+    with pytest.raises(ValidationError) as frozen:
         leg.name = "other"  # type: ignore[misc]
-    with pytest.raises(ValueError, match="Extra inputs"):
+    with pytest.raises(ValidationError) as extra:
         InvariantsFile.model_validate({"environments": {}, "version": 1})
+    assert [error["type"] for error in frozen.value.errors()] == ["frozen_instance"]
+    extras = [e["loc"] for e in extra.value.errors() if e["type"] == "extra_forbidden"]
+    assert extras == [("version",)]
 
 
 def test_the_readme_control_plane_example_is_valid() -> None:

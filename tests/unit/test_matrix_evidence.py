@@ -20,8 +20,6 @@ from tasks.matrix.evidence import (
     OnboardingStatus,
     StepStatus,
     Verdict,
-    render_markdown,
-    summary,
 )
 from tasks.matrix.promotion import promote
 from tasks.matrix.record import (
@@ -31,6 +29,7 @@ from tasks.matrix.record import (
     finished,
     read_pack,
 )
+from tasks.matrix.report import render_markdown, summary
 from tasks.matrix.store import LocalDigestStore
 
 T0 = datetime(2026, 1, 19, 2, 0, tzinfo=UTC)
@@ -122,8 +121,9 @@ CONTRADICTIONS = {
 
 @pytest.mark.parametrize("case", sorted(CONTRADICTIONS))
 def test_a_pack_that_claims_more_than_was_proven_is_refused(case: str) -> None:
-    with pytest.raises(ValidationError, match="contradictory evidence"):
+    with pytest.raises(ValidationError) as caught:
         pack(**CONTRADICTIONS[case])
+    assert [error["type"] for error in caught.value.errors()] == ["value_error"]
 
 
 LEG_CONTRADICTIONS = {

@@ -15,7 +15,7 @@ from tasks.matrix.control_plane import ControlPlane
 from tasks.matrix.errors import LegError, LegFailure
 from tasks.matrix.evidence import OnboardingStatus
 from tasks.matrix.hosts import CommandResult, Host
-from tasks.matrix.legs import host_script, onboard
+from tasks.matrix.legs import describe, host_script, judge_installer, judge_smoke, onboard
 from tests.control_plane import TOKEN, control_plane
 
 HOST = Host(
@@ -112,3 +112,72 @@ def test_the_control_plane_is_not_asked_before_the_host_check_passes() -> None:
     with control_plane("active") as fake, pytest.raises(LegError) as caught:
         _onboard(ControlPlane(fake.url, SecretStr(TOKEN)), Provider(passes_from=10**6), 0.2)
     assert caught.value.failure is LegFailure.ONBOARDING_TIMEOUT and fake.asked == []
+
+
+def result(exit_code: int | None, stdout: str = "", stderr: str = "", **fields) -> CommandResult:
+    return CommandResult(
+        exit_code=exit_code, stdout=stdout, stderr=stderr, duration_seconds=4.0, **fields
+    )
+
+
+@pytest.mark.parametrize(
+    ("ran", "failure"),
+    [
+        pytest.param(result(0), None, id="exit-0"),
+        pytest.param(result(1), LegFailure.INSTALLER_FAILED, id="exit-1"),
+        pytest.param(result(-9), LegFailure.INSTALLER_FAILED, id="killed"),
+        pytest.param(result(None, timed_out=True), LegFailure.INSTALLER_TIMEOUT, id="timeout"),
+    ],
+)
+def test_judge_installer(ran: CommandResult, failure: LegFailure | None) -> None:
+    assert judge_installer(ran) is failure
+
+
+NVIDIA_SMI = "NVIDIA A10G, 535.104.05\n"
+
+
+@pytest.mark.parametrize(
+    ("gpu", "ran", "failure", "count"),
+    [
+        pytest.param("none", result(0, "ok"), None, 0, id="cpu-passes"),
+        pytest.param("nvidia", result(0, NVIDIA_SMI), None, 1, id="gpu-shown"),
+        pytest.param("nvidia", result(0, "ok"), LegFailure.NO_GPU_DETECTED, 0, id="gpu-not-shown"),
+        pytest.param(
+            "nvidia",
+            result(9, "No devices were found"),
+            LegFailure.NO_GPU_DETECTED,
+            0,
+            id="gpu-missing-sign",
+        ),
+        pytest.param(
+            "none",
+            result(1, stderr="could not select device driver"),
+            LegFailure.RUNTIME_MISSING,
+            0,
+            id="runtime-missing",
+        ),
+        pytest.param("none", result(2), LegFailure.SMOKE_JOB_FAILED, 0, id="exit-2"),
+        pytest.param(
+            "nvidia",
+            result(None, NVIDIA_SMI, timed_out=True),
+            LegFailure.SMOKE_JOB_TIMEOUT,
+            1,
+            id="timeout-keeps-gpu-info",
+        ),
+    ],
+)
+def test_judge_smoke(gpu: str, ran: CommandResult, failure, count: int) -> None:
+    judged, info = judge_smoke(gpu, ran)
+    assert judged is failure and info.count == count
+
+
+@pytest.mark.parametrize(
+    ("ran", "starts"),
+    [
+        pytest.param(result(None, timed_out=True), "the job did not finish", id="timeout"),
+        pytest.param(result(-15), "the job was killed by signal 15", id="signal"),
+        pytest.param(result(3, "a\nlast line"), "the job exited 3: last line", id="exit"),
+    ],
+)
+def test_describe_names_how_a_script_ended(ran: CommandResult, starts: str) -> None:
+    assert describe(ran, "the job").startswith(starts)
