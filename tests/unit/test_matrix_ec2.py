@@ -18,25 +18,18 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from blocks.errors import UsageError
-from tasks.matrix.ec2 import (
-    DELIVERY_TIMEOUT_SECONDS,
-    TOKEN_TAG,
-    Ec2HostProvider,
-    Ec2RequestFailed,
-    _command_result,
-)
+from blocks.errors import ExitCode, UsageError
+from tasks.matrix.ec2 import TOKEN_TAG, Ec2HostProvider, Ec2RequestFailed
 from tasks.matrix.errors import LegError, LegFailure
 from tasks.matrix.hosts import Host
 from tasks.matrix.janitor import (
-    TAG_EXPIRES_AT,
     TAG_LEG,
     TAG_RUN_ID,
-    TAG_TTL_HOURS,
-    JanitorIncomplete,
     leg_tags,
     terminate_expired,
 )
+from tasks.matrix.ssm_commands import DELIVERY_TIMEOUT_SECONDS, command_result
+from tasks.platform.aws import AwsAccess, aws_code
 from tasks.platform.clock import utc_now
 
 REGION = "us-west-2"
@@ -48,6 +41,7 @@ COMMAND_ID = "8d2b5f4e-0c1a-4c3b-9d7e-2f6a1b0c9e11"  # SSM command ids are UUIDs
 SESSION = boto3.session.Session(
     aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
 )
+ACCESS = AwsAccess(REGION, SESSION, "test credentials")
 
 
 @dataclass(frozen=True)
@@ -103,7 +97,7 @@ def fake_time() -> FakeTime:
 
 def make_provider(fake: FakeTime | None = None, **kwargs) -> Ec2HostProvider:
     kwargs.setdefault("instance_profile", None)
-    kwargs.setdefault("session", SESSION)
+    kwargs.setdefault("aws", ACCESS)
     if fake is not None:
         kwargs.update(sleep=fake.sleep, clock=fake.clock)
     return Ec2HostProvider(REGION, **kwargs)
@@ -130,7 +124,7 @@ def test_clients_carry_client_side_timeouts(credentials: None) -> None:
     for client in (provider.ec2, provider.ssm):
         assert client.meta.config.connect_timeout == 5
         assert client.meta.config.read_timeout == 30
-        # botocore reads max_attempts=3 as three retries: four attempts in all
+        # the first attempt and three retries
         assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
 
 
@@ -252,8 +246,18 @@ def test_launch_errors_map_by_code(
             provider.provision(Leg(), run_id="r", client_token="t", tags={})
     error = caught.value
     assert (error.failure, error.retryable) == (failure, retryable)
-    assert code in error.message and "nvidia" in error.message and REGION in error.message
-    assert isinstance(error.__cause__, ClientError)
+    assert isinstance(error.__cause__, ClientError) and aws_code(error.__cause__) == code
+
+
+def test_a_refused_launch_names_the_leg_and_the_region(credentials: None) -> None:
+    provider = make_provider()
+    with Stubber(provider.ec2) as stub:
+        stub.add_response("describe_instances", {"Reservations": []})
+        stub.add_client_error("run_instances", service_error_code="OptInRequired")
+        with pytest.raises(LegError) as caught:
+            provider.provision(Leg(), run_id="r", client_token="t", tags={})
+    assert "refused to launch leg nvidia (g5.xlarge, " in caught.value.message
+    assert f"in {REGION}: OptInRequired" in caught.value.message
 
 
 def test_unreachable_ec2_is_a_retryable_provision_failure(
@@ -270,32 +274,28 @@ def test_unreachable_ec2_is_a_retryable_provision_failure(
     assert (caught.value.failure, caught.value.retryable) == (LegFailure.PROVISION_FAILED, True)
 
 
-@pytest.mark.parametrize(
-    ("token", "fragment"),
-    [("", "non-empty"), ("x" * 65, "at most 64"), ("jeton-é", "ASCII"), ("a\nb", "printable")],
-)
-def test_bad_client_token_is_refused_before_any_call(
-    credentials: None, token: str, fragment: str
-) -> None:
+@pytest.mark.parametrize("token", ["", "x" * 65, "jeton-é", "a\nb"])
+def test_bad_client_token_is_refused_before_any_call(credentials: None, token: str) -> None:
     provider = make_provider()
-    with Stubber(provider.ec2), pytest.raises(UsageError, match=fragment):
+    with Stubber(provider.ec2), pytest.raises(UsageError) as caught:
         provider.provision(Leg(), run_id="r", client_token=token, tags={})
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "fragment"),
+    "kwargs",
     [
-        ({"region": ""}, "region"),
-        ({"poll_seconds": 0}, "poll_seconds"),
-        ({"poll_seconds": float("nan")}, "poll_seconds"),
-        ({"ready_check": "ping"}, "ready_check"),
-        ({"page_size": 2}, "page_size"),
+        {"region": ""},
+        {"poll_seconds": 0},
+        {"poll_seconds": float("nan")},
+        {"ready_check": "ping"},
+        {"page_size": 2},
     ],
 )
-def test_bad_constructor_arguments(credentials: None, kwargs: dict, fragment: str) -> None:
+def test_bad_constructor_arguments(credentials: None, kwargs: dict) -> None:
     region = kwargs.pop("region", REGION)
-    with pytest.raises(UsageError, match=fragment):
-        Ec2HostProvider(region, instance_profile=None, session=SESSION, **kwargs)
+    with pytest.raises(UsageError):
+        Ec2HostProvider(region, instance_profile=None, aws=ACCESS, **kwargs)
 
 
 # -- wait_ready -----------------------------------------------------------------------------
@@ -346,7 +346,7 @@ def test_wait_ready_times_out_when_the_agent_never_registers(
         for _ in range(4):  # at 0, 5, 10 and 12 seconds
             ec2.add_response("describe_instances", instances("running"))
             ssm.add_response("describe_instance_information", ssm_info(None))
-        with pytest.raises(LegError, match="not registered") as caught:
+        with pytest.raises(LegError) as caught:
             provider.wait_ready(stub_host(), timeout_seconds=12)
     assert caught.value.failure is LegFailure.HOST_NOT_READY
     assert fake_time.slept == [5, 5, 2]
@@ -359,7 +359,7 @@ def test_wait_ready_fails_at_once_for_a_dead_instance(
     provider = make_provider(fake_time)
     with Stubber(provider.ec2) as ec2:
         ec2.add_response("describe_instances", instances(state))
-        with pytest.raises(LegError, match=state) as caught:
+        with pytest.raises(LegError) as caught:
             provider.wait_ready(stub_host(), timeout_seconds=600)
     assert caught.value.failure is LegFailure.HOST_NOT_READY
     assert fake_time.slept == []
@@ -369,14 +369,17 @@ def test_wait_ready_stops_on_a_permission_error(credentials: None, fake_time: Fa
     provider = make_provider(fake_time)
     with Stubber(provider.ec2) as ec2:
         ec2.add_client_error("describe_instances", service_error_code="UnauthorizedOperation")
-        with pytest.raises(LegError, match="UnauthorizedOperation"):
+        with pytest.raises(LegError) as caught:
             provider.wait_ready(stub_host(), timeout_seconds=600)
+    assert caught.value.failure is LegFailure.HOST_NOT_READY
+    assert aws_code(caught.value.__cause__) == "UnauthorizedOperation"
 
 
 @pytest.mark.parametrize("timeout", [0, -1, float("inf"), True])
 def test_wait_ready_refuses_a_bad_timeout(credentials: None, timeout: float) -> None:
-    with pytest.raises(UsageError, match="timeout_seconds"):
+    with pytest.raises(UsageError) as caught:
         make_provider().wait_ready(stub_host(), timeout_seconds=timeout)
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 # -- run ------------------------------------------------------------------------------------
@@ -471,7 +474,7 @@ def test_run_cancels_at_the_client_deadline(credentials: None, fake_time: FakeTi
 def test_final_statuses_become_command_results(
     invocation: dict, exit_code: int | None, timed_out: bool
 ) -> None:
-    result = _command_result(invocation, 3.0)
+    result = command_result(invocation, 3.0)
     assert (result.exit_code, result.timed_out) == (exit_code, timed_out)
     assert ("[warden] SSM status" in result.stderr) is (exit_code is None)
 
@@ -490,24 +493,20 @@ def test_send_command_errors_map_by_code(
     provider = make_provider()
     with Stubber(provider.ssm) as ssm:
         ssm.add_client_error("send_command", service_error_code=code)
-        with pytest.raises(LegError, match=code) as caught:
+        with pytest.raises(LegError) as caught:
             provider.run(stub_host(), "true", timeout_seconds=60)
     assert (caught.value.failure, caught.value.retryable) == (failure, retryable)
+    assert aws_code(caught.value.__cause__) == code
 
 
 @pytest.mark.parametrize(
-    ("script", "timeout", "fragment"),
-    [
-        ("", 60, "non-empty"),
-        ("   ", 60, "non-empty"),
-        ("true", 0, "timeout_seconds"),
-        ("true", 172_801, "timeout_seconds"),
-    ],
+    ("script", "timeout"), [("", 60), ("   ", 60), ("true", 0), ("true", 172_801)]
 )
-def test_run_refuses_bad_input(credentials: None, script: str, timeout: float, fragment: str):
+def test_run_refuses_bad_input(credentials: None, script: str, timeout: float):
     provider = make_provider()
-    with Stubber(provider.ssm), pytest.raises(UsageError, match=fragment):
+    with Stubber(provider.ssm), pytest.raises(UsageError) as caught:
         provider.run(stub_host(), script, timeout_seconds=timeout)
+    assert caught.value.code == ExitCode.USAGE_ERROR
 
 
 # -- terminate ------------------------------------------------------------------------------
@@ -531,10 +530,10 @@ def test_terminate_failure_is_typed(credentials: None, code: str, retryable: boo
     provider = make_provider()
     with Stubber(provider.ec2) as ec2:
         ec2.add_client_error("terminate_instances", service_error_code=code)
-        with pytest.raises(Ec2RequestFailed, match=code) as caught:
+        with pytest.raises(Ec2RequestFailed) as caught:
             provider.terminate(stub_host())
-    assert caught.value.retryable is retryable
-    assert INSTANCE in caught.value.message
+    assert (caught.value.code, caught.value.retryable) == (ExitCode.BACKEND_UNAVAILABLE, retryable)
+    assert aws_code(caught.value.__cause__) == code
 
 
 # -- find_expired and the janitor -----------------------------------------------------------
@@ -590,88 +589,12 @@ def test_terminate_expired_leaves_other_purposes_running(fleet) -> None:
     assert {host.id for host in swept} == theirs
 
 
-class FakeProvider:
-    """A HostProvider whose terminate fails for chosen hosts."""
-
-    name = "fake"
-
-    def __init__(self, hosts: list[Host], failing: set[str]) -> None:
-        self.hosts, self.failing = hosts, failing
-        self.asked: list[tuple[tuple[str, str], datetime]] = []
-        self.tried: list[str] = []
-
-    def find_expired(self, purpose_tag: tuple[str, str], older_than: datetime) -> list[Host]:
-        self.asked.append((purpose_tag, older_than))
-        return self.hosts
-
-    def terminate(self, host: Host) -> None:
-        self.tried.append(host.id)
-        if host.id in self.failing:
-            raise Ec2RequestFailed(f"EC2 refused to terminate {host.id}")
-
-
-def test_terminate_expired_tries_every_host_and_names_the_failures() -> None:
-    hosts = [Host(id=f"i-{n}", provider="fake", region=REGION, launched_at=T0) for n in range(3)]
-    provider = FakeProvider(hosts, failing={"i-0"})
-
-    with pytest.raises(JanitorIncomplete) as caught:
-        terminate_expired(provider, PURPOSE, ttl_hours=4, now=T0)
-
-    assert provider.tried == ["i-0", "i-1", "i-2"]
-    assert provider.asked == [(PURPOSE, T0 - timedelta(hours=4))]
-    assert [h.id for h in caught.value.terminated] == ["i-1", "i-2"]
-    assert list(caught.value.failures) == ["i-0"]
-    assert "Ec2RequestFailed" in caught.value.message and caught.value.retryable
-
-
-def test_leg_tags() -> None:
-    tags = leg_tags(PURPOSE, "run-7", Leg(name="amd"), 4, T0)
-    assert tags == {
-        "radix:purpose": "gpu-matrix",
-        TAG_RUN_ID: "run-7",
-        TAG_LEG: "amd",
-        TAG_EXPIRES_AT: "2026-01-19T14:00:00Z",
-        TAG_TTL_HOURS: "4",
-    }
-    assert leg_tags(PURPOSE, "run-7", "nvidia", 0.5, T0)[TAG_TTL_HOURS] == "0.5"
-
-
 @pytest.mark.parametrize(
-    ("purpose", "run_id", "ttl", "now", "fragment"),
-    [
-        (("radix:purpose",), "r", 4, T0, "pair"),
-        (("", "gpu-matrix"), "r", 4, T0, "key must be a non-empty"),
-        (("radix:purpose", "gpu-*"), "r", 4, T0, "wildcard"),
-        (("aws:purpose", "x"), "r", 4, T0, "reserved"),
-        (("k" * 129, "x"), "r", 4, T0, "over 128"),
-        (PURPOSE, "", 4, T0, "run_id"),
-        (PURPOSE, "r", 0, T0, "ttl_hours"),
-        (PURPOSE, "r", float("inf"), T0, "ttl_hours"),
-        (PURPOSE, "r", "4", T0, "ttl_hours"),
-        (PURPOSE, "r", 4, datetime(2026, 1, 19), "timezone-aware"),
-    ],
+    ("purpose", "older_than"),
+    [(PURPOSE, datetime(2026, 1, 19)), (("radix:purpose", "?"), T0)],
 )
-def test_leg_tags_refuses_bad_input(purpose, run_id, ttl, now, fragment: str) -> None:
-    with pytest.raises(UsageError, match=fragment):
-        leg_tags(purpose, run_id, "nvidia", ttl, now)
-
-
-@pytest.mark.parametrize(
-    ("purpose", "older_than", "fragment"),
-    [
-        (PURPOSE, datetime(2026, 1, 19), "timezone-aware"),
-        (("radix:purpose", "?"), T0, "wildcard"),
-    ],
-)
-def test_find_expired_refuses_bad_input(credentials: None, purpose, older_than, fragment: str):
+def test_find_expired_refuses_bad_input(credentials: None, purpose, older_than):
     provider = make_provider()
-    with Stubber(provider.ec2), pytest.raises(UsageError, match=fragment):
+    with Stubber(provider.ec2), pytest.raises(UsageError) as caught:
         provider.find_expired(purpose, older_than)
-
-
-@pytest.mark.parametrize("ttl", [-1, float("nan"), True, None])
-def test_terminate_expired_refuses_a_bad_ttl(ttl: float) -> None:
-    provider = FakeProvider([], failing=set())
-    with pytest.raises(UsageError, match="ttl_hours"):
-        terminate_expired(provider, PURPOSE, ttl_hours=ttl, now=T0)
-    assert provider.asked == []
+    assert caught.value.code == ExitCode.USAGE_ERROR
