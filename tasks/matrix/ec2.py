@@ -26,7 +26,7 @@ from tasks.matrix.errors import LegError, LegFailure
 from tasks.matrix.hosts import CommandResult, Host
 from tasks.matrix.janitor import TAG_RUN_ID, check_aware, check_purpose_tag
 from tasks.matrix.ssm_commands import POLL_AGAIN_CODES, SsmCommands, check_seconds, usage
-from tasks.platform.aws import TRANSIENT_CODES, AwsAccess, aws_code, aws_message, open_aws
+from tasks.platform.aws import AwsAccess, aws_code, aws_message, is_transient, open_aws
 from tasks.platform.clock import utc_now
 
 ReadyCheck = Literal["ssm", "instance-state"]
@@ -127,9 +127,10 @@ class Ec2HostProvider:
             instance = self.ec2.run_instances(**request)["Instances"][0]
         except ClientError as exc:
             raise _launch_error(leg, self.region, exc) from exc
-        except BotoCoreError as exc:  # safe to retry: the same ClientToken launches nothing new
+        except BotoCoreError as exc:
             message = f"could not reach EC2 in {self.region} to launch leg {leg.name}: {exc}"
-            raise LegError(message, failure=LegFailure.PROVISION_FAILED, retryable=True) from exc
+            again = is_transient(exc)  # safe: the same ClientToken launches nothing new
+            raise LegError(message, failure=LegFailure.PROVISION_FAILED, retryable=again) from exc
         return self._host(instance, fallback_tags=all_tags)
 
     def _launch_request(self, leg: Any, client_token: str, tags: dict[str, str]) -> dict:
@@ -290,6 +291,8 @@ def _request_error(action: str, region: str, exc: Exception) -> Ec2RequestFailed
         code = aws_code(exc)
         return Ec2RequestFailed(
             f"EC2 in {region} refused to {action}: {code}: {aws_message(exc)}",
-            retryable=code in TRANSIENT_CODES,
+            retryable=is_transient(exc),
         )
-    return Ec2RequestFailed(f"could not reach EC2 in {region} to {action}: {exc}", retryable=True)
+    return Ec2RequestFailed(
+        f"could not reach EC2 in {region} to {action}: {exc}", retryable=is_transient(exc)
+    )

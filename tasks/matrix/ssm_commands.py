@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from blocks.errors import UsageError
 from tasks.matrix.errors import LegError, LegFailure
 from tasks.matrix.hosts import CommandResult, Host
-from tasks.platform.aws import TRANSIENT_CODES, aws_code, aws_message
+from tasks.platform.aws import TRANSIENT_CODES, aws_code, aws_message, is_transient
 from tasks.platform.clock import utc_now
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,11 @@ class SsmCommands:
                 LegFailure.HOST_NOT_READY if code == "InvalidInstanceId" else LegFailure.LEG_CRASHED
             )
             message = f"SSM refused the command for host {host.id}: {code}: {aws_message(exc)}"
-            raise LegError(message, failure=failure, retryable=code in TRANSIENT_CODES) from exc
+            raise LegError(message, failure=failure, retryable=is_transient(exc)) from exc
         except BotoCoreError as exc:
             message = f"could not reach SSM in {self.region} for host {host.id}: {exc}"
-            raise LegError(message, failure=LegFailure.LEG_CRASHED, retryable=True) from exc
+            again = is_transient(exc)
+            raise LegError(message, failure=LegFailure.LEG_CRASHED, retryable=again) from exc
         return response["Command"]["CommandId"]
 
     def _invocation(self, command_id: str, instance_id: str) -> dict | None:

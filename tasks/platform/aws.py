@@ -167,6 +167,16 @@ def aws_message(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Message", "")
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying the same call again can help: throttling, server errors, no connection.
+
+    Missing or refused credentials and any other botocore error are not.
+    """
+    if isinstance(exc, ClientError):
+        return (aws_code(exc) or "") in TRANSIENT_CODES
+    return isinstance(exc, _UNREACHABLE) and not isinstance(exc, _MISSING_CREDENTIALS)
+
+
 def translate(
     exc: BaseException,
     service: str,

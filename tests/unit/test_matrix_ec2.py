@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from botocore.stub import ANY, Stubber
 
 from blocks.errors import ExitCode, UsageError
@@ -182,18 +182,29 @@ def test_a_refused_launch_names_the_leg_and_the_region(aws_env: None) -> None:
     assert f"in {REGION}: OptInRequired" in caught.value.message
 
 
-def test_unreachable_ec2_is_a_retryable_provision_failure(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (EndpointConnectionError(endpoint_url="https://ec2.us-west-2.amazonaws.com"), True),
+        (NoCredentialsError(), False),  # retrying cannot bring credentials
+    ],
+)
+def test_botocore_errors_while_provisioning_are_provision_failures(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, error: Exception, retryable: bool
 ) -> None:
     provider = make_provider()
 
-    def unreachable(**_: object) -> None:
-        raise EndpointConnectionError(endpoint_url="https://ec2.us-west-2.amazonaws.com")
+    def failing(**_: object) -> None:
+        raise error
 
-    monkeypatch.setattr(provider.ec2, "describe_instances", unreachable)
+    monkeypatch.setattr(provider.ec2, "describe_instances", failing)
     with pytest.raises(LegError) as caught:
         provider.provision(Leg(), run_id="r", client_token="t", tags={})
-    assert (caught.value.failure, caught.value.retryable) == (LegFailure.PROVISION_FAILED, True)
+    assert (caught.value.failure, caught.value.retryable) == (
+        LegFailure.PROVISION_FAILED,
+        retryable,
+    )
+    assert caught.value.__cause__ is error
 
 
 @pytest.mark.parametrize("token", ["", "x" * 65, "jeton-é", "a\nb"])

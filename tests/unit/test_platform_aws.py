@@ -28,6 +28,7 @@ from tasks.platform.aws import (
     Fault,
     aws_code,
     aws_errors,
+    is_transient,
     open_aws,
     translate,
 )
@@ -169,6 +170,20 @@ def test_botocore_errors_translate_by_type(exc, error, exit_code, retryable) -> 
 def test_the_message_names_where_and_the_code_only() -> None:
     translated = translate(_client_error("AccessDenied"), "SSM", "GetParameter", PARAMETER, REGION)
     assert translated.message == f"SSM GetParameter on {PARAMETER} in {REGION} failed: AccessDenied"
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (_client_error("ThrottlingException"), True),
+        (_client_error("AccessDenied"), False),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), True),
+        (NoCredentialsError(), False),
+        (ParamValidationError(report="bad"), False),
+    ],
+)
+def test_is_transient_says_whether_a_retry_can_help(exc, expected: bool) -> None:
+    assert is_transient(exc) is expected
 
 
 def test_aws_code_reads_only_client_errors() -> None:
