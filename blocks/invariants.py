@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from blocks.aws import BLOCK_NAME, ssm_parameter_problem
 from blocks.defaults import DEFAULT_INVARIANTS
 from blocks.errors import UsageError
 from blocks.storage import warden_home
@@ -29,7 +30,6 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
-_SSM_NAME = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
 _TAG_PAIR = re.compile(
     r"^(?P<key>[A-Za-z0-9_.:/+\-@]{1,128})=(?P<value>[A-Za-z0-9_.:/=+\-@]{1,256})$"
 )
@@ -186,11 +186,9 @@ class DigestStoreSpec(Strict):
     @field_validator("parameter")
     @classmethod
     def _ssm_name(cls, value: str) -> str:
-        if not _SSM_NAME.match(value):
-            raise ValueError(
-                f"parameter {value!r} must be an SSM parameter path starting with '/' "
-                "(letters, digits, '_', '.', '-', '/'), e.g. /radix/dev/agent_digest_approved"
-            )
+        problem = ssm_parameter_problem(value)
+        if problem:
+            raise ValueError(f"parameter {problem}")
         return value
 
     def resolved_path(self) -> Path:
@@ -362,6 +360,9 @@ class AgentPromotion(Strict):
 
 class EnvironmentSpec(Strict):
     region: str = Field(description="AWS region (e.g. us-west-2), or 'local'")
+    aws_credentials_block: str | None = Field(
+        None, description="prefect-aws AwsCredentials block; unset: boto3's default chain"
+    )
     agent_promotion: AgentPromotion
 
     @field_validator("region")
@@ -370,6 +371,29 @@ class EnvironmentSpec(Strict):
         if not _SLUG.match(value):
             raise ValueError(f"region {value!r} must look like us-west-2 (or be 'local')")
         return value
+
+    @field_validator("aws_credentials_block")
+    @classmethod
+    def _block_name(cls, value: str | None) -> str | None:
+        if value is not None and not BLOCK_NAME.match(value):
+            raise ValueError(
+                f"aws_credentials_block {value!r} must name a Prefect block: lowercase "
+                "letters, digits and dashes (e.g. aws-dev)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _block_is_used(self) -> EnvironmentSpec:
+        promo = self.agent_promotion
+        uses_aws = promo.digest_store.kind == "ssm" or any(
+            leg.provider == "ec2" for leg in promo.legs
+        )
+        if self.aws_credentials_block is not None and not uses_aws:
+            raise ValueError(
+                f"aws_credentials_block {self.aws_credentials_block!r} would do nothing: this "
+                "environment uses no AWS (no ssm digest store, no ec2 leg); remove it"
+            )
+        return self
 
 
 class InvariantsFile(Strict):

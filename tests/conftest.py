@@ -29,6 +29,16 @@ def py(code: str) -> list[str]:
     return [PYTHON, "-c", code]
 
 
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """The one Prefect test harness (a temporary API with SQLite) of the session: every flow
+    test uses it (tests/flows/conftest.py), and integration tests that run a flow ask for it."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """moto's server on a free loopback port, for the tests that talk to AWS APIs over HTTP."""

@@ -18,22 +18,16 @@ import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from blocks.errors import BackendUnavailable, ConfigError, ExitCode, WardenError
+from tasks.platform.aws import AwsAccess, Fault, aws_errors, open_aws
 from tasks.platform.clock import iso_utc, utc_now
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 5
-READ_TIMEOUT_S = 15
-MAX_ATTEMPTS = 3
 SECRETS_HINT = (
     "Check the username and password in the Prefect Secret blocks named by "
     "auth.username_secret and auth.password_secret in invariants.yaml, or set {token_env}."
@@ -63,41 +57,35 @@ class AuthFailed(WardenError):
     remediation = SECRETS_HINT.format(token_env="RADIX_JWT_TOKEN")
 
 
-class _Fault(NamedTuple):
-    error: type[WardenError]
-    retryable: bool
-    remediation: str  # formatted with token_env, user_pool_id, client_id
-
-
-_COGNITO_FAULTS: dict[str, _Fault] = {
-    "NotAuthorizedException": _Fault(AuthFailed, False, SECRETS_HINT),
-    "UserNotFoundException": _Fault(AuthFailed, False, SECRETS_HINT),
-    "UserNotConfirmedException": _Fault(
+# Cognito's own codes; throttling, server and credential codes are the shared table's
+# (tasks.platform.aws). Remediations are formatted with token_env, user_pool_id, client_id.
+COGNITO_FAULTS: dict[str, Fault] = {
+    "NotAuthorizedException": Fault(AuthFailed, False, SECRETS_HINT),
+    "UserNotFoundException": Fault(AuthFailed, False, SECRETS_HINT),
+    "UserNotConfirmedException": Fault(
         AuthFailed,
         False,
         "Confirm the user (aws cognito-idp admin-confirm-sign-up --user-pool-id "
         "{user_pool_id} --username <user>), then run again.",
     ),
-    "PasswordResetRequiredException": _Fault(
+    "PasswordResetRequiredException": Fault(
         AuthFailed,
         False,
         "Set a permanent password (aws cognito-idp admin-set-user-password --permanent) and "
         "store it in the Secret block named by auth.password_secret.",
     ),
-    "InvalidParameterException": _Fault(
+    "InvalidParameterException": Fault(
         ConfigError,
         False,
         "Enable ALLOW_USER_PASSWORD_AUTH in the ExplicitAuthFlows of app client {client_id} "
         "(user pool {user_pool_id}), or use a client without a secret.",
     ),
-    "ResourceNotFoundException": _Fault(
+    "ResourceNotFoundException": Fault(
         ConfigError,
         False,
         "Check auth.user_pool_id ({user_pool_id}) and auth.client_id ({client_id}) and the "
         "environment's region in invariants.yaml.",
     ),
-    "TooManyRequestsException": _Fault(BackendUnavailable, True, "Cognito throttled; retry."),
-    "InternalErrorException": _Fault(BackendUnavailable, True, "Cognito failed; retry."),
 }
 
 
@@ -115,7 +103,7 @@ class TokenProvider:
         token_env: str = "RADIX_JWT_TOKEN",
         refresh_margin_seconds: float = 300,
         client: Any = None,
-        endpoint_url: str | None = None,
+        aws: AwsAccess | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         fields = {"region": region, "auth.user_pool_id": user_pool_id}
@@ -141,16 +129,7 @@ class TokenProvider:
         self.region, self.user_pool_id, self.client_id = region, user_pool_id, client_id
         self.token_env, self.refresh_margin_seconds = token_env, float(refresh_margin_seconds)
         self._username, self._password, self._clock = username, password, clock
-        self._client = client or boto3.client(
-            "cognito-idp",
-            region_name=region,
-            endpoint_url=endpoint_url,
-            config=Config(
-                connect_timeout=CONNECT_TIMEOUT_S,
-                read_timeout=READ_TIMEOUT_S,
-                retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
-            ),
-        )
+        self._client = client or (aws or open_aws(region)).client("cognito-idp")
         self._cached: SecretStr | None = None
         self._expires_at = 0.0  # the cached token's exp, seconds since the epoch
         self._lock = threading.Lock()
@@ -177,7 +156,12 @@ class TokenProvider:
             return self._cached
 
     def _authenticate(self) -> tuple[SecretStr, float]:
-        try:
+        hints = {"token_env": self.token_env, "user_pool_id": self.user_pool_id}
+        hints["client_id"] = self.client_id
+        target = f"client {self.client_id}"
+        with aws_errors(
+            "Cognito", "InitiateAuth", target, self.region, faults=COGNITO_FAULTS, hints=hints
+        ):
             response = self._client.initiate_auth(
                 AuthFlow="USER_PASSWORD_AUTH",
                 ClientId=self.client_id,
@@ -186,13 +170,6 @@ class TokenProvider:
                     "PASSWORD": self._password.get_secret_value(),
                 },
             )
-        except ClientError as exc:
-            raise self._translate(exc) from exc
-        except (BotoConnectionError, HTTPClientError) as exc:
-            raise BackendUnavailable(
-                f"Cognito in {self.region} could not be reached ({type(exc).__name__})",
-                remediation="Check network access to the Cognito endpoint, then run again.",
-            ) from exc
         result = response.get("AuthenticationResult") or {}
         if "IdToken" not in result:
             raise AuthFailed(
@@ -216,19 +193,6 @@ class TokenProvider:
 
     def _refuse_expired_override(self, override: str) -> None:
         refuse_expired(override, self.token_env, self._clock)
-
-    def _translate(self, exc: ClientError) -> WardenError:
-        code = exc.response.get("Error", {}).get("Code", "Unknown")
-        message = f"Cognito InitiateAuth for client {self.client_id} failed: {code}"
-        fault = _COGNITO_FAULTS.get(code)
-        if fault is None:
-            return BackendUnavailable(
-                message, retryable=False, remediation="Read the AWS error code and fix its cause."
-            )
-        remediation = fault.remediation.format(
-            token_env=self.token_env, user_pool_id=self.user_pool_id, client_id=self.client_id
-        )
-        return fault.error(message, remediation=remediation, retryable=fault.retryable)
 
 
 _FILL = "Fill in {name} (invariants.yaml, or the Prefect Secret block it names)."

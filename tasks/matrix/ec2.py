@@ -1,51 +1,41 @@
 """The ``ec2`` host provider: a leg's host is an EC2 instance, its scripts run by SSM RunCommand.
 
-Every call has client-side timeouts (botocore ``Config``); AWS errors are mapped from their
-code through tables, never by reading the message. A launch is idempotent twice over: a live
-instance tagged with the request's client token is reused (moto ignores ``ClientToken``), and
-EC2 itself deduplicates ``ClientToken`` in the window between that lookup and the launch.
+This module provisions, waits for, terminates and lists instances; running a script is
+:mod:`tasks.matrix.ssm_commands`. Clients come from :mod:`tasks.platform.aws` (one botocore
+``Config``); AWS errors are mapped from their code through tables, never by reading the
+message. A launch is idempotent twice over: a live instance tagged with the request's client
+token is reused (moto ignores ``ClientToken``), and EC2 itself deduplicates ``ClientToken`` in
+the window between that lookup and the launch.
 
 Readiness: ``ready_check="ssm"`` (production) waits for ``running`` and for the SSM agent to
 report ``Online``. ``"instance-state"`` waits for ``running`` only: moto lists no EC2 instance
 in ``describe_instance_information``, so tests use it; it proves nothing about the agent.
-moto's ``send_command`` runs nothing and reports ``Success`` with empty output.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from blocks.errors import ExitCode, UsageError, WardenError
+from blocks.errors import ExitCode, WardenError
 from tasks.matrix.errors import LegError, LegFailure
 from tasks.matrix.hosts import CommandResult, Host
 from tasks.matrix.janitor import TAG_RUN_ID, check_aware, check_purpose_tag
+from tasks.matrix.ssm_commands import POLL_AGAIN_CODES, SsmCommands, check_seconds, usage
+from tasks.platform.aws import AwsAccess, aws_code, aws_message, is_transient, open_aws
 from tasks.platform.clock import utc_now
-
-log = logging.getLogger(__name__)
 
 ReadyCheck = Literal["ssm", "instance-state"]
 READY_CHECKS: tuple[str, ...] = ("ssm", "instance-state")
-BOTO_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 30}
-BOTO_RETRIES = {"mode": "standard", "max_attempts": 3}  # botocore: 3 retries, 4 attempts
 NAME_PREFIX = "warden-gpu-matrix-"
 TOKEN_TAG = "warden:client-token"
 MAX_CLIENT_TOKEN_CHARS = 64
 LIVE_STATES = ("pending", "running", "stopping", "stopped")  # what the janitor may terminate
 NEVER_READY_STATES = frozenset({"shutting-down", "terminated", "stopping", "stopped"})
-DELIVERY_TIMEOUT_SECONDS = 60  # SSM TimeoutSeconds: how long a command may wait to start
-RUN_MARGIN_SECONDS = DELIVERY_TIMEOUT_SECONDS + 30.0  # client deadline beyond the script's
-MAX_EXECUTION_SECONDS = 172_800  # AWS-RunShellScript's executionTimeout ceiling (48 h)
-FINAL_STATUSES = frozenset({"Success", "Failed", "Cancelled", "TimedOut"})
-TIMED_OUT_DETAILS = frozenset({"ExecutionTimedOut", "DeliveryTimedOut"})
 
 _CAPACITY = (LegFailure.CAPACITY_UNAVAILABLE, True)
 _REFUSED = (LegFailure.PROVISION_FAILED, False)
@@ -69,11 +59,6 @@ LAUNCH_ERRORS: dict[str, tuple[LegFailure, bool]] = {
     "ServiceUnavailable": _AWS_TROUBLE,
 }
 LAUNCH_ERROR_PREFIXES: dict[str, tuple[LegFailure, bool]] = {"InvalidAMIID.": _REFUSED}
-TRANSIENT_CODES = frozenset(
-    {"RequestLimitExceeded", "ThrottlingException", "Throttling", "InternalError"}
-    | {"InternalServerError", "Unavailable", "ServiceUnavailable"}
-)
-POLL_AGAIN_CODES = TRANSIENT_CODES | {"InvalidInstanceID.NotFound", "InvocationDoesNotExist"}
 
 
 class Ec2RequestFailed(WardenError):
@@ -99,8 +84,7 @@ class Ec2HostProvider:
         region: str,
         *,
         instance_profile: str | None,
-        session: boto3.session.Session | None = None,
-        endpoint_url: str | None = None,
+        aws: AwsAccess | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = utc_now,
         poll_seconds: float = 5.0,
@@ -108,12 +92,12 @@ class Ec2HostProvider:
         page_size: int = 100,
     ) -> None:
         if not isinstance(region, str) or not region.strip():
-            raise _usage(f"region must name an AWS region (e.g. us-west-2), got {region!r}")
-        _check_seconds(poll_seconds, "poll_seconds", maximum=3600)
+            raise usage(f"region must name an AWS region (e.g. us-west-2), got {region!r}")
+        check_seconds(poll_seconds, "poll_seconds", maximum=3600)
         if ready_check not in READY_CHECKS:
-            raise _usage(f"ready_check must be one of {READY_CHECKS}, got {ready_check!r}")
+            raise usage(f"ready_check must be one of {READY_CHECKS}, got {ready_check!r}")
         if not isinstance(page_size, int) or not 5 <= page_size <= 1000:
-            raise _usage(f"page_size must be 5..1000 (EC2's MaxResults), got {page_size!r}")
+            raise usage(f"page_size must be 5..1000 (EC2's MaxResults), got {page_size!r}")
         self.region = region
         self.instance_profile = instance_profile
         self.poll_seconds = float(poll_seconds)
@@ -121,11 +105,12 @@ class Ec2HostProvider:
         self.page_size = page_size
         self._sleep = sleep
         self._clock = clock
-        session = session or boto3.session.Session(region_name=region)
-        config = Config(**BOTO_TIMEOUTS, retries=dict(BOTO_RETRIES))  # botocore mutates it
-        options = {"region_name": region, "endpoint_url": endpoint_url, "config": config}
-        self.ec2 = session.client("ec2", **options)
-        self.ssm = session.client("ssm", **options)
+        aws = aws or open_aws(region)
+        self.ec2 = aws.client("ec2")
+        self.ssm = aws.client("ssm")
+        self.commands = SsmCommands(
+            self.ssm, region, sleep=sleep, clock=clock, poll_seconds=self.poll_seconds
+        )
 
     # -- provision -------------------------------------------------------------------------
 
@@ -142,9 +127,10 @@ class Ec2HostProvider:
             instance = self.ec2.run_instances(**request)["Instances"][0]
         except ClientError as exc:
             raise _launch_error(leg, self.region, exc) from exc
-        except BotoCoreError as exc:  # safe to retry: the same ClientToken launches nothing new
+        except BotoCoreError as exc:
             message = f"could not reach EC2 in {self.region} to launch leg {leg.name}: {exc}"
-            raise LegError(message, failure=LegFailure.PROVISION_FAILED, retryable=True) from exc
+            again = is_transient(exc)  # safe: the same ClientToken launches nothing new
+            raise LegError(message, failure=LegFailure.PROVISION_FAILED, retryable=again) from exc
         return self._host(instance, fallback_tags=all_tags)
 
     def _launch_request(self, leg: Any, client_token: str, tags: dict[str, str]) -> dict:
@@ -196,7 +182,7 @@ class Ec2HostProvider:
 
     def wait_ready(self, host: Host, timeout_seconds: float) -> None:
         """Poll until the host accepts commands; :class:`LegError` HOST_NOT_READY at the timeout."""
-        _check_seconds(timeout_seconds, "wait_ready timeout_seconds")
+        check_seconds(timeout_seconds, "wait_ready timeout_seconds")
         deadline = self._clock() + timedelta(seconds=timeout_seconds)
         while True:
             ready, seen = self._readiness(host.id)
@@ -227,7 +213,7 @@ class Ec2HostProvider:
             ping = info[0].get("PingStatus", "unknown") if info else "not registered"
             return ping == "Online", f"SSM agent {ping}"
         except ClientError as exc:
-            code = _code(exc)
+            code = aws_code(exc)
             if code in POLL_AGAIN_CODES:
                 return False, f"AWS answered {code}"
             message = f"cannot check host {instance_id}: AWS answered {code}"
@@ -238,75 +224,8 @@ class Ec2HostProvider:
     # -- run -------------------------------------------------------------------------------
 
     def run(self, host: Host, script: str, timeout_seconds: float) -> CommandResult:
-        """Run ``script`` with AWS-RunShellScript; poll until SSM reports a final status.
-
-        SSM keeps at most the first 24,000 characters of stdout and 8,000 of stderr.
-        """
-        if not isinstance(script, str) or not script.strip():
-            raise _usage("run() needs a non-empty bash script")
-        _check_seconds(timeout_seconds, "run timeout_seconds", maximum=MAX_EXECUTION_SECONDS)
-        started = self._clock()
-        command_id = self._send(host, script, timeout_seconds)
-        deadline = started + timedelta(seconds=timeout_seconds + RUN_MARGIN_SECONDS)
-        while True:
-            invocation = self._invocation(command_id, host.id)
-            if invocation is not None and invocation.get("Status") in FINAL_STATUSES:
-                return _command_result(invocation, self._since(started))
-            left = (deadline - self._clock()).total_seconds()
-            if left <= 0:
-                self._cancel(command_id, host.id)
-                note = f"[warden] no final status from SSM for command {command_id}; cancelled"
-                return CommandResult(
-                    exit_code=None,
-                    stderr=note,
-                    duration_seconds=self._since(started),
-                    timed_out=True,
-                )
-            self._sleep(min(self.poll_seconds, left))
-
-    def _send(self, host: Host, script: str, timeout_seconds: float) -> str:
-        try:
-            response = self.ssm.send_command(
-                InstanceIds=[host.id],
-                DocumentName="AWS-RunShellScript",
-                Parameters={
-                    "commands": [script],
-                    "executionTimeout": [str(math.ceil(timeout_seconds))],
-                },
-                TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
-            )
-        except ClientError as exc:
-            code = _code(exc)
-            failure = (
-                LegFailure.HOST_NOT_READY if code == "InvalidInstanceId" else LegFailure.LEG_CRASHED
-            )
-            message = f"SSM refused the command for host {host.id}: {code}: {_message(exc)}"
-            raise LegError(message, failure=failure, retryable=code in TRANSIENT_CODES) from exc
-        except BotoCoreError as exc:
-            message = f"could not reach SSM in {self.region} for host {host.id}: {exc}"
-            raise LegError(message, failure=LegFailure.LEG_CRASHED, retryable=True) from exc
-        return response["Command"]["CommandId"]
-
-    def _invocation(self, command_id: str, instance_id: str) -> dict | None:
-        """The invocation, or None while SSM has not registered it yet (normal right after send)."""
-        try:
-            return self.ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
-        except ClientError as exc:
-            if _code(exc) in POLL_AGAIN_CODES:
-                return None
-            message = f"cannot read command {command_id} on {instance_id}: {_code(exc)}"
-            raise LegError(message, failure=LegFailure.LEG_CRASHED) from exc
-        except BotoCoreError:
-            return None  # a network blip while polling: the deadline still bounds the wait
-
-    def _cancel(self, command_id: str, instance_id: str) -> None:
-        try:
-            self.ssm.cancel_command(CommandId=command_id, InstanceIds=[instance_id])
-        except (ClientError, BotoCoreError) as exc:
-            log.warning("could not cancel SSM command %s on %s: %s", command_id, instance_id, exc)
-
-    def _since(self, started: datetime) -> float:
-        return max(0.0, (self._clock() - started).total_seconds())
+        """Run ``script`` on the host by SSM RunCommand (:mod:`tasks.matrix.ssm_commands`)."""
+        return self.commands.run(host, script, timeout_seconds)
 
     # -- terminate / find_expired -----------------------------------------------------------
 
@@ -315,7 +234,7 @@ class Ec2HostProvider:
         try:
             self.ec2.terminate_instances(InstanceIds=[host.id])
         except ClientError as exc:
-            if _code(exc) == "InvalidInstanceID.NotFound":
+            if aws_code(exc) == "InvalidInstanceID.NotFound":
                 return
             raise _request_error(f"terminate {host.id}", self.region, exc) from exc
         except BotoCoreError as exc:
@@ -349,65 +268,31 @@ class Ec2HostProvider:
 
 def _check_client_token(token: str) -> None:
     if not isinstance(token, str) or not token or not token.isascii() or not token.isprintable():
-        raise _usage(f"client_token must be non-empty printable ASCII, got {token!r}")
+        raise usage(f"client_token must be non-empty printable ASCII, got {token!r}")
     if len(token) > MAX_CLIENT_TOKEN_CHARS:
-        raise _usage(f"client_token is {len(token)} characters; EC2 accepts at most 64")
-
-
-def _check_seconds(value: float, what: str, *, maximum: float = 7 * 86_400.0) -> None:
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or not 0 < value <= maximum:
-        raise _usage(f"{what} must be a number of seconds in (0, {maximum:g}], got {value!r}")
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "Unknown")
-
-
-def _message(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Message", "")
+        raise usage(f"client_token is {len(token)} characters; EC2 accepts at most 64")
 
 
 def _launch_error(leg: Any, region: str, exc: ClientError) -> LegError:
-    code = _code(exc)
+    code = aws_code(exc)
     failure, retryable = LAUNCH_ERRORS.get(code, _REFUSED)
     for prefix, mapped in LAUNCH_ERROR_PREFIXES.items():
         if code.startswith(prefix):
             failure, retryable = mapped
     message = (
         f"EC2 refused to launch leg {leg.name} ({leg.instance_type}, {leg.ami}) in {region}: "
-        f"{code}: {_message(exc)}"
+        f"{code}: {aws_message(exc)}"
     )
     return LegError(message, failure=failure, retryable=retryable)
 
 
 def _request_error(action: str, region: str, exc: Exception) -> Ec2RequestFailed:
     if isinstance(exc, ClientError):
-        code = _code(exc)
+        code = aws_code(exc)
         return Ec2RequestFailed(
-            f"EC2 in {region} refused to {action}: {code}: {_message(exc)}",
-            retryable=code in TRANSIENT_CODES,
+            f"EC2 in {region} refused to {action}: {code}: {aws_message(exc)}",
+            retryable=is_transient(exc),
         )
-    return Ec2RequestFailed(f"could not reach EC2 in {region} to {action}: {exc}", retryable=True)
-
-
-def _command_result(invocation: dict, duration_seconds: float) -> CommandResult:
-    status = invocation.get("Status", "")
-    details = invocation.get("StatusDetails", "")
-    timed_out = status == "TimedOut" or details in TIMED_OUT_DETAILS
-    code = invocation.get("ResponseCode", -1)
-    finished = status in {"Success", "Failed"} and not timed_out and code >= 0
-    stderr = invocation.get("StandardErrorContent", "")
-    if not finished:  # no exit code: say why, so the evidence pack is not just empty
-        stderr = "\n".join(filter(None, [stderr, f"[warden] SSM status {status} ({details})"]))
-    return CommandResult(
-        exit_code=code if finished else None,
-        stdout=invocation.get("StandardOutputContent", ""),
-        stderr=stderr,
-        duration_seconds=duration_seconds,
-        timed_out=timed_out,
+    return Ec2RequestFailed(
+        f"could not reach EC2 in {region} to {action}: {exc}", retryable=is_transient(exc)
     )
-
-
-def _usage(message: str) -> UsageError:
-    return UsageError(message, remediation="Fix the value named in the message and run again.")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_api():
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+def _flow_tests_use_the_harness(prefect_api: None) -> None:
+    """Every flow test runs under the session's one harness (``prefect_api``, tests/conftest.py)."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import boto3
 import pytest
-from botocore.config import Config
 from pyarrow.fs import AwsStandardS3RetryStrategy
 
+from blocks.errors import ExitCode
+from tasks.platform.aws import open_aws
 from tasks.workflows.history import HistoryStore, HistoryUnavailable, load_history
 from tasks.workflows.trends import (
     TrendQuery,
@@ -30,11 +30,7 @@ def bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2}),
-    )
+    s3 = open_aws("us-east-1", endpoint_url=moto_endpoint).client("s3")
     s3.create_bucket(Bucket=BUCKET)
     yield BUCKET
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
@@ -48,7 +44,7 @@ def test_append_load_and_query_through_s3(moto_endpoint: str, bucket: str) -> No
     store = HistoryStore(uri, endpoint_url=moto_endpoint)
     build_history(store, days=10, n_files=40)
 
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    s3 = open_aws("us-east-1", endpoint_url=moto_endpoint).client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert len(keys) == 20  # one object per dataset per run, no directory markers
     assert "warden/history/files/date=2025-01-10/run-demo-009-0.parquet" in keys
@@ -70,7 +66,7 @@ def test_a_corrupt_object_on_s3_is_skipped(moto_endpoint: str, bucket: str) -> N
     uri = f"s3://{bucket}/history"
     store = HistoryStore(uri, endpoint_url=moto_endpoint)
     build_history(store, days=4, n_files=10)
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    s3 = open_aws("us-east-1", endpoint_url=moto_endpoint).client("s3")
     s3.put_object(
         Bucket=bucket, Key="history/files/date=2025-01-02/run-demo-001-0.parquet", Body=b"x"
     )
@@ -83,13 +79,17 @@ def test_a_corrupt_object_on_s3_is_skipped(moto_endpoint: str, bucket: str) -> N
 
 def test_an_unreachable_store_fails_loudly(moto_endpoint: str, bucket: str) -> None:
     missing_bucket = HistoryStore("s3://no-such-bucket/history", endpoint_url=moto_endpoint)
-    with pytest.raises(HistoryUnavailable, match="cannot write"):
+    with pytest.raises(HistoryUnavailable, match="cannot write") as raised:  # the message test
         missing_bucket.append(daily_report(0), "r0")
+    assert raised.value.code == ExitCode.BACKEND_UNAVAILABLE
     no_retry = {"retry_strategy": AwsStandardS3RetryStrategy(max_attempts=1)}
     closed = HistoryStore(
         f"s3://{bucket}/history", endpoint_url="http://127.0.0.1:9", storage_options=no_retry
     )
-    with pytest.raises(HistoryUnavailable, match="cannot list"):
+    with pytest.raises(HistoryUnavailable) as raised:
         closed.load_history()
-    with pytest.raises(HistoryUnavailable):
+    assert (raised.value.code, raised.value.retryable) == (ExitCode.BACKEND_UNAVAILABLE, True)
+    assert isinstance(raised.value.__cause__, OSError)
+    with pytest.raises(HistoryUnavailable) as raised:
         failures_by_day(closed, TrendQuery(), now=NOW)
+    assert (raised.value.code, raised.value.retryable) == (ExitCode.BACKEND_UNAVAILABLE, True)

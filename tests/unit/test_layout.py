@@ -52,3 +52,16 @@ def test_tasks_import_neither_flows_nor_cli_nor_load_modules_by_name() -> None:
         if name.split(".")[0] in {"flows", "cli"} or name == "importlib"  # import_module
     }
     assert not found, sorted(found)
+
+
+def test_only_steps_modules_in_tasks_import_prefect() -> None:
+    """Deciding modules stay Prefect-free: Prefect (and prefect_aws, which imports it) only in a
+    concern's steps.py; a named AwsCredentials block is loaded in blocks/aws.py."""
+    found = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in TASKS.rglob("*.py")
+        if path.name != "steps.py"
+        for name in _imports(path)
+        if name.split(".")[0] in {"prefect", "prefect_aws"}
+    }
+    assert not found, sorted(found)

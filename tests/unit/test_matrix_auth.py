@@ -13,18 +13,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 from pydantic import SecretStr
 
 from blocks.errors import BackendUnavailable, ConfigError, ExitCode
-from tasks.matrix.auth import (
-    CONNECT_TIMEOUT_S,
-    READ_TIMEOUT_S,
-    AuthFailed,
-    TokenProvider,
-    jwt_expiry,
-)
+from tasks.matrix.auth import AuthFailed, TokenProvider, jwt_expiry
+from tasks.platform.aws import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, AwsCredentialsUnusable, aws_code
 from tasks.platform.clock import utc_now
 
 REGION = "us-west-2"
@@ -92,6 +87,11 @@ def provider_for(cognito, **overrides: Any) -> TokenProvider:
         "client": cognito.client,
     } | overrides
     return TokenProvider(**arguments)
+
+
+def aws_code_of(error: BaseException) -> str | None:
+    """The AWS error code behind a translated error (it is raised ``from`` the ClientError)."""
+    return aws_code(error.__cause__)
 
 
 def jwt(claims: dict[str, Any]) -> str:
@@ -181,7 +181,7 @@ def test_refused_credentials_name_the_secret_blocks_not_the_password(
         provider.token()
     error = raised.value
     assert error.code == ExitCode.USAGE_ERROR and error.retryable is False
-    assert aws_code in error.message
+    assert aws_code_of(error) == aws_code
     assert "auth.username_secret" in error.remediation
     assert "auth.password_secret" in error.remediation
     assert "RADIX_JWT_TOKEN" in error.remediation
@@ -192,15 +192,17 @@ def test_refused_credentials_name_the_secret_blocks_not_the_password(
 
 def test_a_user_with_a_temporary_password_gets_a_clear_error(cognito) -> None:
     provider = provider_for(cognito, username=NEW_USER, password=SecretStr("Temporary-1-pass!"))
-    with pytest.raises(AuthFailed, match="NEW_PASSWORD_REQUIRED") as raised:
+    with pytest.raises(AuthFailed) as raised:
         provider.token()
-    assert "--permanent" in raised.value.remediation
+    assert raised.value.code == ExitCode.USAGE_ERROR and raised.value.__cause__ is None
+    assert "--permanent" in raised.value.remediation  # a challenge, not an AWS error code
 
 
 def test_an_unknown_app_client_is_a_config_error(cognito) -> None:
     with pytest.raises(ConfigError) as raised:
         provider_for(cognito, client_id="no-such-client").token()
-    assert "ResourceNotFoundException" in raised.value.message
+    assert raised.value.code == ExitCode.USAGE_ERROR
+    assert aws_code_of(raised.value) == "ResourceNotFoundException"
     assert "auth.client_id (no-such-client)" in raised.value.remediation
 
 
@@ -213,23 +215,32 @@ class _Refusing:
 
 
 @pytest.mark.parametrize(
-    ("code", "error", "retryable", "fragment"),
+    ("code", "error", "exit_code", "retryable"),
     [
-        ("InvalidParameterException", ConfigError, False, "ALLOW_USER_PASSWORD_AUTH"),
-        ("UserNotConfirmedException", AuthFailed, False, "admin-confirm-sign-up"),
-        ("PasswordResetRequiredException", AuthFailed, False, "auth.password_secret"),
-        ("TooManyRequestsException", BackendUnavailable, True, "retry"),
-        ("InternalErrorException", BackendUnavailable, True, "retry"),
-        ("SomethingNew", BackendUnavailable, False, "AWS error code"),
+        ("InvalidParameterException", ConfigError, ExitCode.USAGE_ERROR, False),
+        ("UserNotConfirmedException", AuthFailed, ExitCode.USAGE_ERROR, False),
+        ("PasswordResetRequiredException", AuthFailed, ExitCode.USAGE_ERROR, False),
+        ("TooManyRequestsException", BackendUnavailable, ExitCode.BACKEND_UNAVAILABLE, True),
+        ("InternalErrorException", BackendUnavailable, ExitCode.BACKEND_UNAVAILABLE, True),
+        ("ExpiredTokenException", AwsCredentialsUnusable, ExitCode.USAGE_ERROR, False),
+        ("SomethingNew", BackendUnavailable, ExitCode.BACKEND_UNAVAILABLE, False),
     ],
 )
-def test_cognito_errors_map_through_the_table(cognito, code, error, retryable, fragment) -> None:
+def test_cognito_errors_map_through_the_table(cognito, code, error, exit_code, retryable) -> None:
     with pytest.raises(error) as raised:
         provider_for(cognito, client=_Refusing(code)).token()
     assert type(raised.value) is error
-    assert raised.value.retryable is retryable
-    assert fragment in raised.value.remediation
-    assert isinstance(raised.value.__cause__, ClientError)
+    assert (raised.value.code, raised.value.retryable) == (exit_code, retryable)
+    assert aws_code_of(raised.value) == code
+
+
+def test_a_cognito_remediation_names_the_app_client_and_pool(cognito) -> None:
+    with pytest.raises(ConfigError) as raised:
+        provider_for(cognito, client=_Refusing("InvalidParameterException")).token()
+    assert f"ALLOW_USER_PASSWORD_AUTH in the ExplicitAuthFlows of app client {cognito.app}" in (
+        raised.value.remediation
+    )
+    assert cognito.pool in raised.value.remediation
 
 
 def test_unreachable_cognito_is_backend_unavailable(cognito) -> None:
@@ -241,8 +252,8 @@ def test_unreachable_cognito_is_backend_unavailable(cognito) -> None:
     )
     with pytest.raises(BackendUnavailable) as raised:
         provider_for(cognito, client=client).token()
-    assert raised.value.retryable is True
-    assert "could not be reached" in raised.value.message
+    assert (raised.value.code, raised.value.retryable) == (ExitCode.BACKEND_UNAVAILABLE, True)
+    assert isinstance(raised.value.__cause__, EndpointConnectionError)
 
 
 def test_provider_builds_its_client_with_timeouts(cognito) -> None:
@@ -273,25 +284,31 @@ def test_logs_never_hold_the_password_or_a_token(cognito, caplog) -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "fragment"),
+    "overrides",
     [
-        ({"region": ""}, "region is empty"),
-        ({"user_pool_id": " "}, "auth.user_pool_id is empty"),
-        ({"client_id": ""}, "auth.client_id is empty"),
-        ({"username": ""}, "the username Secret block is empty"),
-        ({"token_env": ""}, "auth.token_env is empty"),
-        ({"password": SecretStr("")}, "password Secret block is empty"),
-        ({"password": None}, "password Secret block is empty"),
-        ({"refresh_margin_seconds": -1}, "must be a number >= 0"),
-        ({"refresh_margin_seconds": "300"}, "must be a number >= 0"),
-        ({"refresh_margin_seconds": True}, "must be a number >= 0"),
+        {"region": ""},
+        {"user_pool_id": " "},
+        {"client_id": ""},
+        {"username": ""},
+        {"token_env": ""},
+        {"password": SecretStr("")},
+        {"password": None},
+        {"refresh_margin_seconds": -1},
+        {"refresh_margin_seconds": "300"},
+        {"refresh_margin_seconds": True},
     ],
 )
-def test_bad_configuration_is_refused_before_any_call(cognito, overrides, fragment) -> None:
+def test_bad_configuration_is_refused_before_any_call(cognito, overrides) -> None:
     with pytest.raises(ConfigError) as raised:
         provider_for(cognito, client=_Refusing("never-called"), **overrides)
-    assert fragment in raised.value.message
+    assert raised.value.code == ExitCode.USAGE_ERROR
     assert PASSWORD not in str(raised.value)
+
+
+def test_a_bad_setting_is_named_in_the_error(cognito) -> None:
+    with pytest.raises(ConfigError) as raised:
+        provider_for(cognito, client=_Refusing("never-called"), user_pool_id=" ")
+    assert "auth.user_pool_id is empty" in raised.value.message
 
 
 def test_a_plain_string_password_is_wrapped(cognito) -> None:
@@ -301,19 +318,24 @@ def test_a_plain_string_password_is_wrapped(cognito) -> None:
 
 
 @pytest.mark.parametrize(
-    ("token", "fragment"),
+    "token",
     [
-        ("not-a-jwt", "3 dot-separated parts"),
-        ("a.!!!!.c", "not base64url-encoded JSON"),
-        (jwt({"sub": "x"}), "no numeric exp"),
-        (jwt({"exp": "tomorrow"}), "no numeric exp"),
-        (jwt({"exp": True}), "no numeric exp"),
+        "not-a-jwt",
+        "a.!!!!.c",
+        jwt({"sub": "x"}),
+        jwt({"exp": "tomorrow"}),
+        jwt({"exp": True}),
     ],
 )
-def test_jwt_expiry_rejects_what_it_cannot_read(token, fragment) -> None:
-    with pytest.raises(ValueError, match=fragment) as raised:
+def test_jwt_expiry_rejects_what_it_cannot_read(token) -> None:
+    with pytest.raises(ValueError) as raised:
         jwt_expiry(token)
     assert token not in str(raised.value)
+
+
+def test_jwt_expiry_says_why_it_cannot_read_a_token() -> None:
+    with pytest.raises(ValueError, match="3 dot-separated parts"):
+        jwt_expiry("not-a-jwt")
 
 
 def test_jwt_expiry_reads_exp_without_checking_the_signature() -> None:

@@ -14,15 +14,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError, NoCredentialsError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from moto import mock_aws
 
-from blocks.errors import BackendUnavailable, ConfigError, UsageError, WardenError
-from tasks.matrix import store as store_module
+from blocks.errors import BackendUnavailable, ConfigError, ExitCode, UsageError, WardenError
+from tasks.matrix import digest_records
 from tasks.matrix.errors import PromotionRaced
 from tasks.matrix.store import (
-    CONNECT_TIMEOUT_S,
-    READ_TIMEOUT_S,
     DigestRecord,
     DigestStore,
     DigestStoreCorrupt,
@@ -31,6 +29,13 @@ from tasks.matrix.store import (
     PromotionOverlapped,
     SsmDigestStore,
     open_store,
+)
+from tasks.platform.aws import (
+    CONNECT_TIMEOUT_S,
+    READ_TIMEOUT_S,
+    AwsCredentialsUnusable,
+    aws_code,
+    open_aws,
 )
 
 PARAMETER = "/radix/dev/agent_digest_approved"
@@ -117,51 +122,54 @@ def test_cas_refuses_a_write_based_on_a_stale_read(make_store) -> None:
 
 
 @pytest.mark.parametrize(
-    ("prepare", "expected", "said"),
-    [
-        pytest.param(True, None, ("expected no parameter", "found version 1"), id="exists"),
-        pytest.param(False, 1, ("expected version 1", "found no parameter"), id="missing"),
-    ],
+    ("prepare", "expected"),
+    [pytest.param(True, None, id="exists"), pytest.param(False, 1, id="missing")],
 )
-def test_cas_on_existence(make_store, prepare: bool, expected, said) -> None:
+def test_cas_on_existence(make_store, prepare: bool, expected) -> None:
     store = make_store()
     if prepare:
         store.write(A, expected_version=None, writer="bootstrap")
     with pytest.raises(PromotionRaced) as raised:
         store.write(B, expected_version=expected, writer="run")
-    assert all(part in raised.value.message for part in said)
+    assert type(raised.value) is PromotionRaced and raised.value.code == ExitCode.VERDICT_FAILED
     assert [r.value for r in store.history()] == ([A] if prepare else [])
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "fragment"),
+    "kwargs",
     [
-        pytest.param({"value": ""}, "non-empty string", id="empty-value"),
-        pytest.param({"value": "   "}, "non-empty string", id="blank-value"),
-        pytest.param({"value": "x" * 4097}, "4096", id="long-value"),
-        pytest.param({"expected_version": 0}, "int >= 1", id="version-0"),
-        pytest.param({"expected_version": True}, "int >= 1", id="version-bool"),
-        pytest.param({"expected_version": "1"}, "int >= 1", id="version-str"),
-        pytest.param({"writer": ""}, "1-200 characters", id="empty-writer"),
-        pytest.param({"writer": "run\n1"}, "control", id="newline-writer"),
-        pytest.param({"writer": "w" * 201}, "1-200 characters", id="long-writer"),
+        pytest.param({"value": ""}, id="empty-value"),
+        pytest.param({"value": "   "}, id="blank-value"),
+        pytest.param({"value": "x" * 4097}, id="long-value"),
+        pytest.param({"expected_version": 0}, id="version-0"),
+        pytest.param({"expected_version": True}, id="version-bool"),
+        pytest.param({"expected_version": "1"}, id="version-str"),
+        pytest.param({"writer": ""}, id="empty-writer"),
+        pytest.param({"writer": "run\n1"}, id="newline-writer"),
+        pytest.param({"writer": "w" * 201}, id="long-writer"),
     ],
 )
-def test_bad_write_input_is_refused_and_writes_nothing(make_store, kwargs, fragment) -> None:
+def test_bad_write_input_is_refused_and_writes_nothing(make_store, kwargs) -> None:
     store = make_store()
     store.write(A, expected_version=None, writer="bootstrap")
     call = {"value": B, "expected_version": 1, "writer": "run", **kwargs}
     with pytest.raises(UsageError) as raised:
         store.write(**call)
-    assert fragment in raised.value.message
-    assert PARAMETER in raised.value.message
+    assert type(raised.value) is UsageError and raised.value.code == ExitCode.USAGE_ERROR
     assert store.read().version == 1
+
+
+def test_a_bad_write_names_the_parameter_and_the_argument(make_store) -> None:
+    with pytest.raises(UsageError) as raised:
+        make_store().write(A, expected_version=0, writer="run")
+    assert f"expected_version 0 for {PARAMETER} must be None or an int >= 1" in raised.value.message
 
 
 @pytest.mark.parametrize("limit", [0, -1, True, "5"])
 def test_bad_history_limit_is_refused(make_store, limit) -> None:
-    with pytest.raises(UsageError, match="history limit"):
+    with pytest.raises(UsageError) as raised:
         make_store().history(limit=limit)
+    assert raised.value.code == ExitCode.USAGE_ERROR
 
 
 @pytest.mark.parametrize(
@@ -175,8 +183,7 @@ def test_invalid_parameter_names_are_config_errors(parameter, backend, tmp_path)
             SsmDigestStore(parameter, region=REGION, client=object())
         else:
             LocalDigestStore(parameter, tmp_path)
-    assert "not a valid parameter name" in raised.value.message
-    assert "/radix/dev/agent_digest_approved" in raised.value.remediation
+    assert type(raised.value) is ConfigError and raised.value.code == ExitCode.USAGE_ERROR
 
 
 def test_record_requires_an_aware_time_and_normalises_to_utc() -> None:
@@ -209,8 +216,9 @@ class _WriteFirst:
 
 def test_ssm_first_write_is_atomic_when_another_writer_creates_it_first(ssm) -> None:
     store = SsmDigestStore(PARAMETER, region=REGION, client=_WriteFirst(ssm, B))
-    with pytest.raises(PromotionRaced, match="expected no parameter"):
+    with pytest.raises(PromotionRaced) as raised:
         store.write(A, expected_version=None, writer="run")
+    assert aws_code(raised.value.__cause__) == "ParameterAlreadyExists"
     assert store.read().value == B  # the other writer's value stands
 
 
@@ -221,7 +229,6 @@ def test_ssm_detects_a_write_that_landed_inside_the_check_window(ssm) -> None:
     with pytest.raises(PromotionOverlapped) as raised:
         store.write(C, expected_version=1, writer="run")
     assert raised.value.written.version == 3
-    assert "based on version 1" in raised.value.message
     assert isinstance(raised.value, PromotionRaced)
     assert store.read().value == C
 
@@ -242,8 +249,10 @@ def test_ssm_history_of_a_parameter_bootstrapped_by_hand_has_no_warden_writer(ss
     assert record.value == A
 
 
-def test_ssm_store_builds_its_own_client_with_timeouts_and_retries(ssm) -> None:
-    store = SsmDigestStore(PARAMETER, region=REGION)
+@pytest.mark.parametrize("aws", [None, "default-chain"])
+def test_ssm_store_builds_its_own_client_with_timeouts_and_retries(ssm, aws) -> None:
+    access = open_aws(REGION) if aws else None
+    store = SsmDigestStore(PARAMETER, region=REGION, aws=access)
     config = store._client.meta.config
     assert (config.connect_timeout, config.read_timeout) == (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
     assert config.retries["mode"] == "standard"
@@ -268,27 +277,31 @@ class _Failing:
         self._fail(**kwargs)
 
 
+_USAGE, _BACKEND = ExitCode.USAGE_ERROR, ExitCode.BACKEND_UNAVAILABLE
+
+
 @pytest.mark.parametrize(
-    ("code", "error", "retryable", "fragment"),
+    ("code", "error", "exit_code", "retryable"),
     [
-        ("AccessDeniedException", DigestStoreError, False, "ssm:GetParameter on arn:aws:ssm"),
-        ("ThrottlingException", BackendUnavailable, True, "retry later"),
-        ("TooManyUpdates", BackendUnavailable, True, "retry later"),
-        ("InternalServerError", BackendUnavailable, True, "retry later"),
-        ("ExpiredTokenException", DigestStoreError, False, "AWS credentials"),
-        ("ValidationException", UsageError, False, "Fix the name or value"),
-        ("SomethingNew", BackendUnavailable, False, "AWS error code"),
+        ("AccessDeniedException", DigestStoreError, _USAGE, False),
+        ("ParameterMaxVersionLimitExceeded", DigestStoreError, _USAGE, False),
+        ("ThrottlingException", BackendUnavailable, _BACKEND, True),
+        ("TooManyUpdates", BackendUnavailable, _BACKEND, True),
+        ("InternalServerError", BackendUnavailable, _BACKEND, True),
+        ("ExpiredTokenException", AwsCredentialsUnusable, _USAGE, False),
+        ("UnrecognizedClientException", AwsCredentialsUnusable, _USAGE, False),
+        ("ValidationException", UsageError, _USAGE, False),
+        ("SomethingNew", BackendUnavailable, _BACKEND, False),
     ],
 )
-def test_ssm_client_errors_map_through_the_table(code, error, retryable, fragment) -> None:
+def test_ssm_client_errors_map_through_the_table(code, error, exit_code, retryable) -> None:
     store = SsmDigestStore(PARAMETER, region=REGION, client=_Failing(code))
     with pytest.raises(error) as raised:
         store.read()
     assert type(raised.value) is error
-    assert raised.value.retryable is retryable
-    assert fragment in raised.value.remediation
-    assert code in raised.value.message and PARAMETER in raised.value.message
+    assert (raised.value.code, raised.value.retryable) == (exit_code, retryable)
     assert isinstance(raised.value.__cause__, ClientError)
+    assert aws_code(raised.value.__cause__) == code
 
 
 @pytest.mark.parametrize(
@@ -311,8 +324,9 @@ def test_ssm_access_denied_on_put_names_put_parameter() -> None:
             raise ClientError({"Error": {"Code": "ParameterNotFound"}}, "GetParameter")
 
     store = SsmDigestStore(PARAMETER, region=REGION, client=DenyPut("AccessDeniedException"))
-    with pytest.raises(DigestStoreError, match="ssm:PutParameter"):
+    with pytest.raises(DigestStoreError) as raised:
         store.write(A, expected_version=None, writer="w")
+    assert "ssm:PutParameter" in raised.value.remediation
 
 
 def test_ssm_without_aws_credentials_says_where_to_configure_them() -> None:
@@ -320,9 +334,11 @@ def test_ssm_without_aws_credentials_says_where_to_configure_them() -> None:
         def get_parameter(self, **_: Any) -> None:
             raise NoCredentialsError()
 
-    with pytest.raises(DigestStoreError) as raised:
+    with pytest.raises(AwsCredentialsUnusable) as raised:
         SsmDigestStore(PARAMETER, region=REGION, client=NoCredentials()).read()
-    assert f"no AWS credentials for GetParameter on {PARAMETER}" in raised.value.message
+    assert (raised.value.code, raised.value.retryable) == (ExitCode.USAGE_ERROR, False)
+    assert isinstance(raised.value.__cause__, NoCredentialsError)
+    assert f"no usable AWS credentials for SSM GetParameter on {PARAMETER}" in raised.value.message
     assert "AwsCredentials block" in raised.value.remediation
 
 
@@ -337,8 +353,8 @@ def test_ssm_unreachable_endpoint_is_backend_unavailable(monkeypatch) -> None:
     )
     with pytest.raises(BackendUnavailable) as raised:
         SsmDigestStore(PARAMETER, region=REGION, client=client).read()
-    assert raised.value.retryable is True
-    assert "could not be reached" in raised.value.message
+    assert (raised.value.code, raised.value.retryable) == (ExitCode.BACKEND_UNAVAILABLE, True)
+    assert isinstance(raised.value.__cause__, EndpointConnectionError)
 
 
 # --- local ------------------------------------------------------------------------------------
@@ -359,7 +375,7 @@ def test_local_file_keeps_every_version_as_json(tmp_path: Path) -> None:
 
 
 def test_local_store_keeps_at_most_max_versions(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(store_module, "MAX_VERSIONS", 3)
+    monkeypatch.setattr(digest_records, "MAX_VERSIONS", 3)
     store = LocalDigestStore(PARAMETER, tmp_path)
     for version in range(5):
         store.write(A, expected_version=version or None, writer="run")
@@ -370,42 +386,46 @@ _GOOD = {"value": A, "version": 1, "modified_at": "2026-01-01T00:00:00Z", "write
 
 
 @pytest.mark.parametrize(
-    ("content", "fragment"),
+    "content",
     [
-        pytest.param("{not json", "corrupt", id="not-json"),
-        pytest.param("", "corrupt", id="empty"),
-        pytest.param(json.dumps({"parameter": PARAMETER, "versions": []}), "versions", id="none"),
-        pytest.param(json.dumps({"versions": [_GOOD]}), "parameter", id="no-parameter"),
+        pytest.param("{not json", id="not-json"),
+        pytest.param("", id="empty"),
+        pytest.param(json.dumps({"parameter": PARAMETER, "versions": []}), id="none"),
+        pytest.param(json.dumps({"versions": [_GOOD]}), id="no-parameter"),
         pytest.param(
             json.dumps({"parameter": PARAMETER, "versions": [_GOOD, _GOOD]}),
-            "do not increase",
             id="repeated-version",
         ),
         pytest.param(
             json.dumps(
                 {"parameter": PARAMETER, "versions": [{**_GOOD, "modified_at": "2026-01-01"}]}
             ),
-            "timezone-aware",
             id="naive-time",
         ),
         pytest.param(
             json.dumps({"parameter": PARAMETER, "versions": [{**_GOOD, "version": 0}]}),
-            "versions.0.version",
             id="version-0",
         ),
     ],
 )
-def test_corrupt_local_file_is_an_error_never_a_reset(tmp_path, content, fragment) -> None:
+def test_corrupt_local_file_is_an_error_never_a_reset(tmp_path, content) -> None:
     store = LocalDigestStore(PARAMETER, tmp_path)
     store.path.write_text(content)
     for call in (store.read, store.history, lambda: store.write(B, expected_version=1, writer="w")):
         with pytest.raises(DigestStoreCorrupt) as raised:
             call()
-        assert str(store.path) in raised.value.message
-        assert fragment in raised.value.message
-        assert "delete it to re-bootstrap" in raised.value.remediation
-        assert "Restore" in raised.value.remediation
+        assert type(raised.value) is DigestStoreCorrupt
+        assert raised.value.code == ExitCode.USAGE_ERROR
+        assert raised.value.remediation == DigestStoreCorrupt.remediation
     assert store.path.read_text() == content  # left as found
+
+
+def test_a_corrupt_local_file_is_named_with_what_is_wrong(tmp_path) -> None:
+    store = LocalDigestStore(PARAMETER, tmp_path)
+    store.path.write_text(json.dumps({"parameter": PARAMETER, "versions": [_GOOD, _GOOD]}))
+    with pytest.raises(DigestStoreCorrupt) as raised:
+        store.read()
+    assert f"the digest store file {store.path} is corrupt: versions [1, 1]" in raised.value.message
 
 
 def test_a_file_of_another_parameter_is_refused_not_repaired(tmp_path) -> None:
@@ -426,8 +446,9 @@ def test_a_file_of_another_parameter_is_refused_not_repaired(tmp_path) -> None:
 def test_unreadable_local_file_names_the_file(tmp_path) -> None:
     store = LocalDigestStore(PARAMETER, tmp_path)
     store.path.mkdir()  # a directory where the file should be: unreadable as a file
-    with pytest.raises(DigestStoreCorrupt, match="cannot read the digest store file"):
+    with pytest.raises(DigestStoreCorrupt) as raised:
         store.read()
+    assert isinstance(raised.value.__cause__, OSError)
 
 
 def test_unwritable_local_directory_is_a_clear_error(tmp_path) -> None:
@@ -436,8 +457,8 @@ def test_unwritable_local_directory_is_a_clear_error(tmp_path) -> None:
     store = LocalDigestStore(PARAMETER, blocker / "digests")
     with pytest.raises(DigestStoreError) as raised:
         store.write(A, expected_version=None, writer="w")
-    assert str(blocker / "digests") in raised.value.message
-    assert "digest_store.path" in raised.value.remediation
+    assert type(raised.value) is DigestStoreError and raised.value.code == ExitCode.USAGE_ERROR
+    assert isinstance(raised.value.__cause__, OSError)
 
 
 def test_local_write_waits_for_the_lock_then_gives_up(tmp_path) -> None:
@@ -494,18 +515,24 @@ def test_open_store_builds_the_configured_backend(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "region", "path", "fragment"),
+    ("kind", "region", "path"),
     [
-        ("s3", REGION, "x", "is not one of: ssm, local"),
-        ("SSM", REGION, "x", "is not one of"),
-        ("ssm", None, "x", "needs an AWS region"),
-        ("ssm", "", "x", "needs an AWS region"),
-        ("local", REGION, None, "needs a directory"),
-        ("local", REGION, "", "needs a directory"),
+        ("s3", REGION, "x"),
+        ("SSM", REGION, "x"),
+        ("ssm", None, "x"),
+        ("ssm", "", "x"),
+        ("local", REGION, None),
+        ("local", REGION, ""),
     ],
 )
-def test_open_store_refuses_unusable_configuration(kind, region, path, fragment) -> None:
+def test_open_store_refuses_unusable_configuration(kind, region, path) -> None:
     with pytest.raises(ConfigError) as raised:
         open_store(kind, PARAMETER, region=region, path=path)
-    assert fragment in raised.value.message
+    assert type(raised.value) is ConfigError and raised.value.code == ExitCode.USAGE_ERROR
     assert "invariants.yaml" in raised.value.remediation
+
+
+def test_an_unknown_store_kind_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as raised:
+        open_store("s3", PARAMETER, region=REGION, path="x")
+    assert "digest_store.kind 's3' is not one of: ssm, local" in raised.value.message

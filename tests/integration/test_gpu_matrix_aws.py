@@ -1,8 +1,9 @@
 """The GPU matrix flow with the ``ec2`` provider, end to end against moto's server on 127.0.0.1.
 
 Every boto3 client the flow makes (EC2, SSM, Cognito) reaches the moto server through
-``AWS_ENDPOINT_URL``; the run is the real flow under the Prefect test harness, with an SSM
-digest store, Cognito sign-in from Prefect Secret blocks and the janitor pre-step.
+``AWS_ENDPOINT_URL``; the run is the real flow under the session's Prefect test harness
+(``prefect_api`` of tests/conftest.py), with an SSM digest store, Cognito sign-in from Prefect
+Secret blocks and the janitor pre-step.
 
 What the test supplies, because moto cannot: moto's ``send_command`` runs nothing and reports
 ``Success`` with empty output, and its SSM inventory lists no EC2 instance. So the hosts are
@@ -12,23 +13,28 @@ its invocation, then, for the smoke-job scripts only, the wrapper puts realistic
 ``nvidia-smi`` / ``rocm-smi`` output in the result's stdout (what a GPU host would print). The
 installer and onboarding check keep moto's empty, successful result.
 
-For speed only: ``Ec2HostProvider`` makes a new boto3 session per step, each loading the EC2
+For speed only: each step opens a new boto3 session (tasks.platform.aws), each loading the EC2
 API model again (~0.4 s here); the ``aws`` fixture hands those sessions one shared botocore
 model loader. Endpoint, credentials and every request are unchanged.
+
+The janitor's TTL is judged against instances' launch times; the stale instance is launched
+with moto's clock set hours back (``launched_ago``), so nothing waits for a TTL to pass.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
 import botocore.loaders
 import botocore.session
+import moto.ec2.models.instances as moto_instances
 import pytest
 import yaml
 from botocore.config import Config
@@ -37,15 +43,15 @@ from prefect.blocks.system import Secret
 from blocks.errors import ExitCode
 from flows.gpu_matrix import gpu_matrix_promotion
 from tasks.matrix import auth as auth_module
-from tasks.matrix import ec2 as ec2_module
 from tasks.matrix.ec2 import Ec2HostProvider
 from tasks.matrix.errors import LegFailure
 from tasks.matrix.evidence import EvidencePack, LegStatus, Verdict
 from tasks.matrix.janitor import TAG_EXPIRES_AT, TAG_RUN_ID
+from tasks.platform import aws as platform_aws
 from tests.control_plane import FakeControlPlane, control_plane
 from tests.flows.matrix_files import CANDIDATE, OTHER
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 
 REGION = "us-west-2"
 ENVIRONMENT = "aws"
@@ -119,8 +125,21 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         core.register_component("data_loader", MODELS)
         return real_session(*args, botocore_session=core, **kwargs)
 
-    monkeypatch.setattr(ec2_module.boto3.session, "Session", session)
+    monkeypatch.setattr(platform_aws.boto3.session, "Session", session)
     return moto_endpoint
+
+
+@contextmanager
+def launched_ago(hours: float) -> Iterator[None]:
+    """Instances launched inside get a launch time ``hours`` back: moto's clock, not a sleep.
+
+    The server runs in this process (ThreadedMotoServer), and moto stamps ``LaunchTime`` from
+    ``moto.ec2.models.instances.utcnow``.
+    """
+    real = moto_instances.utcnow
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(moto_instances, "utcnow", lambda: real() - timedelta(hours=hours))
+        yield
 
 
 def client(service: str):
@@ -412,17 +431,19 @@ def test_the_janitor_terminates_only_stale_instances_with_the_purpose_tag(
             TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
         )["Instances"][0]["InstanceId"]
 
-    stale, foreign = launch(PURPOSE_VALUE), launch("something-else")
-    ttl_hours = 0.0002  # 0.72 s
-    time.sleep(ttl_hours * 3600 + 0.5)
+    ttl_hours = 1
+    with launched_ago(hours=ttl_hours + 1):
+        stale, foreign = launch(PURPOSE_VALUE), launch("something-else")
+    fresh = launch(PURPOSE_VALUE)  # launched now: inside its TTL
     _, pack = run(write_invariants(tmp_path, parameter, cognito, plane, ttl_hours), tmp_path / "ev")
 
     assert pack.verdict is Verdict.PROMOTED, pack.reasons
     assert pack.janitor_terminated == [stale]
-    states = {i: x["State"]["Name"] for i, x in instances().items() if i in (stale, foreign)}
-    assert states == {stale: "terminated", foreign: "running"}
+    kept = (stale, foreign, fresh)
+    states = {i: x["State"]["Name"] for i, x in instances().items() if i in kept}
+    assert states == {stale: "terminated", foreign: "running", fresh: "running"}
     assert all(x["State"]["Name"] == "terminated" for x in of_run(pack.run_id).values())
-    ec2.terminate_instances(InstanceIds=[foreign])
+    ec2.terminate_instances(InstanceIds=[foreign, fresh])
 
 
 def test_a_leg_without_a_gpu_blocks_promotion_and_its_host_is_terminated(
