@@ -31,7 +31,7 @@ from tasks.matrix.legs import Onboarding, host_script, onboard
 from tasks.matrix.pipeline import LegDraft, run_stages
 from tasks.matrix.promotion import promote, read_approved
 from tasks.matrix.report import event_payload, render_markdown, table_rows
-from tasks.matrix.wiring import digest_store, host_provider, providers_of
+from tasks.matrix.wiring import aws_access, digest_store, host_provider, providers_of
 from tasks.platform.clock import utc_now
 from tasks.platform.keys import artifact_key
 from tasks.platform.steps import emit, publish_summary, retry_if_retryable, run_logger, step
@@ -68,6 +68,7 @@ def authenticate(env: EnvironmentSpec) -> ControlPlaneCredential:
         SecretStr(password),
         token_env=spec.token_env,
         refresh_margin_seconds=spec.refresh_margin_seconds,
+        aws=aws_access(env),
     )
     return ControlPlaneCredential(method="cognito", token=provider.token())
 
