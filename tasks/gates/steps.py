@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from blocks.gates import FlowRunGate, Gate, load_gates_file
 from blocks.storage import warden_home
-from tasks.gates.checkpoint import evaluate_checkpoint
+from tasks.gates.checkpoint_check import evaluate_checkpoint
 from tasks.gates.command import evaluate_command
 from tasks.gates.coverage import evaluate_coverage
 from tasks.gates.flow_runs import LatestRun, evaluate_flow_run

@@ -10,7 +10,7 @@ import pytest
 from blocks.errors import ConfigError
 from blocks.gates import CheckpointGate, load_gates_file
 from tasks.checkpoints.verify import seal_checkpoint
-from tasks.gates.checkpoint import evaluate_checkpoint
+from tasks.gates.checkpoint_check import evaluate_checkpoint
 from tasks.gates.plan import plan_run
 from tests.checkpoint_files import write_checkpoint
 from tests.conftest import ROOT
