@@ -62,3 +62,26 @@ def test_rollback_runs_the_flow_and_works_under_the_kill_switch(tmp_path: Path) 
             flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since)),
         )
     assert [run.state.name for run in runs] == ["Completed"]
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+def test_status_reads_the_spool_without_creating_or_changing_anything(tmp_path: Path) -> None:
+    from tasks.events import A2AEvent, Spool
+
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    empty, kept = spools / "empty.sqlite", spools / "kept.sqlite"
+    empty.touch()  # opening it as a Spool would create the table
+    spool = Spool(kept)
+    spool.put(A2AEvent.gauntlet_begin())
+    spool.close()
+    before = _snapshot(spools)
+    for path, waiting in ((empty, 0), (kept, 1)):
+        config = write_lora(tmp_path, a2a={"spool": str(path)})
+        result = warden("lora", "status", "--config", str(config))
+        assert result.exit_code == 0, result.output
+        assert f"A2A spool: {waiting} event(s) waiting" in result.output
+    assert _snapshot(spools) == before
