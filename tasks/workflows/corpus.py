@@ -30,6 +30,22 @@ class CorpusPlan(BaseModel):
     record: bool = True
 
 
+class CorpusOverrides(BaseModel):
+    """What an operator changed about a named corpus for one run (None: the corpus's value);
+    ``snapshots_dir`` and ``record`` say where and whether the run is kept in the history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    paths: list[str] | None = None
+    patterns: list[str] | None = None
+    checker: str | None = None
+    mode: str | None = None
+    jobs: int | None = None
+    limit: int | None = None
+    snapshots_dir: str | None = None
+    record: bool = True
+
+
 def plan_corpus(
     config: WorkflowsFile,
     name: str,

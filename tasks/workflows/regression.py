@@ -89,6 +89,13 @@ class RegressionReport(BaseModel):
         """0 when no code regressed, 1 (the verdict failed) otherwise; 2 is raised, not returned."""
         return int(ExitCode.OK if self.ok else ExitCode.VERDICT_FAILED)
 
+    @property
+    def summary(self) -> str:
+        """The run's state message: how many codes regressed, or none."""
+        if self.regressions:
+            return f"regression in {len(self.regressions)} code(s)"
+        return "no regression"
+
 
 def _checked_codes(codes: tuple[str, ...] | list[str], fail_on_new_internal: bool) -> list[str]:
     """The codes to compare, in order, without repeats; unknown names are a usage error."""
@@ -215,6 +222,11 @@ def read_suppression_list(path: Path) -> Suppressions:
             "drop --exclude-suppressed.",
         ) from exc
     return parse_suppressions(text, source=str(path))
+
+
+def regression_rows(report: RegressionReport) -> list[dict[str, Any]]:
+    """The artifact's table: a row per regressed code, or one row saying none regressed."""
+    return [regression.model_dump() for regression in report.regressions] or [{"regressions": 0}]
 
 
 def regression_report_md(report: RegressionReport) -> str:

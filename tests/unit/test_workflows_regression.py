@@ -13,6 +13,7 @@ from tasks.workflows.regression import (
     RegressionReport,
     find_regressions,
     regression_report_md,
+    regression_rows,
     relative_increase,
 )
 
@@ -190,3 +191,13 @@ def test_markdown_summary_marks_regressed_codes() -> None:
     assert "| VALIDATION_ERROR | 0 | 42 | +42 | ∞ (from zero) | ❌ |" in text
     assert "| PARSE_ERROR | 1800 | 1810 | +10 | +0.56% | ✅ |" in text
     assert "more than 5 files AND more than 10% relative increase" in text
+
+
+def test_the_artifact_rows_and_run_message_say_what_regressed_or_that_nothing_did() -> None:
+    regressed = find_regressions(
+        baseline(VALIDATION_ERROR=42), baseline(VALIDATION_ERROR=0), now=NOW
+    )
+    clean = find_regressions(baseline(PARSE_ERROR=1), baseline(PARSE_ERROR=1), now=NOW)
+    assert [row["code"] for row in regression_rows(regressed)] == ["VALIDATION_ERROR"]
+    assert regression_rows(clean) == [{"regressions": 0}]
+    assert (regressed.summary, clean.summary) == ("regression in 1 code(s)", "no regression")
