@@ -12,20 +12,14 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStartTime,
 )
 from prefect.variables import Variable
-from typer.testing import CliRunner
 
 from blocks.storage import warden_home
-from cli.main import app
 from tasks.lora.registry import Pointers
 from tasks.platform.clock import utc_now
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
+from tests.flows.cli_runner import warden
 from tests.flows.lora_files import GOOD_ADAPTER, live_canary, write_lora
-
-runner = CliRunner()
-
-
-def warden(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
+from tests.folders import folder_state
 
 
 def test_deploy_under_the_kill_switch_exits_3_and_deploys_nothing(tmp_path: Path) -> None:
@@ -64,10 +58,6 @@ def test_rollback_runs_the_flow_and_works_under_the_kill_switch(tmp_path: Path) 
     assert [run.state.name for run in runs] == ["Completed"]
 
 
-def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
-
-
 def test_status_reads_the_spool_without_creating_or_changing_anything(tmp_path: Path) -> None:
     from tasks.events import A2AEvent, Spool
 
@@ -78,10 +68,10 @@ def test_status_reads_the_spool_without_creating_or_changing_anything(tmp_path: 
     spool = Spool(kept)
     spool.put(A2AEvent.gauntlet_begin())
     spool.close()
-    before = _snapshot(spools)
+    before = folder_state(spools)
     for path, waiting in ((empty, 0), (kept, 1)):
         config = write_lora(tmp_path, a2a={"spool": str(path)})
         result = warden("lora", "status", "--config", str(config))
         assert result.exit_code == 0, result.output
         assert f"A2A spool: {waiting} event(s) waiting" in result.output
-    assert _snapshot(spools) == before
+    assert folder_state(spools) == before

@@ -10,10 +10,7 @@ import pytest
 
 from tasks.events import A2AEvent, EventConfigError, Spool
 from tasks.events.spool_peek import peek_pending_count
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+from tests.folders import folder_state
 
 
 def _spool_with(path: Path, events: int) -> Spool:
@@ -31,14 +28,14 @@ def test_an_empty_file_holds_no_events_and_stays_empty(tmp_path: Path) -> None:
     path = tmp_path / "spool.sqlite"
     path.touch()
     assert peek_pending_count(path) == 0
-    assert _snapshot(tmp_path) == {"spool.sqlite": (0, path.stat().st_mtime_ns)}
+    assert folder_state(tmp_path) == {"spool.sqlite": (0, path.stat().st_mtime_ns)}
 
 
 def test_a_closed_spool_is_counted_without_wal_or_shm_files(tmp_path: Path) -> None:
     _spool_with(tmp_path / "spool.sqlite", 2).close()
-    before = _snapshot(tmp_path)
+    before = folder_state(tmp_path)
     assert peek_pending_count(tmp_path / "spool.sqlite") == 2
-    assert _snapshot(tmp_path) == before
+    assert folder_state(tmp_path) == before
 
 
 def test_a_live_writers_uncheckpointed_events_are_counted(tmp_path: Path) -> None:
@@ -63,7 +60,7 @@ def _not_sqlite(path: Path) -> None:
 def test_an_unreadable_file_is_a_config_error_and_is_left_as_it_is(tmp_path: Path, write) -> None:
     path = tmp_path / "spool.sqlite"
     write(path)
-    before = _snapshot(tmp_path)
+    before = folder_state(tmp_path)
     with pytest.raises(EventConfigError):
         peek_pending_count(path)
-    assert _snapshot(tmp_path) == before
+    assert folder_state(tmp_path) == before
