@@ -3,29 +3,32 @@
 It is the one source of truth for agent promotion: which vendor legs run, on which pinned AMI
 and instance type, with which installer, smoke jobs and timeouts, and where the approved digest
 lives. It is validated whole before anything is provisioned; every problem is reported at once
-with file, line and field (see :mod:`blocks.yaml_source`).
+with file, line and field (see :mod:`blocks.yaml_source`). The scripts' placeholders live in
+:mod:`blocks.script_placeholders`, the control plane and its sign-in in
+:mod:`blocks.control_plane_spec`; their public names are importable from here too.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from blocks.aws import BLOCK_NAME, ssm_parameter_problem
+from blocks.control_plane_spec import AuthSpec, ControlPlaneSpec
+from blocks.control_plane_spec import check_control_plane_url as check_control_plane_url
+from blocks.control_plane_spec import is_loopback_host as is_loopback_host
 from blocks.defaults import DEFAULT_INVARIANTS
 from blocks.errors import UsageError
+from blocks.script_placeholders import PLACEHOLDERS as PLACEHOLDERS
+from blocks.script_placeholders import known_placeholders
+from blocks.script_placeholders import placeholders_in as placeholders_in
+from blocks.script_placeholders import render as render
 from blocks.storage import warden_home
 from blocks.yaml_source import load_model
 
-PLACEHOLDERS = frozenset({"digest", "run_id", "leg", "region", "scratch"})
-# ``{{name}}`` with a bare identifier is a placeholder; anything else in double braces (a Go
-# template such as ``docker inspect -f '{{.State.Status}}'``) is left as it is.
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
@@ -38,52 +41,6 @@ _HOST_PORT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def placeholders_in(template: str) -> set[str]:
-    """The placeholder names a script uses."""
-    return set(_PLACEHOLDER.findall(template))
-
-
-def _known_placeholders(template: str) -> str:
-    unknown = sorted(placeholders_in(template) - PLACEHOLDERS)
-    if unknown:
-        names = ", ".join("{{" + name + "}}" for name in unknown)
-        known = ", ".join("{{" + name + "}}" for name in sorted(PLACEHOLDERS))
-        raise ValueError(f"unknown placeholder {names}; the known placeholders are {known}")
-    return template
-
-
-def render(template: str, **values: object) -> str:
-    """Fill a script's ``{{name}}`` placeholders with ``values``, inserted verbatim.
-
-    Values are trusted and may be shell expressions (``scratch="${WARDEN_SCRATCH}"`` expands
-    on the host), so scripts double-quote a placeholder that may hold spaces:
-    ``test -f "{{scratch}}/agent/active"``. A value holding a newline or NUL is refused.
-    """
-    unknown_values = sorted(set(values) - PLACEHOLDERS)
-    if unknown_values:
-        raise UsageError(
-            f"render() got unknown placeholder value(s) {unknown_values}",
-            remediation=f"Pass only {sorted(PLACEHOLDERS)}.",
-        )
-    multi_line = sorted(
-        name for name, value in values.items() if re.search(r"[\n\r\0]", str(value))
-    )
-    if multi_line:
-        raise UsageError(
-            f"placeholder value(s) {multi_line} hold a newline or NUL",
-            remediation="Pass one-line values (a digest, a run id, a path).",
-        )
-    used = placeholders_in(template)
-    unknown = sorted(used - PLACEHOLDERS)
-    missing = sorted((used & PLACEHOLDERS) - set(values))
-    if unknown or missing:
-        raise UsageError(
-            f"cannot render script: unknown placeholder(s) {unknown}, no value for {missing}",
-            remediation="Give a value for every placeholder the script uses (see invariants.yaml).",
-        )
-    return _PLACEHOLDER.sub(lambda match: str(values[match[1]]), template)
 
 
 class Timeouts(Strict):
@@ -151,7 +108,7 @@ class LegSpec(Strict):
     @field_validator("onboarding_check", "smoke_job")
     @classmethod
     def _placeholders(cls, value: str) -> str:
-        return _known_placeholders(value)
+        return known_placeholders(value)
 
     @model_validator(mode="after")
     def _ec2_is_pinned(self) -> LegSpec:
@@ -173,7 +130,7 @@ class InstallerSpec(Strict):
     @field_validator("script")
     @classmethod
     def _placeholders(cls, value: str) -> str:
-        return _known_placeholders(value)
+        return known_placeholders(value)
 
 
 class DigestStoreSpec(Strict):
@@ -194,71 +151,6 @@ class DigestStoreSpec(Strict):
     def resolved_path(self) -> Path:
         """The local store's folder: ``path``, else ``warden_home()/matrix/digests``."""
         return Path(self.path) if self.path else warden_home() / "matrix" / "digests"
-
-
-class AuthSpec(Strict):
-    """Cognito sign-in for the control plane; secrets are named Prefect Secret blocks."""
-
-    user_pool_id: str = Field(min_length=1)
-    client_id: str = Field(min_length=1)
-    username_secret: str = Field(min_length=1, description="Secret block holding the username")
-    password_secret: str = Field(min_length=1, description="Secret block holding the password")
-    token_env: str = Field("RADIX_JWT_TOKEN", pattern=r"^[A-Z_][A-Z0-9_]*$")
-    refresh_margin_seconds: float = Field(300, ge=0)
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` or a loopback address (127.0.0.0/8, ::1): traffic that never leaves here."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_control_plane_url(url: str) -> str:
-    """``url`` without a trailing slash, if it may carry the IdToken; ValueError saying why not.
-
-    https anywhere; plain http only to a loopback host (tests, a local control plane), since
-    the IdToken travels in its ``Authorization`` header. No credentials, query or fragment.
-    """
-    parts = urlsplit(url)
-    try:
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises on a port that is not a number in range
-    except ValueError as exc:
-        raise ValueError(f"control_plane.url {url!r} is not a URL: {exc}") from None
-    if parts.scheme not in ("https", "http") or not host:
-        raise ValueError(
-            f"control_plane.url {url!r} must be an https URL with a host, "
-            "e.g. https://control-plane.example.com/api"
-        )
-    if parts.scheme == "http" and not is_loopback_host(host):
-        raise ValueError(
-            f"control_plane.url {url!r} uses plain http to {host}: the IdToken would travel "
-            "unencrypted; use https (http is allowed only for 127.0.0.1, ::1 or localhost)"
-        )
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError(
-            f"control_plane.url {url!r} must hold no credentials, query or fragment: the "
-            "IdToken is the only credential, sent as a bearer header"
-        )
-    return url.rstrip("/")
-
-
-class ControlPlaneSpec(Strict):
-    """The control plane that onboarding is verified against (seed 001: token exchange and
-    cluster activation). Each leg's host is looked up at ``GET <url>/clusters/<host id>`` with
-    the IdToken as bearer; only its answer ``active`` proves onboarding."""
-
-    url: str = Field(description="https base URL (http only for a loopback host)")
-    request_timeout_seconds: float = Field(10, gt=0, le=120)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_control_plane_url(value)
 
 
 class AgentPromotion(Strict):

@@ -94,15 +94,20 @@ def load_workflows_file(path: Path | str = DEFAULT_WORKFLOWS_FILE) -> WorkflowsF
     return load_model(path, WorkflowsFile)
 
 
+class NoCorpusToRun(ConfigError):
+    """No workflows file, and no PATHS and --checker to make a corpus from."""
+
+    remediation = "Run from the checkout, pass --config FILE, or give PATHS and --checker."
+
+
 def adhoc_workflows_file(name: str, paths: list[str] | None, checker: str | None) -> WorkflowsFile:
     """A workflows file of one corpus made from the command line, for runs outside a checkout:
     PATHS and a checker are then required; the rest are the Corpus defaults (parse mode, a
     job per CPU), with the files a built-in checker reads (``*.py``; ``*.yaml``/``*.yml``)."""
     if not paths or not checker:
-        raise ConfigError(
+        raise NoCorpusToRun(
             f"{DEFAULT_WORKFLOWS_FILE}: file not found, and no PATHS and --checker to run "
-            "without it",
-            remediation="Run from the checkout, pass --config FILE, or give PATHS and --checker.",
+            "without it"
         )
     patterns = ADHOC_PATTERNS.get(checker.strip(), ["*"])
     try:

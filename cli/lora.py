@@ -143,7 +143,7 @@ def status(
     history: Annotated[int, typer.Option("--history", help="History entries to show.")] = 10,
 ) -> None:
     """Stable and canary versions, the deploy history, and A2A events waiting in the spool."""
-    from tasks.events import Spool
+    from tasks.events.spool_peek import peek_pending_count
     from tasks.lora.wiring import deploy_target
 
     lora = _config(config, target)
@@ -163,12 +163,13 @@ def status(
         )
     console.print(table)
     spool_path = lora.a2a.spool_path()
-    if spool_path.exists():
-        spool = Spool(spool_path)
-        try:
-            console.print(f"A2A spool: {spool.pending_count()} event(s) waiting ({spool_path})")
-        finally:
-            spool.close()
+    try:  # read only: a reporting command neither creates nor prepares the spool
+        waiting = peek_pending_count(spool_path)
+    except WardenError as exc:
+        console.print(f"A2A spool: unreadable ({exc.message})", markup=False)
+        return
+    if waiting is not None:
+        console.print(f"A2A spool: {waiting} event(s) waiting ({spool_path})", markup=False)
 
 
 def _print_metrics(verdict) -> None:

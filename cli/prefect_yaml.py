@@ -11,6 +11,9 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from blocks.errors import ConfigError
+from blocks.yaml_source import read_yaml
+
 
 def check_prefect_yaml(path: Path, data: Any) -> list[str]:
     """Every deployment names a flow that imports and parameters that flow accepts."""
@@ -19,6 +22,9 @@ def check_prefect_yaml(path: Path, data: Any) -> list[str]:
         return [f"{path}: no 'deployments' list"]
     problems = []
     for index, deployment in enumerate(deployments):
+        if not isinstance(deployment, dict):
+            problems.append(_not_a_mapping(path, index, deployment))
+            continue
         name = deployment.get("name", f"#{index}")
         entrypoint = deployment.get("entrypoint", "")
         try:
@@ -27,6 +33,20 @@ def check_prefect_yaml(path: Path, data: Any) -> list[str]:
         except Exception as exc:  # any failure to import or validate is the finding
             problems.append(f"{path}: deployment {name!r}: {type(exc).__name__}: {exc}")
     return problems
+
+
+def _not_a_mapping(path: Path, index: int, deployment: Any) -> str:
+    """``file:line: deployments.N: ...`` for an entry that has no name or entrypoint to read."""
+    try:
+        _, lines = read_yaml(path)
+    except ConfigError:
+        lines = {}
+    line = lines.get(("deployments", index))
+    where = f"{path}:{line}" if line else str(path)
+    return (
+        f"{where}: deployments.{index}: a deployment must be a mapping with 'name' and "
+        f"'entrypoint', not {type(deployment).__name__} {deployment!r}"
+    )
 
 
 def load_entrypoint(entrypoint: str) -> Any:

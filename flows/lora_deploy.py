@@ -16,8 +16,6 @@ is flows/lora_gauntlet.py's ``judge``, which also publishes its verdict.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from prefect import flow
 from prefect.states import Completed, Failed, State
@@ -29,9 +27,15 @@ from flows.lora_gauntlet import judge
 from tasks.events import BestEffortBus
 from tasks.lora import steps
 from tasks.lora.admission import already_stable, check_mock_allowed
-from tasks.lora.report import DeployOutcome, DeployRecord, deploy_markdown, deploy_row
+from tasks.lora.report import (
+    DeployOutcome,
+    DeployRecord,
+    GauntletStopped,
+    deploy_markdown,
+    deploy_row,
+)
 from tasks.lora.sides import served_models
-from tasks.lora.switches import Switches
+from tasks.lora.switches import Switches, switch_parameters
 from tasks.lora.verdict import check_first_deploy_floor
 from tasks.platform.clock import utc_now
 from tasks.platform.keys import artifact_key
@@ -60,15 +64,8 @@ def lora_deploy(
     """
     lora = load_lora_file(config)
     lora.target(target)  # an unknown target is a usage error before anything else
-    switches = steps.read_switches(  # reads only: bad switches change nothing
-        lora,
-        {
-            "GAUNTLET_ENABLED": gauntlet_enabled,
-            "A2A_ENABLED": a2a_enabled,
-            "GAUNTLET_MODE": gauntlet_mode,
-            "SKIP_GAUNTLET": skip_gauntlet,
-        },
-    )
+    parameters = switch_parameters(gauntlet_enabled, a2a_enabled, gauntlet_mode, skip_gauntlet)
+    switches = steps.read_switches(lora, parameters)  # reads only: bad switches change nothing
     run = DeployRecord.start(target, adapter, version, switches)
     run_logger().info("switches: %s", run.switches)
     bus: BestEffortBus | None = None
@@ -102,7 +99,7 @@ def _deploy(run: DeployRecord, lora: LoraFile, switches: Switches, bus) -> None:
     if not switches.gauntlet_enabled:
         steps.announce_skipped(run.target, run.version)
         ensure_kill_switch_off(steps.PROCESS)  # before the deploy
-        with _rolled_back_on_error(run, lora):
+        with steps.rolled_back_on_error(run, lora):
             steps.deploy_canary(run.target, lora, run.version, run.adapter)
             return _promote(run, lora, switches)
     if not run.ready(steps.check_operational_readiness(lora.readiness)):
@@ -118,11 +115,11 @@ def _gauntlet(run: DeployRecord, lora: LoraFile, switches: Switches, bus) -> Non
     """BEGIN -> canary -> gauntlet (or the mock) -> one PASS or FAIL -> promote or roll back."""
     target, mock, started = run.target, switches.skip_gauntlet, time.monotonic()
     steps.announce("begin", lora, target, bus, mode=str(switches.gauntlet_mode), mock=mock)
-    failure_reason = "canary_deploy_failed"
-    with _rolled_back_on_error(run, lora):  # no canary outlives a gauntlet that did not finish
+    failure_reason = GauntletStopped.CANARY_DEPLOY
+    with steps.rolled_back_on_error(run, lora):  # no canary outlives a gauntlet that did not finish
         try:
             pointers = steps.deploy_canary(target, lora, run.version, run.adapter)
-            failure_reason = "gauntlet_error"
+            failure_reason = GauntletStopped.GAUNTLET
             canary, stable = served_models(lora.target(target).name_prefix, pointers)
             verdict = None if mock else judge(target, lora, canary, stable, switches.gauntlet_mode)
         except BaseException:
@@ -131,7 +128,7 @@ def _gauntlet(run: DeployRecord, lora: LoraFile, switches: Switches, bus) -> Non
     if run.judged(verdict):
         duration = round(time.monotonic() - started, 3)
         steps.announce("pass", lora, target, bus, duration_seconds=duration, mock=mock)
-        with _rolled_back_on_error(run, lora):
+        with steps.rolled_back_on_error(run, lora):
             return _promote(run, lora, switches)
     steps.announce("fail", lora, target, bus, failure_reason=run.fail_reason())
     run.rolled_back_after_gauntlet(steps.roll_back(target, lora))
@@ -141,18 +138,3 @@ def _promote(run: DeployRecord, lora: LoraFile, switches: Switches) -> None:
     ensure_kill_switch_off(steps.PROCESS)  # again, before the irreversible step
     outcome = DeployOutcome.of_promotion(switches.gauntlet_enabled, mock=switches.skip_gauntlet)
     run.promoted(steps.promote_canary(run.target, lora), outcome)
-
-
-@contextmanager
-def _rolled_back_on_error(run: DeployRecord, lora: LoraFile) -> Iterator[None]:
-    """Whatever stops the block rolls the canary back, then goes on; if the rollback handler
-    fails too, that is recorded and the first error prevails."""
-    try:
-        yield
-    except BaseException as error:
-        run_logger().warning("rolling the canary back after %s", type(error).__name__)
-        try:
-            run.rolled_back(steps.roll_back(run.target, lora))
-        except Exception as exc:
-            run.rollback_failed(exc)
-        raise

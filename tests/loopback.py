@@ -57,6 +57,11 @@ def host_port(server: ThreadingHTTPServer) -> str:
     return f"127.0.0.1:{server.server_address[1]}"
 
 
+def closed_port_url() -> str:
+    """An http URL on a loopback port nothing listens on: connecting is refused."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now (bound, then released): a closed port for
     connection-refused tests, or a port for a server started later."""

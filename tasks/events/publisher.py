@@ -15,7 +15,7 @@ oldest first, stopping at the first failure so order is kept (see ``drain``).
 
 An event the spool cannot take is held in memory and retried by the sender thread. Once the
 publisher is closed nothing is left to retry it: what is still held then is lost, and counted
-in ``stats().dropped`` (logged as an error), never silently.
+in ``stats().dropped`` (logged as an error), never silently (``spool_writer`` decides that).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from tasks.events.drain import DrainResult, DrainStop, drain
 from tasks.events.errors import DeliveryFailed, EventConfigError, InvalidEvent
 from tasks.events.sink import EventSink, WebhookSink
 from tasks.events.spool import Spool, Synchronous
+from tasks.events.spool_writer import SpoolWriter, Tally
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 0.1
@@ -107,13 +108,8 @@ class EventPublisher:
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=queue_size)
         self._batch_size = batch_size
         self._join_s = timeout + 1.0
-        self._cond = threading.Condition()
-        self._counts = dict.fromkeys(
-            ("published", "sent", "spooled", "failed", "overflowed", "errors", "dropped"), 0
-        )
-        self._accepted = 0  # items that went onto the queue
-        self._settled = 0  # queue items delivered or committed to the spool
-        self._unsaved: list[A2AEvent] = []  # spool writes that failed; retried by the worker
+        self._tally = Tally()
+        self._writer = SpoolWriter(self._spool, self._tally, self._retired)
         self._closed = False
         self._gate = threading.Lock()  # no item enters the queue once close() took it over
         self._stop = threading.Event()
@@ -132,9 +128,9 @@ class EventPublisher:
         """
         if not isinstance(event, A2AEvent):
             raise InvalidEvent(f"publish() takes an A2AEvent, got {type(event).__name__}")
-        self._count("published")
+        self._tally.count("published")
         self._breaker.record_event(event.event_type)
-        if durable and not self._spool_now([event]):
+        if durable and not self._writer.write([event]):
             return False  # held in memory for the worker to retry; flush() waits for it
         with self._gate:
             closed = self._closed
@@ -146,8 +142,7 @@ class EventPublisher:
             self._queue.put_nowait(item)
         except queue.Full:
             return False
-        with self._cond:
-            self._accepted += 1
+        self._tally.accept()
         return True
 
     def _overflow(self, event: A2AEvent, durable: bool, *, queue_full: bool) -> bool:
@@ -167,18 +162,18 @@ class EventPublisher:
         if not durable:
             events.append(event)
         if queue_full:
-            self._count("overflowed", len(taken) + 1)
-        committed = self._spool_now(events)
-        self._settle(len(taken))
+            self._tally.count("overflowed", len(taken) + 1)
+        committed = self._writer.write(events)
+        self._tally.settle(len(taken))
         return committed or durable
 
     def flush(self, timeout: float = 5.0) -> bool:
         """True once everything published before the call is delivered or in the spool."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            target = self._accepted
-            return self._cond.wait_for(
-                lambda: self._settled >= target and not self._unsaved,
+        deadline, tally = time.monotonic() + timeout, self._tally
+        with tally.cond:
+            target = tally.accepted
+            return tally.cond.wait_for(
+                lambda: tally.settled >= target and not self._writer.holding,
                 timeout=max(0.0, deadline - time.monotonic()),
             )
 
@@ -197,12 +192,12 @@ class EventPublisher:
                 leftovers.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        self._spool_now([item.event for item in leftovers if not item.durable])
-        self._settle(len(leftovers))
+        self._writer.write([item.event for item in leftovers if not item.durable])
+        self._tally.settle(len(leftovers))
         if self._thread.is_alive():
             log.warning("event publisher thread still busy at close; it spools what it holds")
             return
-        self._give_up_unsaved()
+        self._writer.give_up()
         if self._sink is not None:
             self._sink.close()
         self._spool.close()
@@ -214,8 +209,7 @@ class EventPublisher:
         self.close()
 
     def stats(self) -> PublisherStats:
-        with self._cond:
-            counts = dict(self._counts)
+        counts = self._tally.snapshot()
         return PublisherStats(
             published=counts["published"],
             sent=counts["sent"],
@@ -275,7 +269,7 @@ class EventPublisher:
             )
         finally:
             self._drain_lock.release()
-        self._count("sent", result.sent)
+        self._tally.count("sent", result.sent)
         return result
 
     # -- the sender thread ---------------------------------------------------------------
@@ -286,12 +280,12 @@ class EventPublisher:
                 batch = self._take()
                 if batch:
                     self._deliver(batch)
-                self._retry_unsaved()
+                self._writer.retry()
             except Exception:  # the thread must outlive any surprise; events stay queued
                 log.exception("event publisher thread: unexpected error")
                 time.sleep(IDLE_POLL_S)
         if self._closed:  # close() gave up waiting for this thread: settle what it holds
-            self._give_up_unsaved()
+            self._writer.give_up()
 
     def _take(self) -> list[_Item]:
         try:
@@ -322,22 +316,22 @@ class EventPublisher:
             if error is None:
                 if item.durable:
                     delivered_durable.append(event.id)
-                self._count("sent")
+                self._tally.count("sent")
             elif item.durable:
-                self._quietly(self._spool.mark_failed, event.id, error)
+                self._writer.quietly(self._spool.mark_failed, event.id, error)
             else:
                 to_spool.append(event)
                 errors[event.id] = error
-        self._spool_now(to_spool, errors=errors)
+        self._writer.write(to_spool, errors=errors)
         # a failed delete only means a duplicate later, which the idempotency key absorbs
-        self._quietly(self._spool.mark_sent, delivered_durable)
-        self._settle(len(batch))
+        self._writer.quietly(self._spool.mark_sent, delivered_durable)
+        self._tally.settle(len(batch))
 
     def _backlog(self, batch: list[_Item]) -> bool:
         """Spooled events wait besides this batch's own durable ones (already in the spool)."""
         try:
             return self._spool.pending_count() > sum(item.durable for item in batch)
-        except Exception:  # an unreadable spool: _spool_now will report it
+        except Exception:  # an unreadable spool: the writer will report it
             return False
 
     def _send(self, body: str, event_id: str) -> str | None:
@@ -353,85 +347,9 @@ class EventPublisher:
             self._breaker.record_success()
             return None
         self._breaker.record_failure()
-        self._count("failed")
+        self._tally.count("failed")
         return error
-
-    # -- bookkeeping ---------------------------------------------------------------------
-
-    def _spool_now(self, events: list[A2AEvent], errors: dict[str, str] | None = None) -> bool:
-        """Commit events to the spool; on failure hold them for the worker to retry.
-
-        While events are held, later ones queue up behind them, so the spool keeps order.
-        """
-        if not events:
-            return True
-        with self._cond:
-            if self._unsaved:
-                self._unsaved.extend(events)
-                return False
-        try:
-            self._spool.put_many(events, errors=errors)
-        except Exception as exc:
-            with self._cond:
-                self._counts["errors"] += 1
-                retried = not self._retired()
-                if retried:
-                    self._unsaved.extend(events)
-                else:
-                    self._counts["dropped"] += len(events)
-            if retried:
-                log.warning("event spool write failed (%s); holding %d events", exc, len(events))
-            else:
-                log.error(
-                    "event spool write failed after close (%s): %d events lost", exc, len(events)
-                )
-            return False
-        self._count("spooled", len(events))
-        return True
-
-    def _quietly(self, action: Callable[..., object], *args: object) -> None:
-        """Spool bookkeeping that must not stop the sender thread; failures are counted."""
-        try:
-            action(*args)
-        except Exception as exc:
-            log.warning("event spool bookkeeping failed: %s", exc)
-            self._count("errors")
-
-    def _retry_unsaved(self) -> None:
-        """Retry held events; they stay in ``_unsaved`` (so flush waits) until committed."""
-        with self._cond:
-            held = list(self._unsaved)
-        if not held:
-            return
-        try:
-            self._spool.put_many(held)
-        except Exception as exc:
-            log.warning("event spool still failing (%s); holding %d events", exc, len(held))
-            return
-        with self._cond:
-            del self._unsaved[: len(held)]  # others only ever append behind these
-            self._counts["spooled"] += len(held)
-            self._cond.notify_all()
 
     def _retired(self) -> bool:
         """Closed, and no sender thread is left to retry held events."""
         return self._stop.is_set() and not self._thread.is_alive()
-
-    def _give_up_unsaved(self) -> None:
-        """One last write of the held events; whatever still fails is counted as dropped."""
-        self._retry_unsaved()
-        with self._cond:
-            lost, self._unsaved = len(self._unsaved), []
-            self._counts["dropped"] += lost
-            self._cond.notify_all()
-        if lost:
-            log.error("event spool unwritable at close: %d events lost (stats().dropped)", lost)
-
-    def _settle(self, count: int) -> None:
-        with self._cond:
-            self._settled += count
-            self._cond.notify_all()
-
-    def _count(self, name: str, amount: int = 1) -> None:
-        with self._cond:
-            self._counts[name] += amount

@@ -62,6 +62,13 @@ FAILING = frozenset(outcome for outcome, code in EXIT_CODES.items() if code != E
 FAIL_REASON = "canary_test_failed"  # the seed's GAUNTLET_FAIL failure_reason, when none is known
 
 
+class GauntletStopped(StrEnum):
+    """GAUNTLET_FAIL's ``failure_reason`` when the gauntlet did not finish: which step raised."""
+
+    CANARY_DEPLOY = "canary_deploy_failed"  # the canary could not be deployed
+    GAUNTLET = "gauntlet_error"  # the gauntlet itself raised (not a failed verdict)
+
+
 class LoraDeployReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 

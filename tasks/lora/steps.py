@@ -11,6 +11,8 @@ task per prompt.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from tasks.lora.dataset import load_dataset
 from tasks.lora.gauntlet import run_side_by_side, run_sync
 from tasks.lora.readiness import Readiness, check_readiness
 from tasks.lora.registry import Pointers, RollbackResult
+from tasks.lora.report import DeployRecord
 from tasks.lora.sampling import select_prompts
 from tasks.lora.switches import GauntletMode, Switches, resolve_switches
 from tasks.lora.verdict import GauntletVerdict, judge_gauntlet
@@ -106,6 +109,21 @@ def promote_canary(target: str, lora: LoraFile) -> Pointers:
 def roll_back(target: str, lora: LoraFile) -> RollbackResult:
     """The rollback handler: restore the previous stable, unload the canary (idempotent)."""
     return deploy_target(target, lora).rollback()
+
+
+@contextmanager
+def rolled_back_on_error(run: DeployRecord, lora: LoraFile) -> Iterator[None]:
+    """Whatever stops the block rolls the canary back, then goes on; if the rollback handler
+    fails too, that is recorded and the first error prevails. Not a step: it runs in the flow."""
+    try:
+        yield
+    except BaseException as error:
+        run_logger().warning("rolling the canary back after %s", type(error).__name__)
+        try:
+            run.rolled_back(roll_back(run.target, lora))
+        except Exception as exc:
+            run.rollback_failed(exc)
+        raise
 
 
 @step(cache_policy=NO_CACHE)

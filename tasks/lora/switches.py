@@ -85,6 +85,17 @@ def resolve_switches(inputs: SwitchInputs, parameters: Mapping[str, Any]) -> Swi
     return Switches(**values, source=source)
 
 
+def switch_parameters(
+    gauntlet_enabled: bool | None = None,
+    a2a_enabled: bool | None = None,
+    gauntlet_mode: str | None = None,
+    skip_gauntlet: bool | None = None,
+) -> dict[str, Any]:
+    """A flow's four switch parameters as the top layer, by variable name; None: not set."""
+    values = (gauntlet_enabled, a2a_enabled, gauntlet_mode, skip_gauntlet)
+    return dict(zip(SWITCH_NAMES, values, strict=True))
+
+
 def describe_switches(switches: Switches) -> str:
     """One log line: ``GAUNTLET_ENABLED=false (default) A2A_ENABLED=true (.env) ...``."""
     parts = []

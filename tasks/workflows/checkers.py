@@ -14,8 +14,9 @@ import re
 import shlex
 import shutil
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import jsonschema
 import yaml
@@ -36,6 +37,27 @@ _UNDEFINED = (
     pyflakes_messages.UndefinedExport,
 )
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+
+
+class CheckerProblem(StrEnum):
+    """Why a checker cannot run; decided before any file is judged."""
+
+    EMPTY_COMMAND = "empty_command"
+    NO_FILE_PLACEHOLDER = "no_file_placeholder"
+    PROGRAM_NOT_FOUND = "program_not_found"
+    UNSPLITTABLE_COMMAND = "unsplittable_command"
+    SCHEMA_NOT_FOR_CHECKER = "schema_not_for_checker"  # a schema given to another checker
+    SCHEMA_UNLOADABLE = "schema_unloadable"
+    SCHEMA_NOT_AN_OBJECT = "schema_not_an_object"
+    SCHEMA_INVALID = "schema_invalid"
+
+
+class CheckerUnusable(ConfigError):
+    """The corpus's checker (or its schema) cannot run; ``problem`` says why."""
+
+    def __init__(self, message: str, *, problem: CheckerProblem, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.problem = problem
 
 
 @runtime_checkable
@@ -125,7 +147,10 @@ class YamlChecker:
             try:
                 validator_class.check_schema(schema)
             except jsonschema.SchemaError as exc:
-                raise ConfigError(f"invalid JSON Schema: {exc.message}") from exc
+                problem = CheckerProblem.SCHEMA_INVALID
+                raise CheckerUnusable(
+                    f"invalid JSON Schema: {exc.message}", problem=problem
+                ) from exc
             self._validator = validator_class(schema)
 
     def check(self, path: Path, phase: Phase) -> tuple[CheckStatus, bool]:
@@ -215,12 +240,19 @@ class CommandChecker:
 def _validate_template(argv: list[str]) -> None:
     """A checker that cannot run is a configuration error, found before any file is judged."""
     if not argv or not argv[0]:
-        raise ConfigError("checker command is empty: give the program and a {file} argument")
+        raise CheckerUnusable(
+            "checker command is empty: give the program and a {file} argument",
+            problem=CheckerProblem.EMPTY_COMMAND,
+        )
     if not any("{file}" in arg for arg in argv[1:]):
-        raise ConfigError(f"checker command {shlex.join(argv)!r} has no {{file}} placeholder")
+        raise CheckerUnusable(
+            f"checker command {shlex.join(argv)!r} has no {{file}} placeholder",
+            problem=CheckerProblem.NO_FILE_PLACEHOLDER,
+        )
     if "{" in argv[0] or shutil.which(argv[0]) is None:
-        raise ConfigError(
+        raise CheckerUnusable(
             f"checker program {argv[0]!r} not found or not executable",
+            problem=CheckerProblem.PROGRAM_NOT_FOUND,
             remediation="Install it, put it on PATH, or give its full path.",
         )
 
@@ -235,7 +267,10 @@ def checker_from_spec(
     """``python`` or ``yaml`` pick a built-in; anything else is split (never shelled) into argv."""
     name = spec.strip()
     if schema_path is not None and name != "yaml":
-        raise ConfigError(f"a schema applies only to the yaml checker, not to {spec!r}")
+        raise CheckerUnusable(
+            f"a schema applies only to the yaml checker, not to {spec!r}",
+            problem=CheckerProblem.SCHEMA_NOT_FOR_CHECKER,
+        )
     if name == "python":
         return PythonChecker(timeout_sec=timeout_sec)
     if name == "yaml":
@@ -243,7 +278,10 @@ def checker_from_spec(
     try:
         argv = shlex.split(spec)
     except ValueError as exc:
-        raise ConfigError(f"checker command {spec!r} cannot be split: {exc}") from exc
+        raise CheckerUnusable(
+            f"checker command {spec!r} cannot be split: {exc}",
+            problem=CheckerProblem.UNSPLITTABLE_COMMAND,
+        ) from exc
     return CommandChecker(argv, timeout_sec=timeout_sec, prefixes=prefixes)
 
 
@@ -252,10 +290,10 @@ def _yaml_checker(schema_path: Path | None) -> YamlChecker:
         return YamlChecker()
     try:
         return YamlChecker(schema=load_schema(schema_path))
-    except ConfigError as exc:
+    except CheckerUnusable as exc:
         if exc.message.startswith(str(schema_path)):
             raise
-        raise ConfigError(f"{schema_path}: {exc.message}") from exc
+        raise CheckerUnusable(f"{schema_path}: {exc.message}", problem=exc.problem) from exc
 
 
 def load_schema(path: Path) -> dict:
@@ -264,7 +302,12 @@ def load_schema(path: Path) -> dict:
         text = path.read_text(encoding="utf-8")
         schema = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot load the JSON Schema: {exc}") from exc
+        raise CheckerUnusable(
+            f"{path}: cannot load the JSON Schema: {exc}", problem=CheckerProblem.SCHEMA_UNLOADABLE
+        ) from exc
     if not isinstance(schema, dict):
-        raise ConfigError(f"{path}: a JSON Schema must be an object, not {type(schema).__name__}")
+        raise CheckerUnusable(
+            f"{path}: a JSON Schema must be an object, not {type(schema).__name__}",
+            problem=CheckerProblem.SCHEMA_NOT_AN_OBJECT,
+        )
     return schema

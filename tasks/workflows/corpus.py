@@ -30,6 +30,34 @@ class CorpusPlan(BaseModel):
     record: bool = True
 
 
+class UnknownCorpus(UsageError):
+    """The workflows file declares no corpus of that name."""
+
+    remediation = "Pass --corpus with one of the listed corpora, or declare it in the file."
+
+
+class InertOption(UsageError):
+    """An option that would do nothing with the others given: refused, not ignored."""
+
+    remediation = "Drop the option, or add the one it works with."
+
+
+class CorpusOverrides(BaseModel):
+    """What an operator changed about a named corpus for one run (None: the corpus's value);
+    ``snapshots_dir`` and ``record`` say where and whether the run is kept in the history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    paths: list[str] | None = None
+    patterns: list[str] | None = None
+    checker: str | None = None
+    mode: str | None = None
+    jobs: int | None = None
+    limit: int | None = None
+    snapshots_dir: str | None = None
+    record: bool = True
+
+
 def plan_corpus(
     config: WorkflowsFile,
     name: str,
@@ -46,9 +74,9 @@ def plan_corpus(
     """The named corpus with overrides applied; an unknown name lists the valid ones."""
     if name not in config.corpora:
         valid = ", ".join(sorted(config.corpora))
-        raise UsageError(f"unknown corpus {name!r}; valid corpora: {valid}")
+        raise UnknownCorpus(f"unknown corpus {name!r}; valid corpora: {valid}")
     if snapshots_dir is not None and not record:
-        raise UsageError("--history-dir does nothing with --no-record: drop one of them")
+        raise InertOption("--history-dir does nothing with --no-record: drop one of them")
     given = {"paths": paths, "patterns": patterns, "checker": checker, "mode": mode}
     given |= {"jobs": jobs, "limit": limit}
     overrides = {key: value for key, value in given.items() if value is not None}
@@ -111,7 +139,7 @@ def suppression_list(
     """
     if not exclude:
         if path is not None:
-            raise UsageError("--suppressions does nothing without --exclude-suppressed")
+            raise InertOption("--suppressions does nothing without --exclude-suppressed")
         return None
     configured = config.suppressions if config is not None else None
     return Path(_local_or_uri(path or configured, warden_home() / "workflow_suppressions.txt"))

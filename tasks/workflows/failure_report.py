@@ -8,7 +8,8 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from tasks.platform.clock import iso_utc
+from blocks.storage import warden_home
+from tasks.platform.clock import iso_utc, run_stamp
 from tasks.platform.files import write_atomic
 from tasks.platform.markdown import md_cell
 from tasks.workflows.classify import summarize
@@ -141,6 +142,11 @@ def _by_count(counts: dict[str, int]) -> list[tuple[str, int]]:
 
 def _code_number(name: str) -> str:
     return str(int(WorkflowCode[name])) if name in WorkflowCode.__members__ else "?"
+
+
+def run_output_dir(out: str | None, started: datetime) -> Path:
+    """Where a run's workflow_failures.* go: ``out``, else WARDEN_HOME/out/workflows/<stamp>."""
+    return Path(out) if out else warden_home() / "out" / "workflows" / run_stamp(started)
 
 
 def write_run_outputs(

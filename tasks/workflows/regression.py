@@ -89,17 +89,38 @@ class RegressionReport(BaseModel):
         """0 when no code regressed, 1 (the verdict failed) otherwise; 2 is raised, not returned."""
         return int(ExitCode.OK if self.ok else ExitCode.VERDICT_FAILED)
 
+    @property
+    def summary(self) -> str:
+        """The run's state message: how many codes regressed, or none."""
+        if self.regressions:
+            return f"regression in {len(self.regressions)} code(s)"
+        return "no regression"
+
+
+class UnknownCodeNames(UsageError):
+    """Codes to compare that are not workflow code names (or none at all)."""
+
+    remediation = "Pass --codes with names from the listed valid names (e.g. PARSE_ERROR)."
+
+
+class NegativeThreshold(UsageError):
+    """A threshold below zero would flag every count as a regression."""
+
+    remediation = (
+        "Pass --abs-threshold as a file count and --rel-threshold as a fraction, e.g. 0.10 for 10%."
+    )
+
 
 def _checked_codes(codes: tuple[str, ...] | list[str], fail_on_new_internal: bool) -> list[str]:
     """The codes to compare, in order, without repeats; unknown names are a usage error."""
     valid = [code.name for code in WorkflowCode]
     unknown = [code for code in codes if code not in valid]
     if unknown:
-        raise UsageError(
+        raise UnknownCodeNames(
             f"unknown code name(s) {', '.join(unknown)}; valid names: {', '.join(valid)}"
         )
     if not codes:
-        raise UsageError(f"no codes to compare; valid names: {', '.join(valid)}")
+        raise UnknownCodeNames(f"no codes to compare; valid names: {', '.join(valid)}")
     checked = list(dict.fromkeys(codes))
     if fail_on_new_internal and INTERNAL not in checked:
         checked.append(INTERNAL)
@@ -108,10 +129,8 @@ def _checked_codes(codes: tuple[str, ...] | list[str], fail_on_new_internal: boo
 
 def _check_thresholds(abs_threshold: int, rel_threshold: float) -> None:
     if abs_threshold < 0 or rel_threshold < 0:
-        raise UsageError(
-            f"thresholds must be >= 0 (abs {abs_threshold}, rel {rel_threshold})",
-            remediation="Pass --abs-threshold as a file count and --rel-threshold as a "
-            "fraction, e.g. 0.10 for 10%.",
+        raise NegativeThreshold(
+            f"thresholds must be >= 0 (abs {abs_threshold}, rel {rel_threshold})"
         )
 
 
@@ -215,6 +234,11 @@ def read_suppression_list(path: Path) -> Suppressions:
             "drop --exclude-suppressed.",
         ) from exc
     return parse_suppressions(text, source=str(path))
+
+
+def regression_rows(report: RegressionReport) -> list[dict[str, Any]]:
+    """The artifact's table: a row per regressed code, or one row saying none regressed."""
+    return [regression.model_dump() for regression in report.regressions] or [{"regressions": 0}]
 
 
 def regression_report_md(report: RegressionReport) -> str:

@@ -8,16 +8,36 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.utilities.annotations import quote
 
 from blocks.migration_rules import load_rules
 from blocks.workflows import adhoc_workflows_file, load_workflows_file
 from tasks.platform.clock import utc_now
-from tasks.platform.steps import retry_if_retryable, step, threads_run_steps
+from tasks.platform.steps import (
+    as_completed,
+    progress,
+    retry_if_retryable,
+    step,
+    threads_run_steps,
+)
 from tasks.workflows.baseline import BaselineDocument, build_baseline, write_baseline
 from tasks.workflows.checkers import BUILTIN_CHECKERS, checker_from_spec
-from tasks.workflows.classify import WorkerPool, classify_batch, discover, discover_corpus
+from tasks.workflows.classify import (
+    WorkerPool,
+    batches,
+    classify_batch,
+    discover,
+    discover_corpus,
+)
 from tasks.workflows.contract import validate_snapshot
-from tasks.workflows.corpus import CorpusPlan, plan_corpus, resolve
+from tasks.workflows.corpus import (
+    CorpusOverrides,
+    CorpusPlan,
+    batch_size_for,
+    plan_corpus,
+    resolve,
+)
 from tasks.workflows.failure_report import write_run_outputs
 from tasks.workflows.fingerprint import load_suppressions
 from tasks.workflows.history import HistoryStore, rows_from_report
@@ -30,17 +50,18 @@ from tasks.workflows.migrate import (
 )
 from tasks.workflows.models import ClassificationReport, FileResult
 from tasks.workflows.regression import RegressionReport, compare_baseline_files
+from tasks.workflows.regression_options import RegressionOptions
 from tasks.workflows.snapshots import update_trends, write_snapshot
 
 
 @step(cache_policy=NO_CACHE)
-def load_corpus(config: str | None, corpus: str, overrides: dict) -> CorpusPlan:
+def load_corpus(config: str | None, corpus: str, overrides: CorpusOverrides) -> CorpusPlan:
     """The corpus of the workflows file, or (``config`` None) one made from the overrides."""
     if config is None:
-        workflows = adhoc_workflows_file(corpus, overrides.get("paths"), overrides.get("checker"))
+        workflows = adhoc_workflows_file(corpus, overrides.paths, overrides.checker)
     else:
         workflows = load_workflows_file(config)
-    return plan_corpus(workflows, corpus, **overrides)
+    return plan_corpus(workflows, corpus, **overrides.model_dump())
 
 
 @step(cache_policy=NO_CACHE)
@@ -118,6 +139,49 @@ def check_batch(
     return classify_batch(paths, checker, plan.phase, frozenset(suppressions))
 
 
+def check_files(
+    plan: CorpusPlan, files: list[str], suppressions: list[str], progress_key: str
+) -> list[FileResult]:
+    """Submit ``check_batch`` per batch keeping at most ``jobs`` in flight; rows in file order.
+
+    Not a step itself: it runs in the flow, which owns the batches' task runs.
+    """
+    chunks = batches(files, batch_size_for(len(files), plan.corpus)) if files else []
+    update = progress(progress_key)
+    futures: list[PrefectFuture[list[FileResult]]] = []
+    in_flight: set[PrefectFuture] = set()
+    done = 0
+    with batch_workers(plan, len(files)) as workers:
+        for index, chunk in enumerate(chunks):
+            if len(in_flight) >= plan.corpus.jobs:
+                finished = next(as_completed(list(in_flight)))
+                in_flight.discard(finished)
+                done += 1
+                update(100.0 * done / len(chunks))
+            future = check_batch.submit(index, chunk, plan, suppressions, workers)
+            futures.append(future)
+            in_flight.add(future)
+        results = [row for future in futures for row in future.result()]
+    update(100.0)
+    return results
+
+
+def keep_in_history(report: ClassificationReport, plan: CorpusPlan) -> str | None:
+    """When the plan records the run: its data contract, then the Parquet history (the remote
+    store first: it may fail), then the JSON snapshot and trends.json; the run's id, or None.
+
+    Not a step itself: it runs those three steps, in this order, in the flow.
+    """
+    if not plan.record:
+        return None
+    run_id = uuid.uuid4().hex
+    # quote(): else Prefect walks each row of a report for futures (0.5 s a call at 3,000 files)
+    check_history_contract(quote(report), plan, run_id)
+    record_history(quote(report), plan, run_id)
+    write_history_snapshot(quote(report), plan.snapshots_dir)
+    return run_id
+
+
 @step(cache_policy=NO_CACHE)
 def check_history_contract(report: ClassificationReport, plan: CorpusPlan, run_id: str) -> None:
     """The snapshot's data contract (Great Expectations); a broken one fails the run before
@@ -170,8 +234,8 @@ def write_parse_baseline(results: list[FileResult], output: str) -> BaselineDocu
 
 
 @step(cache_policy=NO_CACHE)
-def compare_baselines(new: str, ref: str, options: dict) -> RegressionReport:
-    return compare_baseline_files(Path(new), Path(ref), now=utc_now(), **options)
+def compare_baselines(new: str, ref: str, options: RegressionOptions) -> RegressionReport:
+    return compare_baseline_files(Path(new), Path(ref), now=utc_now(), **options.keywords())
 
 
 @step(cache_policy=NO_CACHE)

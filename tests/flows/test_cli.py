@@ -7,18 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cli.main import app
 from tests.conftest import py
+from tests.flows.cli_runner import warden
 from tests.flows.gate_files import failing, passing, write_gates
 from tests.loopback import free_port
-
-runner = CliRunner()
-
-
-def warden(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
 def test_help_lists_every_subcommand() -> None:

@@ -12,20 +12,14 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStartTime,
 )
 from prefect.variables import Variable
-from typer.testing import CliRunner
 
 from blocks.storage import warden_home
-from cli.main import app
 from tasks.lora.registry import Pointers
 from tasks.platform.clock import utc_now
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
+from tests.flows.cli_runner import warden
 from tests.flows.lora_files import GOOD_ADAPTER, live_canary, write_lora
-
-runner = CliRunner()
-
-
-def warden(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
+from tests.folders import folder_state
 
 
 def test_deploy_under_the_kill_switch_exits_3_and_deploys_nothing(tmp_path: Path) -> None:
@@ -62,3 +56,22 @@ def test_rollback_runs_the_flow_and_works_under_the_kill_switch(tmp_path: Path) 
             flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since)),
         )
     assert [run.state.name for run in runs] == ["Completed"]
+
+
+def test_status_reads_the_spool_without_creating_or_changing_anything(tmp_path: Path) -> None:
+    from tasks.events import A2AEvent, Spool
+
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    empty, kept = spools / "empty.sqlite", spools / "kept.sqlite"
+    empty.touch()  # opening it as a Spool would create the table
+    spool = Spool(kept)
+    spool.put(A2AEvent.gauntlet_begin())
+    spool.close()
+    before = folder_state(spools)
+    for path, waiting in ((empty, 0), (kept, 1)):
+        config = write_lora(tmp_path, a2a={"spool": str(path)})
+        result = warden("lora", "status", "--config", str(config))
+        assert result.exit_code == 0, result.output
+        assert f"A2A spool: {waiting} event(s) waiting" in result.output
+    assert folder_state(spools) == before

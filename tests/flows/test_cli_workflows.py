@@ -6,15 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cli.main import app
-
-runner = CliRunner()
-
-
-def warden(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
+from tests.flows.cli_runner import warden
 
 
 def test_baseline_then_gate_exit_codes(tmp_path: Path) -> None:

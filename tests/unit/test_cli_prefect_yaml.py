@@ -80,3 +80,14 @@ def test_validate_configs_hands_each_prefect_yaml_to_the_given_check(tmp_path: P
     files, problems = validate_configs([tmp_path], prefect_yaml=check)
     assert files == [tmp_path / "other.yaml", prefect_yaml]
     assert (seen, problems) == ([prefect_yaml], ["checked"])
+
+
+@pytest.mark.parametrize("entry", ["- just-a-name", "- [a, list]", "- 42"])
+def test_a_deployment_that_is_not_a_mapping_is_one_problem_at_its_line(
+    tmp_path: Path, entry: str
+) -> None:
+    path = tmp_path / "prefect.yaml"
+    path.write_text(f"deployments:\n  - name: good\n    entrypoint: {FLOW}\n  {entry}\n")
+    files, problems = validate_configs([path], prefect_yaml=check_prefect_yaml)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}:4: deployments.1: ")

@@ -27,6 +27,7 @@ from tasks.events import (
 )
 from tasks.platform.clock import utc_now
 from tests.loopback import QuietHandler, free_port, host_port, loopback_server
+from tests.unit.a2a_events import numbered
 
 LATER = timedelta(minutes=10)  # a drain "now" past any first backoff
 
@@ -104,10 +105,6 @@ def make(tmp_path: Path) -> Iterator:
     yield factory
     for publisher in made:
         publisher.close(timeout=2)
-
-
-def numbered(count: int, start: int = 0, kind: str = "STEP") -> list[A2AEvent]:
-    return [A2AEvent(event_type=kind, metadata={"n": n}) for n in range(start, start + count)]
 
 
 def published_within(publisher: EventPublisher, events: list[A2AEvent]) -> float:

@@ -13,12 +13,9 @@ import pytest
 
 from blocks.errors import ConfigError, ExitCode
 from tasks.events import A2AEvent, Spool, Synchronous, backoff_seconds
+from tests.unit.a2a_events import numbered
 
 T0 = datetime(2026, 1, 15, 14, 30, tzinfo=UTC)
-
-
-def numbered(count: int, start: int = 0) -> list[A2AEvent]:
-    return [A2AEvent(event_type="STEP", metadata={"n": n}) for n in range(start, start + count)]
 
 
 def numbers(rows) -> list[int]:

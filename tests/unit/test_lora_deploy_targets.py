@@ -23,7 +23,7 @@ import pytest
 from blocks.errors import BackendUnavailable, ExitCode, UsageError
 from tasks.lora.deploy_targets import DeployTarget, VllmRejected, VllmTarget
 from tasks.lora.registry import LocalRegistry, Pointers
-from tests.loopback import free_port
+from tests.loopback import closed_port_url
 
 BASE_MODEL = "meta-llama/Llama-3.2-1B-Instruct"
 
@@ -149,11 +149,6 @@ def make_target(vllm: FakeVllm, registry: LocalRegistry, **kwargs) -> VllmTarget
     target = VllmTarget(vllm.url, name_prefix="warden", registry=registry, **kwargs)
     vllm.targets.append(target)
     return target
-
-
-def closed_port_url() -> str:
-    port = free_port()
-    return f"http://127.0.0.1:{port}"
 
 
 def test_contract_requests_through_deploy_promote_rollback(

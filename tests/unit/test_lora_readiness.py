@@ -25,7 +25,7 @@ from tasks.lora.ops_board import OpsBoardSource
 from tasks.lora.prometheus import ALERTS_QUERY, PrometheusSource, stable_seconds
 from tasks.lora.readiness import Observation, Readiness, ReadinessUnavailable, check_readiness
 from tasks.platform.urls import safe_url
-from tests.loopback import QuietHandler, free_port, host_port, loopback_server
+from tests.loopback import QuietHandler, closed_port_url, host_port, loopback_server
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = 3600.0
@@ -104,11 +104,6 @@ PROMS: dict[str, Any] = {}
 def base_url() -> Iterator[str]:
     with loopback_server(Handler) as server:
         yield f"http://{host_port(server)}"
-
-
-@pytest.fixture
-def closed_port_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
 
 
 def board(base_url: str, name: str, body: Any, status: int = 200, delay: float = 0.0) -> str:
@@ -239,12 +234,13 @@ def test_a_board_that_does_not_answer_in_time_is_not_ready(base_url: str) -> Non
     assert readiness.reasons == [f"ops board {url}: no answer from {url} within 0.2s (ReadTimeout)"]
 
 
-def test_a_closed_port_is_not_ready(closed_port_url: str) -> None:
-    for source in (OpsBoardSource(closed_port_url), PrometheusSource(closed_port_url)):
+def test_a_closed_port_is_not_ready() -> None:
+    url = closed_port_url()
+    for source in (OpsBoardSource(url), PrometheusSource(url)):
         readiness = check_readiness(source)
         assert not readiness.ready
         [reason] = readiness.reasons
-        assert f"cannot connect to {closed_port_url}" in reason
+        assert f"cannot connect to {url}" in reason
         assert reason.endswith("is it running?")
 
 

@@ -14,6 +14,7 @@ from tasks.lora.report import (
     FAILING,
     DeployOutcome,
     DeployRecord,
+    GauntletStopped,
     deploy_markdown,
     deploy_row,
 )
@@ -174,3 +175,9 @@ def test_the_artifacts_come_from_the_report(outcome, gauntlet, shown: str) -> No
     assert not report.failed and report.summary == f"{outcome}: version v2"
     assert deploy_row(report)["gauntlet"] == shown
     assert f"**{outcome}** ✅ (exit 0)" in deploy_markdown(report)
+
+
+def test_a_gauntlet_that_did_not_finish_says_which_step_raised() -> None:
+    # GAUNTLET_FAIL's failure_reason as the README documents it, distinct from a failed verdict
+    assert [str(reason) for reason in GauntletStopped] == ["canary_deploy_failed", "gauntlet_error"]
+    assert FAIL_REASON not in set(GauntletStopped)

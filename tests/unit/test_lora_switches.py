@@ -18,6 +18,7 @@ from tasks.lora.switches import (
     SwitchSource,
     describe_switches,
     resolve_switches,
+    switch_parameters,
 )
 
 # The seed's ".env Configuration" sample, verbatim (its "≥" arrives mis-encoded; kept as is).
@@ -213,3 +214,19 @@ def test_switch_inputs_are_read_from_dotenv_and_environment_only_by_their_names(
     # a .env that does not exist is no source at all (the shipped default is ".env")
     absent = read_switch_inputs(_lora(tmp_path, dotenv=str(tmp_path / "absent.env")), {})
     assert absent == SwitchInputs()
+
+
+def test_the_flows_parameters_are_the_top_layer_and_none_defers_to_the_rest() -> None:
+    parameters = switch_parameters(True, None, "full", None)
+    assert parameters == {
+        "GAUNTLET_ENABLED": True,
+        "A2A_ENABLED": None,
+        "GAUNTLET_MODE": "full",
+        "SKIP_GAUNTLET": None,
+    }
+    inputs = SwitchInputs(dotenv={}, environment={"A2A_ENABLED": "true"}, block={})
+    switches = resolve_switches(inputs, parameters)
+    assert (switches.gauntlet_enabled, switches.a2a_enabled) == (True, True)
+    assert switches.gauntlet_mode is GauntletMode.FULL
+    assert switches.source["A2A_ENABLED"] is SwitchSource.ENVIRONMENT
+    assert switches.source["GAUNTLET_MODE"] is SwitchSource.PARAMETER

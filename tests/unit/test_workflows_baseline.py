@@ -18,30 +18,22 @@ from tasks.workflows.baseline import (
     utc_z,
     write_baseline,
 )
-from tasks.workflows.models import FileResult, Phase, WorkflowCode
+from tasks.workflows.models import WorkflowCode
+from tests.unit.workflow_reports import row
 
 NOW = datetime(2025, 9, 12, 10, 15, tzinfo=UTC)
 
 
-def result(path: str, code: WorkflowCode, line: int | None = None, message: str = "") -> FileResult:
-    ok = code is WorkflowCode.SUCCESS
-    return FileResult(
-        path=path,
-        ok=ok,
-        code=int(code),
-        code_name=code.name,
-        category="OK" if ok else "ParseError",
-        phase=Phase.PARSE,
-        line=line,
-        message=message,
-    )
-
-
 def test_baseline_has_the_seeds_exact_shape() -> None:
     results = [
-        result("b.aether", WorkflowCode.PARSE_ERROR, 12, "Parse error (assignment) line 12"),
-        result("a.aether", WorkflowCode.SUCCESS),
-        result("c.aether", WorkflowCode.PARSE_ERROR, 3, "unbalanced"),
+        row(
+            "b.aether",
+            WorkflowCode.PARSE_ERROR,
+            line=12,
+            message="Parse error (assignment) line 12",
+        ),
+        row("a.aether", WorkflowCode.SUCCESS),
+        row("c.aether", WorkflowCode.PARSE_ERROR, line=3, message="unbalanced"),
     ]
     baseline = build_baseline(results, NOW).to_dict()
     assert list(baseline) == ["timestamp", "total", "by_code", "failure_rate", "files"]
@@ -72,7 +64,7 @@ def test_baseline_has_the_seeds_exact_shape() -> None:
     ids=["empty", "all-ok", "all-failed", "seed-sample", "mixed"],
 )
 def test_failure_rate(codes: list[WorkflowCode], rate: float) -> None:
-    results = [result(f"f{i}", code) for i, code in enumerate(codes)]
+    results = [row(f"f{i}", code) for i, code in enumerate(codes)]
     baseline = build_baseline(results, NOW)
     assert baseline.failure_rate == rate
     assert baseline.total == len(codes) == sum(baseline.by_code.values())
@@ -86,14 +78,16 @@ def test_timestamp_is_utc_with_z_from_any_timezone() -> None:
 
 
 def test_written_baseline_reads_back(tmp_path: Path) -> None:
-    baseline = build_baseline([result("a", WorkflowCode.PARSE_ERROR, 1, "x")], NOW)
+    baseline = build_baseline([row("a", WorkflowCode.PARSE_ERROR, line=1, message="x")], NOW)
     path = write_baseline(tmp_path / "parse_baseline.json", baseline)
     assert read_baseline(path) == baseline.to_dict()
 
 
 def test_the_baseline_is_a_typed_document_written_as_the_seeds_json(tmp_path: Path) -> None:
     paris = timezone(timedelta(hours=2))
-    built = build_baseline([result("a", WorkflowCode.PARSE_ERROR, 1, "x")], NOW.astimezone(paris))
+    built = build_baseline(
+        [row("a", WorkflowCode.PARSE_ERROR, line=1, message="x")], NOW.astimezone(paris)
+    )
     assert isinstance(built, BaselineDocument)
     assert (built.total, built.by_code, built.failure_rate) == (1, {"PARSE_ERROR": 1}, 1.0)
     written = json.loads(write_baseline(tmp_path / "b.json", built).read_text())
@@ -118,7 +112,7 @@ def test_seeds_own_baseline_with_extra_keys_is_accepted(tmp_path: Path) -> None:
 
 
 def valid_document() -> dict:
-    return build_baseline([result("a", WorkflowCode.SUCCESS)], NOW).to_dict()
+    return build_baseline([row("a", WorkflowCode.SUCCESS)], NOW).to_dict()
 
 
 def with_change(**changes: object) -> str:

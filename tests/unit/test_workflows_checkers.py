@@ -12,6 +12,8 @@ import pytest
 
 from blocks.errors import ConfigError, ExitCode
 from tasks.workflows.checkers import (
+    CheckerProblem,
+    CheckerUnusable,
     CommandChecker,
     PythonChecker,
     YamlChecker,
@@ -129,9 +131,9 @@ def test_yaml_checker(
 
 
 def test_yaml_checker_rejects_an_invalid_schema() -> None:
-    """Its message is tested with the schema files below."""
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(CheckerUnusable) as caught:
         YamlChecker(schema={"type": "no-such-type"})
+    assert caught.value.problem is CheckerProblem.SCHEMA_INVALID
     assert caught.value.code == ExitCode.USAGE_ERROR
 
 
@@ -139,16 +141,18 @@ def test_yaml_checker_rejects_an_invalid_schema() -> None:
 SCHEMA_FILES = [
     ("schema.json", json.dumps(SCHEMA), None),
     ("schema.yaml", "type: object\nrequired: [name]\n", None),
-    ("schema.json", "{broken", "cannot load"),
-    ("schema.yaml", "- a list\n", "must be an object"),
-    ("absent.json", None, "cannot load"),
-    ("schema.yaml", "type: 7\n", "invalid JSON Schema"),
+    ("schema.json", "{broken", CheckerProblem.SCHEMA_UNLOADABLE),
+    ("schema.yaml", "- a list\n", CheckerProblem.SCHEMA_NOT_AN_OBJECT),
+    ("absent.json", None, CheckerProblem.SCHEMA_UNLOADABLE),
+    ("schema.yaml", "type: 7\n", CheckerProblem.SCHEMA_INVALID),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize(("name", "text", "error"), SCHEMA_FILES)
-def test_schema_files(tmp_path: Path, name: str, text: str | None, error: str | None) -> None:
+def test_schema_files(
+    tmp_path: Path, name: str, text: str | None, error: CheckerProblem | None
+) -> None:
     path = tmp_path / name
     if text is not None:
         path.write_text(text)
@@ -156,26 +160,40 @@ def test_schema_files(tmp_path: Path, name: str, text: str | None, error: str | 
         assert isinstance(checker_from_spec("yaml", timeout_sec=1, schema_path=path), YamlChecker)
         assert isinstance(load_schema(path), dict)
     else:
-        with pytest.raises(ConfigError, match=error) as caught:
+        with pytest.raises(CheckerUnusable) as caught:
             checker_from_spec("yaml", timeout_sec=1, schema_path=path)
-        assert str(path) in caught.value.message
+        assert caught.value.problem is error and caught.value.code == ExitCode.USAGE_ERROR
+        assert caught.value.message.startswith(f"{path}: ")  # the file is named first
 
 
 # fmt: off
 BAD_COMMANDS = [
-    pytest.param([], "empty", id="empty"),
-    pytest.param([PY, "-c", "pass"], "no {file} placeholder", id="no-file-placeholder"),
-    pytest.param(["{file}", "x"], "no {file} placeholder", id="file-only-as-program"),
-    pytest.param(["no-such-checker-xyz", "{file}"], "not found", id="program-not-found"),
-    pytest.param(["/no/such/checker", "{file}"], "not found", id="path-not-found"),
+    pytest.param([], CheckerProblem.EMPTY_COMMAND, id="empty"),
+    pytest.param([PY, "-c", "pass"], CheckerProblem.NO_FILE_PLACEHOLDER, id="no-file-placeholder"),
+    pytest.param(["{file}", "x"], CheckerProblem.NO_FILE_PLACEHOLDER, id="file-only-as-program"),
+    pytest.param(["no-such-checker-xyz", "{file}"], CheckerProblem.PROGRAM_NOT_FOUND,
+                 id="program-not-found"),
+    pytest.param(["/no/such/checker", "{file}"], CheckerProblem.PROGRAM_NOT_FOUND,
+                 id="path-not-found"),
 ]
 # fmt: on
 
 
-@pytest.mark.parametrize(("argv", "words"), BAD_COMMANDS)
-def test_command_checker_that_cannot_run_is_a_config_error(argv: list[str], words: str) -> None:
-    with pytest.raises(ConfigError, match=words):
+@pytest.mark.parametrize(("argv", "problem"), BAD_COMMANDS)
+def test_command_checker_that_cannot_run_is_a_config_error(
+    argv: list[str], problem: CheckerProblem
+) -> None:
+    with pytest.raises(CheckerUnusable) as caught:
         CommandChecker(argv)
+    assert caught.value.problem is problem and isinstance(caught.value, ConfigError)
+
+
+def test_a_missing_checker_program_is_named_with_how_to_fix_it() -> None:
+    """The one message test of CheckerUnusable."""
+    with pytest.raises(CheckerUnusable) as caught:
+        CommandChecker(["no-such-checker-xyz", "{file}"])
+    assert "'no-such-checker-xyz' not found" in caught.value.message
+    assert "PATH" in caught.value.remediation
 
 
 def test_command_checker_fills_placeholders_without_a_shell(tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ from tasks.workflows.comparability import (
     without_suppressed,
 )
 from tasks.workflows.fingerprint import fingerprint
-from tasks.workflows.models import FileResult, Phase, WorkflowCode
+from tasks.workflows.models import FileResult, WorkflowCode
 from tasks.workflows.regression import compare_baseline_files
+from tests.unit.workflow_reports import row
 
 T0 = datetime(2025, 9, 12, 10, 0, tzinfo=UTC)
 T1 = datetime(2025, 9, 13, 10, 0, tzinfo=UTC)
@@ -27,25 +28,16 @@ NOW = datetime(2025, 9, 13, 11, 0, tzinfo=UTC)
 MESSAGE = "Parse error (assignment) line 3: goal"
 
 
-def row(path: str, code: WorkflowCode = WorkflowCode.SUCCESS) -> FileResult:
-    ok = code is WorkflowCode.SUCCESS
-    return FileResult(
-        path=path,
-        ok=ok,
-        code=int(code),
-        code_name=code.name,
-        category="OK" if ok else "ParseError",
-        phase=Phase.PARSE,
-        line=None if ok else 3,
-        message="" if ok else MESSAGE,
-        fingerprint=None if ok else fingerprint(code.name, 3, MESSAGE),
-    )
+def failure(path: str, code: WorkflowCode = WorkflowCode.PARSE_ERROR) -> FileResult:
+    """A failed file as the parser reports it: line 3, its message and real fingerprint."""
+    detail = {"line": 3, "message": MESSAGE, "fingerprint": fingerprint(code.name, 3, MESSAGE)}
+    return row(path, code, category="ParseError", **detail)
 
 
 def corpus(n: int, failing: int = 0, root: str = "workflows", start: int = 0) -> list[FileResult]:
     rows = [row(f"{root}/sub{i % 3}/w{i:03d}.aether") for i in range(start, start + n)]
     for index in range(failing):
-        rows[index] = row(rows[index].path, WorkflowCode.PARSE_ERROR)
+        rows[index] = failure(rows[index].path)
     return rows
 
 
@@ -134,7 +126,7 @@ def test_a_partial_listing_is_compared_on_totals_and_says_so() -> None:
 
 def test_suppressed_failures_are_left_out_of_the_counts() -> None:
     rows = corpus(100, failing=10)
-    rows[50] = row(rows[50].path, WorkflowCode.VALIDATION_ERROR)
+    rows[50] = failure(rows[50].path, WorkflowCode.VALIDATION_ERROR)
     left, removed = without_suppressed(baseline(rows), frozenset({rows[0].fingerprint}))
     assert removed == 10
     assert left["by_code"] == {"SUCCESS": 89, "PARSE_ERROR": 0, "VALIDATION_ERROR": 1}

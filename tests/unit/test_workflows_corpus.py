@@ -9,9 +9,9 @@ import pytest
 
 import blocks.workflows as workflows_config
 from blocks.errors import ConfigError, ExitCode, UsageError
-from blocks.workflows import Corpus, WorkflowsFile, adhoc_workflows_file
+from blocks.workflows import Corpus, NoCorpusToRun, WorkflowsFile, adhoc_workflows_file
 from tasks.workflows.classify import NothingToCheck, discover_corpus
-from tasks.workflows.corpus import plan_corpus, suppression_list
+from tasks.workflows.corpus import InertOption, UnknownCorpus, plan_corpus, suppression_list
 
 
 def config(**corpus: object) -> WorkflowsFile:
@@ -53,8 +53,10 @@ def test_history_dir_and_patterns_override_the_file(tmp_path: Path) -> None:
 
 
 def test_history_dir_without_recording_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="--history-dir"):
+    with pytest.raises(InertOption) as caught:
         plan_corpus(config(), "main", snapshots_dir=str(tmp_path), record=False)
+    assert caught.value.code == ExitCode.USAGE_ERROR
+    assert "--history-dir" in caught.value.message  # the one message test: it names the option
 
 
 def test_a_run_without_a_workflows_file_needs_paths_and_a_checker() -> None:
@@ -66,10 +68,12 @@ def test_a_run_without_a_workflows_file_needs_paths_and_a_checker() -> None:
         "*.yml",
     ]
     for paths, checker in [(None, "python"), (["flows"], None)]:
-        with pytest.raises(ConfigError, match="PATHS and --checker"):
+        with pytest.raises(NoCorpusToRun) as caught:
             adhoc_workflows_file("adhoc", paths, checker)
-    with pytest.raises(ConfigError):
+        assert caught.value.code == ExitCode.USAGE_ERROR
+    with pytest.raises(ConfigError) as caught:
         adhoc_workflows_file("adhoc", ["flows"], "cat")  # a command without {file}
+    assert not isinstance(caught.value, NoCorpusToRun)
 
 
 def test_a_folder_with_nothing_to_check_is_refused(tmp_path: Path) -> None:
@@ -93,5 +97,11 @@ def test_the_suppression_list_for_gating(tmp_path: Path, monkeypatch: pytest.Mon
     given = WorkflowsFile(suppressions=str(tmp_path / "team.txt"), corpora=config().corpora)
     assert suppression_list(True, None, given) == tmp_path / "team.txt"
     assert suppression_list(True, str(tmp_path / "x.txt"), given) == tmp_path / "x.txt"
-    with pytest.raises(UsageError, match="without --exclude-suppressed"):
+    with pytest.raises(InertOption):
         suppression_list(False, str(tmp_path / "x.txt"))
+
+
+def test_an_unknown_corpus_is_its_own_usage_error() -> None:
+    with pytest.raises(UnknownCorpus) as caught:  # its message: tests/flows/test_cli_workflows.py
+        plan_corpus(config(), "nope")
+    assert caught.value.code == ExitCode.USAGE_ERROR

@@ -4,10 +4,12 @@ and the table artifact's rows."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+from blocks.storage import warden_home
 from blocks.workflows import adhoc_workflows_file
+from tasks.platform.clock import run_stamp
 from tasks.workflows.classify import summarize
 from tasks.workflows.corpus import plan_corpus
 from tasks.workflows.failure_report import (
@@ -15,6 +17,7 @@ from tasks.workflows.failure_report import (
     classification_rows,
     failures_document,
     failures_markdown,
+    run_output_dir,
     write_run_outputs,
 )
 from tests.unit.workflow_reports import FILES, STARTED, report, row
@@ -95,3 +98,10 @@ def test_table_rows_put_failures_first_and_stay_short() -> None:
     ]
     assert len(table[1]["message"]) == 200
     assert classification_rows(report([row("a.py")]))[0]["fingerprint"] == ""
+
+
+def test_a_runs_outputs_go_where_asked_else_under_warden_home_by_start_time() -> None:
+    started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert run_output_dir("elsewhere", started) == Path("elsewhere")
+    expected = warden_home() / "out" / "workflows" / run_stamp(started)
+    assert run_output_dir(None, started) == expected

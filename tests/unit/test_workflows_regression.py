@@ -10,9 +10,12 @@ import pytest
 from blocks.errors import ExitCode, UsageError
 from tasks.workflows.regression import (
     FROM_ZERO,
+    NegativeThreshold,
     RegressionReport,
+    UnknownCodeNames,
     find_regressions,
     regression_report_md,
+    regression_rows,
     relative_increase,
 )
 
@@ -153,25 +156,29 @@ def test_custom_codes_choose_what_is_compared() -> None:
 
 
 INVALID_USAGE = {
-    "unknown-code": (
-        {"codes": ("PARSE_ERROR", "PARSE_FAIL")},
-        r"unknown code name\(s\) PARSE_FAIL",
-    ),
-    "lowercase-code": ({"codes": ("parse_error",)}, r"unknown code name\(s\) parse_error"),
-    "no-codes": ({"codes": ()}, r"no codes to compare"),
-    "negative-abs": ({"abs_threshold": -1}, r"thresholds must be >= 0"),
-    "negative-rel": ({"rel_threshold": -0.1}, r"thresholds must be >= 0"),
+    "unknown-code": ({"codes": ("PARSE_ERROR", "PARSE_FAIL")}, UnknownCodeNames),
+    "lowercase-code": ({"codes": ("parse_error",)}, UnknownCodeNames),
+    "no-codes": ({"codes": ()}, UnknownCodeNames),
+    "negative-abs": ({"abs_threshold": -1}, NegativeThreshold),
+    "negative-rel": ({"rel_threshold": -0.1}, NegativeThreshold),
 }
 
 
 @pytest.mark.parametrize("case", sorted(INVALID_USAGE))
 def test_invalid_usage_is_exit_code_2(case: str) -> None:
-    kwargs, expected = INVALID_USAGE[case]
-    with pytest.raises(UsageError, match=expected) as caught:
+    kwargs, error = INVALID_USAGE[case]
+    with pytest.raises(error) as caught:
         find_regressions(baseline(), baseline(), now=NOW, **kwargs)
+    assert isinstance(caught.value, UsageError)
     assert caught.value.code == ExitCode.USAGE_ERROR == 2
-    if "code" in case:
-        assert "valid names: SUCCESS, GENERIC_FAILURE, PARSE_ERROR" in caught.value.message
+
+
+def test_unknown_code_names_are_named_with_the_valid_ones() -> None:
+    """The one message test of UnknownCodeNames."""
+    with pytest.raises(UnknownCodeNames) as caught:
+        find_regressions(baseline(), baseline(), now=NOW, codes=("PARSE_ERROR", "PARSE_FAIL"))
+    assert "unknown code name(s) PARSE_FAIL" in caught.value.message
+    assert "valid names: SUCCESS, GENERIC_FAILURE, PARSE_ERROR" in caught.value.message
 
 
 def test_naive_now_is_refused() -> None:
@@ -190,3 +197,13 @@ def test_markdown_summary_marks_regressed_codes() -> None:
     assert "| VALIDATION_ERROR | 0 | 42 | +42 | ∞ (from zero) | ❌ |" in text
     assert "| PARSE_ERROR | 1800 | 1810 | +10 | +0.56% | ✅ |" in text
     assert "more than 5 files AND more than 10% relative increase" in text
+
+
+def test_the_artifact_rows_and_run_message_say_what_regressed_or_that_nothing_did() -> None:
+    regressed = find_regressions(
+        baseline(VALIDATION_ERROR=42), baseline(VALIDATION_ERROR=0), now=NOW
+    )
+    clean = find_regressions(baseline(PARSE_ERROR=1), baseline(PARSE_ERROR=1), now=NOW)
+    assert [row["code"] for row in regression_rows(regressed)] == ["VALIDATION_ERROR"]
+    assert regression_rows(clean) == [{"regressions": 0}]
+    assert (regressed.summary, clean.summary) == ("regression in 1 code(s)", "no regression")

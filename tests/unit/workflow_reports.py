@@ -5,20 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tasks.workflows.classify import summarize
-from tasks.workflows.models import ClassificationReport, FileResult, Phase
+from tasks.workflows.models import ClassificationReport, FileResult, Phase, WorkflowCode
 
 STARTED = datetime(2025, 9, 12, 10, 15, 0, tzinfo=UTC)
 
 
-def row(path: str, code_name: str = "SUCCESS", **fields) -> FileResult:
-    codes = {"SUCCESS": 0, "PARSE_ERROR": 20, "RUNTIME_ERROR": 21, "IO_ERROR": 26}
-    failed = code_name != "SUCCESS"
+def row(path: str, code: WorkflowCode | str = WorkflowCode.SUCCESS, **fields) -> FileResult:
+    """One file's row: ``code`` (a WorkflowCode or its name) in the parse phase; a failure gets
+    a fixed fingerprint and its category; ``fields`` override any of it."""
+    code = code if isinstance(code, WorkflowCode) else WorkflowCode[code]
+    failed = code is not WorkflowCode.SUCCESS
     base = {
         "path": path,
         "ok": not failed,
-        "code": codes[code_name],
-        "code_name": code_name,
-        "category": {"SUCCESS": "OK", "PARSE_ERROR": "ParseError"}.get(code_name, "Other"),
+        "code": int(code),
+        "code_name": code.name,
+        "category": {"SUCCESS": "OK", "PARSE_ERROR": "ParseError"}.get(code.name, "Other"),
         "phase": Phase.PARSE,
         "fingerprint": "a1b2c3d4e5f67890" if failed else None,
     }
