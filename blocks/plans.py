@@ -151,9 +151,7 @@ class PlanInvalid(ConfigError):
     def __init__(self, path: Path, problems: list[PlanProblem]) -> None:
         self.plan_problems = problems
         self.codes = [problem.code for problem in problems]
-        super().__init__(
-            f"{path}: {len(problems)} problem(s)", problems=[str(p) for p in problems]
-        )
+        super().__init__(f"{path}: {len(problems)} problem(s)", problems=[str(p) for p in problems])
 
 
 def load_plan(path: Path | str, *, runnable: bool = True) -> PlanFile:

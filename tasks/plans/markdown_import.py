@@ -20,7 +20,9 @@ from blocks.plans import PlanFile
 
 DASH = r"\s*[–—-]\s*"
 TITLE = re.compile(r"^#\s+(?P<title>.+?)\s*$")
-PHASE = re.compile(rf"^##\s+Phase\s+(?P<id>\d+){DASH}(?P<title>.+?)(?:\s+\((?P<label>[^()]+)\))?\s*$")
+PHASE = re.compile(
+    rf"^##\s+Phase\s+(?P<id>\d+){DASH}(?P<title>.+?)(?:\s+\((?P<label>[^()]+)\))?\s*$"
+)
 OVERVIEW_HEADING = re.compile(r"^##\s+Phase Overview\s*$", re.I)
 RISK_HEADING = re.compile(r"^##\s+Residual Risk", re.I)
 OVERVIEW_ROW = re.compile(
