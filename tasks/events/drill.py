@@ -13,6 +13,7 @@ Run as ``python -m tasks.events.drill SPOOL EVENTS QUEUE_SIZE`` (the child).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -111,10 +112,8 @@ def _read_line(line: str, acked: list[str], telemetry: dict[str, object]) -> Non
     if kind == "ack":
         acked.append(rest)
     elif kind == "stats":
-        try:
+        with contextlib.suppress(ValueError):  # a line cut by the kill: older stats stand
             telemetry.update(json.loads(rest))
-        except ValueError:
-            pass  # a line cut by the kill: the previous stats stand
 
 
 def _child(spool_path: str, events: int, queue_size: int) -> None:
