@@ -15,7 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from blocks.errors import ConfigError, ExitCode
-from blocks.plan_checks import RUNNABLE_KINDS, Check, ManualCheck, RollbackSpec
+from blocks.gates import load_gates_file
+from blocks.plan_checks import RUNNABLE_KINDS, Check, GateCheck, ManualCheck, RollbackSpec
 from blocks.yaml_source import Location, _nearest_line, describe_errors, read_yaml
 
 PHASE_ID = r"^\d+$"
@@ -131,6 +132,7 @@ class PlanProblemCode(StrEnum):
     KIND_NOT_AVAILABLE = "KIND_NOT_AVAILABLE"  # declared kind whose runner is not wired yet
     UNKNOWN_SUBSYSTEM = "UNKNOWN_SUBSYSTEM"
     UNKNOWN_ID = "UNKNOWN_ID"  # --from/--only names no phase, step or task
+    UNKNOWN_GATE = "UNKNOWN_GATE"  # a gate check names no gate of its (valid) gates file
 
 
 class PlanProblem(Strict):
@@ -227,6 +229,12 @@ def _check_runnable(task: PlanTask, add: Any, loc: Location) -> None:
             f"task {task.id} has no verify: give it a check, or "
             "verify: {kind: manual, sign_off: <who>} to need an operator's sign-off",
         )
+    elif isinstance(task.verify, GateCheck):
+        problem = _gate_problem(task.verify)
+        if problem:
+            add(
+                PlanProblemCode.UNKNOWN_GATE, (*loc, "verify", "gate"), f"task {task.id}: {problem}"
+            )
     elif task.verify.kind not in RUNNABLE_KINDS:
         add(
             PlanProblemCode.KIND_NOT_AVAILABLE,
@@ -234,6 +242,17 @@ def _check_runnable(task: PlanTask, add: Any, loc: Location) -> None:
             f"task {task.id}: check kind {task.verify.kind!r} is declared but not available "
             "in this release; use another kind",
         )
+
+
+def _gate_problem(check: GateCheck) -> str:
+    """Why the gate cannot be found, or ""; relative gates files are read from the cwd."""
+    try:
+        gates = load_gates_file(check.config)
+    except ConfigError as exc:
+        return f"gates file {check.config} is not usable: {exc.message.splitlines()[0]}"
+    if check.gate not in gates.names:
+        return f"gate {check.gate!r} is not in {check.config} ({', '.join(gates.names)})"
+    return ""
 
 
 def _unique(item_id: str, seen: set[str], add: Any, loc: Location) -> None:

@@ -52,11 +52,10 @@ def _local(task: PlanTask, ctx: RunContext) -> CheckOutcome:
 def _gate(task: PlanTask, ctx: RunContext) -> CheckOutcome:
     check = task.verify
     assert isinstance(check, GateCheck)
-    config = Path(check.config)
-    config = config if config.is_absolute() else ctx.base_dir / config
-    gates = plan_gates(str(config), [check.gate], None, None)
+    config = check.config  # read from the working directory, as the plan's validation did
+    gates = plan_gates(config, [check.gate], None, None)
     result = run_gate(gates.gates[0], str(ctx.base_dir), gates.env, None, ctx.started, [])
-    return _gate_outcome(result, {"gates_file": str(config), "notes": gates.notes})
+    return _gate_outcome(result, {"gates_file": config, "notes": gates.notes})
 
 
 def _flow_run(task: PlanTask, ctx: RunContext) -> CheckOutcome:

@@ -16,7 +16,7 @@ from prefect.states import Completed, Failed, State
 
 from blocks.storage import persisted_results, warden_home
 from flows.plan_dispatch import RunContext, run_task
-from tasks.plans.cache import VerifiedCache, plan_folder
+from tasks.plans.cache import LATEST_REPORT, VerifiedCache, plan_folder
 from tasks.plans.models import TaskResult
 from tasks.plans.outputs import summary_markdown, table_rows
 from tasks.plans.report import assemble_report
@@ -90,7 +90,7 @@ def safety_plan(
         inputs=inputs,
         out_dir=str(out_dir),
     )
-    write_plan_outputs(spec, report, str(out_dir))
+    write_plan_outputs(spec, report, str(out_dir), str(folder / LATEST_REPORT))
     publish_summary(
         artifact_key(PROCESS, scope), summary_markdown(spec, report), table_rows(report), spec.title
     )

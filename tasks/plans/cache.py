@@ -48,6 +48,9 @@ def cache_key(plan_digest: str, task: PlanTask, inputs: dict[str, str]) -> str:
     return _digest([plan_digest, task.id, check_hash(task), inputs])
 
 
+LATEST_REPORT = "latest_report.json"
+
+
 def plan_folder(home: Path, plan: PlanFile) -> Path:
     return home / "plans" / f"{slug(plan.title)[:60]}-{plan_hash(plan)[:12]}"
 

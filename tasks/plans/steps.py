@@ -16,6 +16,7 @@ from tasks.plans.checks import run_local_check, run_rollback
 from tasks.plans.models import CheckOutcome, PlanReport, RollbackOutcome
 from tasks.plans.outputs import write_outputs
 from tasks.plans.report import crashed_outcome
+from tasks.platform.files import write_atomic
 from tasks.platform.processes import run_command
 from tasks.platform.steps import step
 
@@ -113,5 +114,8 @@ def refused_sign_off(task: PlanTask) -> CheckOutcome:
 
 
 @step(cache_policy=NO_CACHE)
-def write_plan_outputs(plan: PlanFile, report: PlanReport, out_dir: str) -> list[str]:
-    return [str(path) for path in write_outputs(plan, report, Path(out_dir))]
+def write_plan_outputs(plan: PlanFile, report: PlanReport, out_dir: str, latest: str) -> list[str]:
+    """The run's files, and the plan's latest report (what ``warden plan status`` reads)."""
+    written = write_outputs(plan, report, Path(out_dir))
+    write_atomic(Path(latest), report.model_dump_json(indent=2))
+    return [str(path) for path in [*written, Path(latest)]]
