@@ -25,7 +25,7 @@ def assess(plan: PlanFile, results: Sequence[TaskResult]) -> tuple[list[Subsyste
     groups: dict[str, list[tuple[str, bool]]] = {s.name: [] for s in rules.subsystems}
     claims = {s.name: s.claimed for s in rules.subsystems}
     for _, _, task in plan.tasks():
-        critical = task.severity is Severity.SAFETY_CRITICAL
+        critical = task.severity == Severity.SAFETY_CRITICAL
         groups.setdefault(task.subsystem or UNASSIGNED, []).append((task.id, critical))
     risks = []
     for name, tasks in groups.items():
