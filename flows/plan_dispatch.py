@@ -19,7 +19,7 @@ from blocks.plan_checks import CheckKind, FlowRunCheck, GateCheck
 from blocks.plans import PlanPhase, PlanStep, PlanTask
 from tasks.gates.models import GateResult, GateStatus
 from tasks.gates.steps import plan_gates, run_gate
-from tasks.plans.models import CheckOutcome, TaskResult
+from tasks.plans.models import TaskOutcome, TaskResult
 from tasks.plans.report import crashed_outcome, task_result
 from tasks.plans.steps import (
     refused_sign_off,
@@ -42,14 +42,14 @@ class RunContext:
     sign_off_timeout_sec: int = 3600
 
 
-Runner = Callable[[PlanTask, RunContext], CheckOutcome]
+Runner = Callable[[PlanTask, RunContext], TaskOutcome]
 
 
-def _local(task: PlanTask, ctx: RunContext) -> CheckOutcome:
+def _local(task: PlanTask, ctx: RunContext) -> TaskOutcome:
     return run_plan_check(task, str(ctx.base_dir), str(ctx.scratch / slug(task.id)))
 
 
-def _gate(task: PlanTask, ctx: RunContext) -> CheckOutcome:
+def _gate(task: PlanTask, ctx: RunContext) -> TaskOutcome:
     check = task.verify
     assert isinstance(check, GateCheck)
     config = check.config  # read from the working directory, as the plan's validation did
@@ -58,7 +58,7 @@ def _gate(task: PlanTask, ctx: RunContext) -> CheckOutcome:
     return _gate_outcome(result, {"gates_file": config, "notes": gates.notes})
 
 
-def _flow_run(task: PlanTask, ctx: RunContext) -> CheckOutcome:
+def _flow_run(task: PlanTask, ctx: RunContext) -> TaskOutcome:
     check = task.verify
     assert isinstance(check, FlowRunCheck)
     gate = FlowRunGate(
@@ -70,18 +70,18 @@ def _flow_run(task: PlanTask, ctx: RunContext) -> CheckOutcome:
     return _gate_outcome(run_gate(gate, str(ctx.base_dir), {}, None, ctx.started, []), {})
 
 
-def _manual(task: PlanTask, ctx: RunContext) -> CheckOutcome:
+def _manual(task: PlanTask, ctx: RunContext) -> TaskOutcome:
     if not ctx.interactive:
         return refused_sign_off(task)
     return request_task_sign_off(task, ctx.sign_off_timeout_sec)
 
 
-def _gate_outcome(result: GateResult, extra: dict[str, object]) -> CheckOutcome:
+def _gate_outcome(result: GateResult, extra: dict[str, object]) -> TaskOutcome:
     ok = result.status in PROVEN_GATE
     reason = "" if ok else (result.reason or result.status.value)
     message = str(result.details.get("message") or f"gate {result.name}: {result.status.value}")
     evidence = {"gate": result.name, "status": result.status.value, **result.details, **extra}
-    return CheckOutcome(ok=ok, reason=reason, message=message, evidence=evidence)
+    return TaskOutcome(ok=ok, reason=reason, message=message, evidence=evidence)
 
 
 RUNNERS: dict[CheckKind, Runner] = {

@@ -20,7 +20,7 @@ from blocks.plan_checks import (
     RollbackSpec,
 )
 from tasks.events.drill import run_drill
-from tasks.plans.models import CheckOutcome, RollbackOutcome
+from tasks.plans.models import RollbackOutcome, TaskOutcome
 from tasks.plans.rehearsal import rehearse
 from tasks.platform.processes import CommandRun, run_command
 
@@ -30,13 +30,13 @@ FAILED_OR_ERRORS = re.compile(r"\d+ (failed|error|errors)\b")
 NO_TESTS_COLLECTED = 5  # pytest's exit code when nothing matched
 
 
-def run_command_check(check: CommandCheck, base_dir: Path) -> CheckOutcome:
+def run_command_check(check: CommandCheck, base_dir: Path) -> TaskOutcome:
     cwd = base_dir / check.cwd if check.cwd else base_dir
     run = run_command(check.argv, timeout_sec=check.timeout_sec, cwd=cwd, env=check.env)
     return _judged(run, check.expect_exit, check.timeout_sec)
 
 
-def run_pytest_check(check: PytestCheck, base_dir: Path) -> CheckOutcome:
+def run_pytest_check(check: PytestCheck, base_dir: Path) -> TaskOutcome:
     argv = [sys.executable, "-m", "pytest", *check.node_ids, "-q", "-p", "no:cacheprovider"]
     run = run_command([*argv, *check.args], timeout_sec=check.timeout_sec, cwd=base_dir, env={})
     outcome = _judged(run, [0], check.timeout_sec)
@@ -48,7 +48,7 @@ def run_pytest_check(check: PytestCheck, base_dir: Path) -> CheckOutcome:
     passed = PASSED.search(summary)
     if passed is None or int(passed["count"]) < 1 or FAILED_OR_ERRORS.search(summary):
         message = f"pytest exited 0 but its summary shows no clean pass: {summary!r}"
-        return CheckOutcome(ok=False, reason="no_tests", message=message, evidence=evidence)
+        return TaskOutcome(ok=False, reason="no_tests", message=message, evidence=evidence)
     return outcome.model_copy(update={"evidence": {**evidence, "passed": int(passed["count"])}})
 
 
@@ -64,7 +64,7 @@ def run_rollback(spec: RollbackSpec, base_dir: Path) -> RollbackOutcome:
     return RollbackOutcome(ran=True, restored=proven.ok, message=message)
 
 
-def _judged(run: CommandRun, expect_exit: list[int], timeout_sec: float) -> CheckOutcome:
+def _judged(run: CommandRun, expect_exit: list[int], timeout_sec: float) -> TaskOutcome:
     evidence: dict[str, object] = {
         "argv": list(run.argv),
         "exit_code": run.exit_code,
@@ -72,17 +72,17 @@ def _judged(run: CommandRun, expect_exit: list[int], timeout_sec: float) -> Chec
         "output_tail": run.output[-OUTPUT_TAIL:],
     }
     if run.error is not None:
-        return CheckOutcome(
+        return TaskOutcome(
             ok=False, reason=run.error_kind or "exec_error", message=run.error, evidence=evidence
         )
     if run.timed_out:
         message = f"killed the process group after {timeout_sec:g}s"
-        return CheckOutcome(ok=False, reason="timeout", message=message, evidence=evidence)
+        return TaskOutcome(ok=False, reason="timeout", message=message, evidence=evidence)
     if run.exit_code not in expect_exit:
         expected = ", ".join(str(code) for code in expect_exit)
         message = f"exit code {run.exit_code}, expected {expected}"
-        return CheckOutcome(ok=False, reason="exit_code", message=message, evidence=evidence)
-    return CheckOutcome(ok=True, message=f"exit code {run.exit_code}", evidence=evidence)
+        return TaskOutcome(ok=False, reason="exit_code", message=message, evidence=evidence)
+    return TaskOutcome(ok=True, message=f"exit code {run.exit_code}", evidence=evidence)
 
 
 def _summary(output: str) -> str:
@@ -90,7 +90,7 @@ def _summary(output: str) -> str:
     return lines[-1] if lines else ""
 
 
-def run_local_check(check: Check, base_dir: Path, scratch: Path) -> CheckOutcome:
+def run_local_check(check: Check, base_dir: Path, scratch: Path) -> TaskOutcome:
     """The checks this concern runs itself, by kind; other kinds are the flow's to dispatch."""
     match check:
         case CommandCheck():
@@ -104,7 +104,7 @@ def run_local_check(check: Check, base_dir: Path, scratch: Path) -> CheckOutcome
     raise ValueError(f"check kind {check.kind!r} is not run by tasks.plans")
 
 
-def run_drill_check(check: DrillCheck, scratch: Path) -> CheckOutcome:
+def run_drill_check(check: DrillCheck, scratch: Path) -> TaskOutcome:
     """The emergency-queue drill in a fresh spool; verified when 0 acknowledged events lost."""
     scratch.mkdir(parents=True, exist_ok=True)
     report = run_drill(
@@ -117,11 +117,11 @@ def run_drill_check(check: DrillCheck, scratch: Path) -> CheckOutcome:
     evidence = report.model_dump(mode="json")
     summary = f"sent {report.sent}, found {report.found}, lost {len(report.lost)}"
     if report.ok:
-        return CheckOutcome(ok=True, message=f"{summary} after SIGKILL", evidence=evidence)
+        return TaskOutcome(ok=True, message=f"{summary} after SIGKILL", evidence=evidence)
     if report.timed_out:
         reason = "timeout"
     elif not report.killed_mid_way or report.sent == 0:
         reason = "kill_not_mid_way"
     else:
         reason = "events_lost"
-    return CheckOutcome(ok=False, reason=reason, message=summary, evidence=evidence)
+    return TaskOutcome(ok=False, reason=reason, message=summary, evidence=evidence)

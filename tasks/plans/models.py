@@ -24,7 +24,7 @@ class TaskStatus(StrEnum):
     NOT_RUN = "not_run"  # after the stop, or outside --from/--only with no cached proof
 
 
-class CheckOutcome(Frozen):
+class TaskOutcome(Frozen):
     """What one check proved; ``reason`` names why it did not (``timeout``, ``exit_code``...)."""
 
     ok: bool

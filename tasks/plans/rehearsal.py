@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from blocks.plan_checks import RehearsalCheck
-from tasks.plans.models import CheckOutcome
+from tasks.plans.models import TaskOutcome
 from tasks.platform.processes import run_command
 
 ABSENT = "absent"
@@ -59,7 +59,7 @@ def prepare_scratch(base_dir: Path, scratch: Path, paths: list[str]) -> None:
             shutil.copy2(source, target, follow_symlinks=False)
 
 
-def rehearse(check: RehearsalCheck, base_dir: Path, scratch: Path) -> CheckOutcome:
+def rehearse(check: RehearsalCheck, base_dir: Path, scratch: Path) -> TaskOutcome:
     """Run the rehearsal in ``scratch`` (a fresh folder), or in ``base_dir`` when in place."""
     root = base_dir if check.in_place else scratch
     if not check.in_place:
@@ -70,23 +70,23 @@ def rehearse(check: RehearsalCheck, base_dir: Path, scratch: Path) -> CheckOutco
     if applied.error or applied.timed_out or applied.exit_code != 0:
         why = applied.error or ("timeout" if applied.timed_out else f"exit {applied.exit_code}")
         message = f"the change did not apply: {why}"
-        return CheckOutcome(ok=False, reason="apply_failed", message=message, evidence=evidence)
+        return TaskOutcome(ok=False, reason="apply_failed", message=message, evidence=evidence)
     changed = differences(before, snapshot(root, check.paths))
     evidence["changed"] = changed[:MAX_LISTED]
     if not changed:
         message = "the change changed nothing under the named paths: nothing was rehearsed"
-        return CheckOutcome(
+        return TaskOutcome(
             ok=False, reason="apply_changed_nothing", message=message, evidence=evidence
         )
     undone = run_command(check.rollback, timeout_sec=check.timeout_sec, cwd=root, env={})
     if undone.error or undone.timed_out or undone.exit_code != 0:
         why = undone.error or ("timeout" if undone.timed_out else f"exit {undone.exit_code}")
         message = f"the rollback did not run through: {why}"
-        return CheckOutcome(ok=False, reason="rollback_failed", message=message, evidence=evidence)
+        return TaskOutcome(ok=False, reason="rollback_failed", message=message, evidence=evidence)
     left = differences(before, snapshot(root, check.paths))
     evidence["not_restored"] = left[:MAX_LISTED]
     if left:
         message = f"{len(left)} path(s) differ from the snapshot after the rollback"
-        return CheckOutcome(ok=False, reason="not_restored", message=message, evidence=evidence)
+        return TaskOutcome(ok=False, reason="not_restored", message=message, evidence=evidence)
     message = f"{len(changed)} changed path(s) restored bit for bit ({len(before)} hashed)"
-    return CheckOutcome(ok=True, message=message, evidence=evidence)
+    return TaskOutcome(ok=True, message=message, evidence=evidence)

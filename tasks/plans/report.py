@@ -9,9 +9,9 @@ from blocks.errors import ExitCode
 from blocks.plans import PlanFile, PlanPhase, PlanStep, PlanTask
 from tasks.plans.cache import plan_hash
 from tasks.plans.models import (
-    CheckOutcome,
     PlanReport,
     RollbackOutcome,
+    TaskOutcome,
     TaskResult,
     TaskStatus,
 )
@@ -24,7 +24,7 @@ def task_result(
     phase: PlanPhase,
     step: PlanStep,
     task: PlanTask,
-    outcome: CheckOutcome,
+    outcome: TaskOutcome,
     *,
     duration_sec: float,
     finished: datetime,
@@ -46,9 +46,9 @@ def task_result(
     )
 
 
-def crashed_outcome(exc: BaseException) -> CheckOutcome:
+def crashed_outcome(exc: BaseException) -> TaskOutcome:
     """A check that crashed could not run: a failure in the record, not a lost run."""
-    return CheckOutcome(ok=False, reason="check_crashed", message=f"{type(exc).__name__}: {exc}")
+    return TaskOutcome(ok=False, reason="check_crashed", message=f"{type(exc).__name__}: {exc}")
 
 
 def assemble_report(

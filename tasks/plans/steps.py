@@ -13,7 +13,7 @@ from prefect.input import RunInput
 from blocks.plan_checks import ManualCheck
 from blocks.plans import PlanFile, PlanTask, check_selection, load_plan
 from tasks.plans.checks import run_local_check, run_rollback
-from tasks.plans.models import CheckOutcome, PlanReport, RollbackOutcome
+from tasks.plans.models import PlanReport, RollbackOutcome, TaskOutcome
 from tasks.plans.outputs import write_outputs
 from tasks.plans.report import crashed_outcome
 from tasks.platform.files import write_atomic
@@ -53,7 +53,7 @@ def read_run_inputs(base_dir: str) -> dict[str, str]:
 
 
 @step(task_run_name="run_plan_check-{task.id}", cache_policy=NO_CACHE)
-def run_plan_check(task: PlanTask, base_dir: str, scratch: str) -> CheckOutcome:
+def run_plan_check(task: PlanTask, base_dir: str, scratch: str) -> TaskOutcome:
     """A check this concern runs (command, pytest, rehearsal, drill); a crash is a failure."""
     try:
         return run_local_check(task.verify, Path(base_dir), Path(scratch))
@@ -79,7 +79,7 @@ class TaskSignOff(RunInput):
     evidence_link: str = ""
 
 
-def request_task_sign_off(task: PlanTask, timeout_sec: int) -> CheckOutcome:
+def request_task_sign_off(task: PlanTask, timeout_sec: int) -> TaskOutcome:
     """Pause the flow run until an operator signs the task off (flow context only)."""
     check = task.verify
     assert isinstance(check, ManualCheck)
@@ -92,21 +92,19 @@ def request_task_sign_off(task: PlanTask, timeout_sec: int) -> CheckOutcome:
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=timeout_sec, key=f"task-{task.id}")
     except Exception as exc:  # FlowPauseTimeout and API errors both leave the task unsigned
-        return CheckOutcome(ok=False, reason="sign_off_missing", message=str(exc))
+        return TaskOutcome(ok=False, reason="sign_off_missing", message=str(exc))
     evidence = {"signer": answer.signer, "evidence_link": answer.evidence_link}
     if not answer.signer.strip():
-        return CheckOutcome(ok=False, reason="sign_off_invalid", message="no signer given")
+        return TaskOutcome(ok=False, reason="sign_off_invalid", message="no signer given")
     if not answer.approved:
         message = f"{answer.signer} did not approve"
-        return CheckOutcome(
-            ok=False, reason="sign_off_rejected", message=message, evidence=evidence
-        )
-    return CheckOutcome(ok=True, message=f"signed off by {answer.signer}", evidence=evidence)
+        return TaskOutcome(ok=False, reason="sign_off_rejected", message=message, evidence=evidence)
+    return TaskOutcome(ok=True, message=f"signed off by {answer.signer}", evidence=evidence)
 
 
-def refused_sign_off(task: PlanTask) -> CheckOutcome:
+def refused_sign_off(task: PlanTask) -> TaskOutcome:
     """A manual task in a run nobody can answer: not verified, never assumed."""
-    return CheckOutcome(
+    return TaskOutcome(
         ok=False,
         reason="sign_off_refused",
         message="manual sign-off needs an interactive run (interactive=true in the UI)",

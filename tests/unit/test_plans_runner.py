@@ -9,7 +9,7 @@ import pytest
 
 from blocks.plans import PlanFile, Severity
 from tasks.plans.cache import VerifiedCache, cache_key, check_hash, plan_hash
-from tasks.plans.models import CheckOutcome, TaskResult, TaskStatus, UnitStatus
+from tasks.plans.models import TaskOutcome, TaskResult, TaskStatus, UnitStatus
 from tasks.plans.report import assemble_report, task_result
 from tasks.plans.risk import assess
 from tasks.plans.runner import execute, selected_ids
@@ -62,7 +62,7 @@ class Runs:
     def __call__(self, phase, step, task) -> TaskResult:
         self.calls.append(task.id)
         ok = task.id not in self.failing
-        outcome = CheckOutcome(ok=ok, reason="" if ok else "exit_code")
+        outcome = TaskOutcome(ok=ok, reason="" if ok else "exit_code")
         return task_result(phase, step, task, outcome, duration_sec=0.1, finished=WHEN)
 
 
