@@ -188,3 +188,18 @@ def test_the_invalid_message_names_the_fix(tmp_path: Path) -> None:
 def test_checkpoint_is_declared_but_not_runnable_until_wired() -> None:
     assert CheckKind.CHECKPOINT not in RUNNABLE_KINDS
     assert set(CheckKind) - {CheckKind.CHECKPOINT} == RUNNABLE_KINDS
+
+
+def test_config_validate_checks_plans_too(tmp_path: Path) -> None:
+    from tasks.platform.configs import validate_configs
+
+    def no_prefect_yaml(path, data):
+        return []
+
+    files, problems = validate_configs(
+        [ROOT / "deployments" / "plans"], prefect_yaml=no_prefect_yaml
+    )
+    assert ROOT / "deployments" / "plans" / "demo.yaml" in files and problems == []
+    document, _ = INVALID["phase-without-steps"]
+    _, problems = validate_configs([write(tmp_path, document)], prefect_yaml=no_prefect_yaml)
+    assert len(problems) == 1 and "PHASE_WITHOUT_STEPS" in problems[0]
