@@ -203,3 +203,13 @@ def test_config_validate_checks_plans_too(tmp_path: Path) -> None:
     document, _ = INVALID["phase-without-steps"]
     _, problems = validate_configs([write(tmp_path, document)], prefect_yaml=no_prefect_yaml)
     assert len(problems) == 1 and "PHASE_WITHOUT_STEPS" in problems[0]
+
+
+def test_the_readme_task_example_is_valid() -> None:
+    from blocks.plans import PlanTask
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"\*\*A task\*\*.*?```yaml\n(.*?)```", readme, re.S)
+    assert example, "README lost its plan task example"
+    (task,) = yaml.safe_load(example.group(1))
+    assert PlanTask.model_validate(task).verify.kind == "drill"
