@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.variables import Variable
 
+from blocks.errors import KillSwitchOn
 from blocks.plan_checks import RUNNABLE_KINDS
 from flows.plan_dispatch import RUNNERS
 from flows.safety_plan import safety_plan
 from tasks.plans.models import PlanReport, TaskStatus, UnitStatus
+from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tests.conftest import ROOT, py
 from tests.flows.plan_files import command_task, failing, git_checkout, touch, write_plan
 
@@ -185,3 +188,15 @@ def test_the_demo_plan_verifies_every_task_in_well_under_a_minute(
     assert state.is_completed(), [(t.task_id, t.reason, t.message) for t in report.tasks]
     assert {t.kind for t in report.tasks} == {"pytest", "command", "rehearsal", "drill", "gate"}
     assert report.overall_level == "P1" and elapsed < 60
+
+
+def test_the_kill_switch_stops_the_plan_before_any_task_runs(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, [[[command_task("0.1.1", touch("a"))]]])
+    Variable.set(KILL_SWITCH_VARIABLE, True, overwrite=True)
+    try:
+        state = safety_plan(plan=str(plan), base_dir=str(tmp_path), return_state=True)
+    finally:
+        Variable.set(KILL_SWITCH_VARIABLE, False, overwrite=True)
+    assert state.is_failed()
+    assert isinstance(state.result(raise_on_failure=False), KillSwitchOn)
+    assert not (tmp_path / "a").exists()
