@@ -200,3 +200,14 @@ def test_the_kill_switch_stops_the_plan_before_any_task_runs(tmp_path: Path) -> 
     assert state.is_failed()
     assert isinstance(state.result(raise_on_failure=False), KillSwitchOn)
     assert not (tmp_path / "a").exists()
+
+
+def test_a_flow_run_check_of_a_deployment_that_never_ran_is_not_verified(tmp_path: Path) -> None:
+    task = {
+        "id": "0.1.1",
+        "text": "the nightly run is green",
+        "verify": {"kind": "flow-run", "deployment": "no-such-flow/nightly"},
+    }
+    state, report = run(write_plan(tmp_path, [[[task]]]), tmp_path)
+    assert state.is_failed()
+    assert (report.tasks[0].status, report.tasks[0].reason) == (TaskStatus.FAILED, "no_run")
