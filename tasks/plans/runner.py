@@ -3,9 +3,10 @@
 Phases run in order and tasks in order within them. The first task whose check does not
 verify (failed, timed out, could not run, refused) stops the plan: every later task is
 ``not_run``. No skip, no fallback. A verified result cached for the same inputs stands in for
-a run, so a re-run starts at the first unverified task. ``--from``/``--only`` force their
-tasks to run again; a forced task whose earlier phases are not all verified is ``blocked``
-(a phase starts only when the one before it is verified) and stops the plan too.
+a run, so a re-run starts at the first unverified task. A phase starts only when the ones
+before it are verified: a task after a phase with a step that has no checks (it can never be
+verified), or a ``--from``/``--only`` task after a phase not all verified, is ``blocked`` and
+stops the plan too.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ def execute(
         if stopped is not None:
             results.append(_unrun(phase, step, task, f"the plan stopped at task {stopped}"))
             continue
+        unprovable = _steps_without_checks_before(plan, phase.id)
+        if unprovable:
+            message = f"earlier phases cannot be verified: step {unprovable[0]} has no checks"
+            results.append(_unrun(phase, step, task, message, TaskStatus.BLOCKED))
+            stopped = task.id
+            continue
         forced = selection is not None and task.id in selection
         if not forced:
             hit = cached(task)
@@ -73,6 +80,16 @@ def execute(
         if not result.verified:
             stopped = task.id
     return results
+
+
+def _steps_without_checks_before(plan: PlanFile, phase_id: str) -> list[str]:
+    """Steps of the phases before ``phase_id`` that have no task: those phases never verify."""
+    earlier = []
+    for phase in plan.phases:
+        if phase.id == phase_id:
+            break
+        earlier += [step.id for step in phase.steps if not step.tasks]
+    return earlier
 
 
 def _unrun(

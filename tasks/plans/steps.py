@@ -21,6 +21,7 @@ from tasks.platform.processes import run_command
 from tasks.platform.steps import step
 
 GIT_TIMEOUT_SEC = 30.0
+MAX_GIT_OUTPUT = 8_000_000  # a longer diff is not hashed whole: nothing cached is reused
 
 
 @step(cache_policy=NO_CACHE)
@@ -39,17 +40,31 @@ def read_run_inputs(base_dir: str) -> dict[str, str]:
     head = run_command(["git", "rev-parse", "HEAD"], timeout_sec=GIT_TIMEOUT_SEC, cwd=base, env={})
     if head.exit_code != 0 or head.error:
         return {"git_revision": "none", "run": uuid.uuid4().hex}
-    diff = run_command(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
+    edits = run_command(
+        ["git", "diff", "HEAD", "--binary"],
         timeout_sec=GIT_TIMEOUT_SEC,
         cwd=base,
         env={},
+        output_limit=MAX_GIT_OUTPUT,
     )
-    edits = run_command(["git", "diff", "HEAD"], timeout_sec=GIT_TIMEOUT_SEC, cwd=base, env={})
-    if diff.exit_code != 0 or edits.exit_code != 0:
+    untracked = run_command(
+        ["git", "ls-files", "-z", "--others", "--exclude-standard"],
+        timeout_sec=GIT_TIMEOUT_SEC,
+        cwd=base,
+        env={},
+        output_limit=MAX_GIT_OUTPUT,
+    )
+    whole = all(len(run.output) < MAX_GIT_OUTPUT for run in (edits, untracked))
+    if edits.exit_code != 0 or untracked.exit_code != 0 or not whole:  # unknown: no reuse
         return {"git_revision": head.output.strip(), "run": uuid.uuid4().hex}
-    dirty = hashlib.sha256((diff.output + edits.output).encode()).hexdigest()
-    return {"git_revision": head.output.strip(), "worktree": dirty}
+    digest = hashlib.sha256(edits.output.encode())
+    for name in sorted(filter(None, untracked.output.split("\0"))):
+        digest.update(name.encode())
+        try:
+            digest.update(hashlib.sha256((base / name).read_bytes()).digest())
+        except OSError:
+            digest.update(b"unreadable")
+    return {"git_revision": head.output.strip(), "worktree": digest.hexdigest()}
 
 
 @step(task_run_name="run_plan_check-{task.id}", cache_policy=NO_CACHE)

@@ -29,7 +29,9 @@ def command_task(task_id: str, argv: list[str], **fields) -> dict:
 
 
 def git_checkout(folder: Path) -> Path:
-    """Make ``folder`` a git checkout with one commit: cached proofs need a revision."""
+    """Make ``folder`` a git checkout with one commit: cached proofs need a revision. Every
+    untracked file is ignored, so the traces the tests' tasks leave do not change the inputs."""
+    (folder / ".gitignore").write_text("*\n")
     for argv in (
         ["git", "init", "-q"],
         [

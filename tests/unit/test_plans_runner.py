@@ -275,3 +275,16 @@ def test_a_subsystem_no_task_proves_stays_at_the_start_level() -> None:
     results = execute(plan, run=Runs(plan), cached=lambda task: None)
     risks, overall = assess(plan, results)
     assert {r.name: r.level for r in risks}["Idle"] == "P0" and overall == "P0"
+
+
+def test_a_phase_after_a_step_without_checks_never_starts() -> None:
+    plan = make_plan()
+    extra = plan.phases[1].model_copy(update={"id": "2", "title": "two", "steps": []})
+    step = plan.phases[1].steps[0].model_copy(update={"id": "2.1"})
+    task = step.tasks[0].model_copy(update={"id": "2.1.1"})
+    extra = extra.model_copy(update={"steps": [step.model_copy(update={"tasks": [task]})]})
+    plan = plan.model_copy(update={"phases": [*plan.phases, extra]})
+    runs = Runs(plan)
+    results = execute(plan, run=runs, cached=lambda task: None)
+    assert runs.calls == ["0.1.1", "0.1.2", "1.1.1"]  # phase 1's step 1.2 has no checks
+    assert statuses(results)["2.1.1"] is TaskStatus.BLOCKED
