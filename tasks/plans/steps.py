@@ -17,6 +17,7 @@ from tasks.plans.models import PlanReport, RollbackOutcome, TaskOutcome
 from tasks.plans.outputs import write_outputs
 from tasks.plans.report import crashed_outcome
 from tasks.platform.files import write_atomic
+from tasks.platform.keys import slug
 from tasks.platform.processes import run_command
 from tasks.platform.steps import step
 
@@ -105,7 +106,9 @@ def request_task_sign_off(task: PlanTask, timeout_sec: int) -> TaskOutcome:
         approved=False,
     )
     try:
-        answer = pause_flow_run(wait_for_input=form, timeout=timeout_sec, key=f"task-{task.id}")
+        answer = pause_flow_run(
+            wait_for_input=form, timeout=timeout_sec, key=slug(f"task-{task.id}")
+        )
     except Exception as exc:  # FlowPauseTimeout and API errors both leave the task unsigned
         return TaskOutcome(ok=False, reason="sign_off_missing", message=str(exc))
     evidence = {"signer": answer.signer, "evidence_link": answer.evidence_link}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.flow_runs import resume_flow_run
 from prefect.variables import Variable
 
 from blocks.errors import KillSwitchOn
@@ -211,3 +213,45 @@ def test_a_flow_run_check_of_a_deployment_that_never_ran_is_not_verified(tmp_pat
     state, report = run(write_plan(tmp_path, [[[task]]]), tmp_path)
     assert state.is_failed()
     assert (report.tasks[0].status, report.tasks[0].reason) == (TaskStatus.FAILED, "no_run")
+
+
+@pytest.mark.pauses_flow_run
+def test_an_interactive_run_pauses_for_a_manual_task_sign_off(tmp_path: Path) -> None:
+    task = {"id": "0.1.1", "text": "sign", "verify": {"kind": "manual", "sign_off": "release"}}
+    plan = write_plan(tmp_path, [[[task]]])
+    outcome: dict = {}
+
+    def start() -> None:
+        outcome["result"] = run(plan, tmp_path, interactive=True, sign_off_timeout_sec=60)
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    resume_flow_run(
+        _wait_for_paused_run(),
+        run_input={"signer": "ops@example.com", "approved": True, "evidence_link": "PR-7"},
+    )
+    thread.join(timeout=60)
+    state, report = outcome["result"]
+    assert state.is_completed() and report.tasks[0].verified
+    assert report.tasks[0].evidence == {"signer": "ops@example.com", "evidence_link": "PR-7"}
+
+
+def _wait_for_paused_run(timeout_sec: float = 60.0):
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateName,
+    )
+
+    deadline = time.monotonic() + timeout_sec
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))
+                )
+            )
+            if runs:
+                return runs[0].id
+            time.sleep(0.5)
+    pytest.fail("the interactive run never paused for sign-off")
