@@ -59,8 +59,8 @@ def run(
     selected = _selected(gates, ctx.args)
     try:  # validate everything before anything runs, and before Prefect starts
         from blocks.gates import load_gates_file
-        from tasks.gates.plan import plan_run
         from tasks.gates.references import given_references
+        from tasks.gates.selection import plan_run
 
         plan = plan_run(
             load_gates_file(config),

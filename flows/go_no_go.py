@@ -21,9 +21,9 @@ from blocks.gates import DEFAULT_GATES_FILE, Gate, GateMode
 from blocks.storage import persisted_results, warden_home
 from tasks.gates.models import GateResult, GateStatus, Reference
 from tasks.gates.outputs import sign_off_markdown, table_rows
-from tasks.gates.plan import GatePlan
 from tasks.gates.report import assemble_report, refused_report
 from tasks.gates.scoring import crashed_result
+from tasks.gates.selection import GatePlan
 from tasks.gates.steps import (
     plan_gates,
     read_references,

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from blocks.errors import WardenError
 from tasks.gates.models import Band, GateResult, GateSuiteReport, GateVerdict
-from tasks.gates.plan import GatePlan
 from tasks.gates.scoring import complete_results, score_suite
+from tasks.gates.selection import GatePlan
 from tasks.platform.clock import utc_now
 
 

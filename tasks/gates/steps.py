@@ -30,7 +30,6 @@ from tasks.gates.flow_runs import LatestRun, evaluate_flow_run
 from tasks.gates.http_check import evaluate_http
 from tasks.gates.models import CheckOutcome, GateResult, GateStatus, GateSuiteReport, Reference
 from tasks.gates.outputs import write_outputs
-from tasks.gates.plan import GatePlan, plan_run
 from tasks.gates.references import (
     StoreUnreadable,
     accepted_references,
@@ -39,6 +38,7 @@ from tasks.gates.references import (
     store_path,
 )
 from tasks.gates.scoring import SignOff, apply_sign_off, finalize, skipped_result
+from tasks.gates.selection import GatePlan, plan_run
 from tasks.platform.steps import run_logger, step
 
 

@@ -1,4 +1,4 @@
-"""Validate every YAML config under deployments/: gates files, prefect.yaml, automations.
+"""Validate every YAML config under deployments/: gates files, plans, prefect.yaml, automations.
 
 Used by ``warden config validate`` and by the default gates, so a broken config is caught
 before anything deploys. Each problem names the file (and line where it can). A prefect.yaml
@@ -17,6 +17,7 @@ from blocks.gates import GatesFile
 from blocks.invariants import InvariantsFile
 from blocks.lora import LoraFile
 from blocks.migration_rules import RuleSet
+from blocks.plans import load_plan
 from blocks.workflows import WorkflowsFile
 from blocks.yaml_source import load_model, read_yaml
 
@@ -41,6 +42,8 @@ def validate_configs(
             model = _model_for(data)
             if model is not None:
                 load_model(path, model)
+            elif isinstance(data, dict) and "phases" in data:
+                load_plan(path)  # a safety plan: whole, with its cross-field problems
             elif path.name == "prefect.yaml":
                 problems.extend(prefect_yaml(path, data))
         except ConfigError as exc:

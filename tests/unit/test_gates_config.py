@@ -8,7 +8,7 @@ import pytest
 
 from blocks.errors import ConfigError, ExitCode, UsageError
 from blocks.gates import RelativeThreshold, load_gates_file
-from tasks.gates.plan import plan_run
+from tasks.gates.selection import plan_run
 
 VALID = """\
 version: 1

@@ -320,8 +320,8 @@ def test_a_gate_without_result_is_listed_in_the_report() -> None:
     from datetime import UTC, datetime
 
     from blocks.gates import GatesFile
-    from tasks.gates.plan import plan_run
     from tasks.gates.report import assemble_report
+    from tasks.gates.selection import plan_run
 
     config = GatesFile.model_validate(
         {"gates": [{"name": n, "kind": "command", "argv": ["true"]} for n in ("a", "lost")]}
@@ -340,8 +340,8 @@ def test_a_run_refused_by_the_kill_switch_reports_no_gate_and_exit_3() -> None:
 
     from blocks.errors import KillSwitchOn
     from blocks.gates import GatesFile
-    from tasks.gates.plan import plan_run
     from tasks.gates.report import refused_report
+    from tasks.gates.selection import plan_run
 
     config = GatesFile.model_validate({"gates": [{"name": "a", "kind": "command", "argv": ["x"]}]})
     refusal = KillSwitchOn("go-no-go: the switch is on")

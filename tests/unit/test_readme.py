@@ -7,7 +7,7 @@ from pathlib import Path
 
 from blocks.errors import ExitCode
 from blocks.gates import load_gates_file
-from tasks.gates.plan import plan_run
+from tasks.gates.selection import plan_run
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
