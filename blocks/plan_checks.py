@@ -1,9 +1,7 @@
 """The ``verify:`` of a plan task: what proves the task done, one model per check kind.
 
-A kind is declared here (its fields) and listed in ``RUNNABLE_KINDS`` once a runner for it is
-wired in ``flows/plan_dispatch.py``. A plan using a declared kind with no runner yet
-(``checkpoint``, until its verifier is wired) fails validation with ``KIND_NOT_AVAILABLE``:
-nothing is accepted that nothing would check.
+Every kind declared here has its runner in ``flows/plan_dispatch.py`` (a flow test pins the
+two together): nothing is accepted that nothing would check.
 """
 
 from __future__ import annotations
@@ -31,11 +29,6 @@ class CheckKind(StrEnum):
     DRILL = "drill"
     MANUAL = "manual"
     REHEARSAL = "rehearsal"
-
-
-# Kinds a runner exists for. The checkpoint verifier is another concern's: add CHECKPOINT here
-# when flows/plan_dispatch.py gets its runner (tests/unit/test_plans_dispatch.py pins the two).
-RUNNABLE_KINDS: frozenset[CheckKind] = frozenset(set(CheckKind) - {CheckKind.CHECKPOINT})
 
 
 def _argv(value: Any) -> Any:
@@ -99,10 +92,12 @@ class FlowRunCheck(Strict):
 
 
 class CheckpointCheck(Strict):
-    """A sealed checkpoint directory verifies (runner wired by the checkpoint concern)."""
+    """A checkpoint directory verifies (tasks/checkpoints): its manifest (unless
+    ``require_manifest`` is false) and every weights file's format, pickles never unpickled."""
 
     kind: Literal["checkpoint"]
     path: str = Field(min_length=1)
+    require_manifest: bool = True
 
 
 class DrillCheck(Strict):

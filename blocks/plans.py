@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from blocks.errors import ConfigError, ExitCode
 from blocks.gates import load_gates_file
-from blocks.plan_checks import RUNNABLE_KINDS, Check, GateCheck, ManualCheck, RollbackSpec
+from blocks.plan_checks import Check, GateCheck, ManualCheck, RollbackSpec
 from blocks.yaml_source import Location, _nearest_line, describe_errors, read_yaml
 
 PHASE_ID = r"^\d+$"
@@ -129,7 +129,6 @@ class PlanProblemCode(StrEnum):
     PHASE_WITHOUT_STEPS = "PHASE_WITHOUT_STEPS"
     NO_PHASES = "NO_PHASES"
     TASK_WITHOUT_CHECK = "TASK_WITHOUT_CHECK"
-    KIND_NOT_AVAILABLE = "KIND_NOT_AVAILABLE"  # declared kind whose runner is not wired yet
     UNKNOWN_SUBSYSTEM = "UNKNOWN_SUBSYSTEM"
     UNKNOWN_ID = "UNKNOWN_ID"  # --from/--only names no phase, step or task
     UNKNOWN_GATE = "UNKNOWN_GATE"  # a gate check names no gate of its (valid) gates file
@@ -235,13 +234,6 @@ def _check_runnable(task: PlanTask, add: Any, loc: Location) -> None:
             add(
                 PlanProblemCode.UNKNOWN_GATE, (*loc, "verify", "gate"), f"task {task.id}: {problem}"
             )
-    elif task.verify.kind not in RUNNABLE_KINDS:
-        add(
-            PlanProblemCode.KIND_NOT_AVAILABLE,
-            (*loc, "verify", "kind"),
-            f"task {task.id}: check kind {task.verify.kind!r} is declared but not available "
-            "in this release; use another kind",
-        )
 
 
 def _gate_problem(check: GateCheck) -> str:

@@ -2,8 +2,8 @@
 
 tasks/plans runs its own checks (command, pytest, rehearsal, drill); a ``gate`` or
 ``flow-run`` check runs through the go/no-go suite's own step, a ``manual`` one pauses for a
-sign-off. Adding a kind is one entry in ``RUNNERS`` (and in ``blocks.plan_checks.RUNNABLE_KINDS``):
-the checkpoint verifier's runner goes here when it is wired.
+sign-off, a ``checkpoint`` one runs the checkpoint verifier's step. Adding a kind is one model
+in ``blocks.plan_checks`` and one entry in ``RUNNERS``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from blocks.errors import CheckpointInputError
 from blocks.gates import FlowRunGate
-from blocks.plan_checks import CheckKind, FlowRunCheck, GateCheck
+from blocks.plan_checks import CheckKind, CheckpointCheck, FlowRunCheck, GateCheck
 from blocks.plans import PlanPhase, PlanStep, PlanTask
+from tasks.checkpoints.steps import check_checkpoint
 from tasks.gates.models import GateResult, GateStatus
 from tasks.gates.steps import plan_gates, run_gate
 from tasks.plans.models import TaskOutcome, TaskResult
@@ -76,6 +78,31 @@ def _manual(task: PlanTask, ctx: RunContext) -> TaskOutcome:
     return request_task_sign_off(task, ctx.sign_off_timeout_sec)
 
 
+def _checkpoint(task: PlanTask, ctx: RunContext) -> TaskOutcome:
+    check = task.verify
+    assert isinstance(check, CheckpointCheck)
+    directory = ctx.base_dir / check.path
+    try:
+        report = check_checkpoint(str(directory), check.require_manifest)
+    except CheckpointInputError as exc:  # cannot be checked at all: proves nothing
+        code = exc.reason.value
+        evidence = {"directory": str(directory), "code": code, "remediation": exc.remediation}
+        return TaskOutcome(ok=False, reason=code.lower(), message=exc.message, evidence=evidence)
+    findings = [f"{f.code.value} {f.path}" for f in report.findings]
+    message = f"checkpoint {directory}: {report.code.value}" + (
+        f" ({len(findings)} findings)" if findings else ""
+    )
+    evidence = {
+        "directory": str(directory),
+        "code": report.code.value,
+        "manifest_checked": report.manifest_checked,
+        "files": len(report.files),
+        "findings": findings[:20],
+    }
+    reason = "" if report.ok else report.code.value.lower()
+    return TaskOutcome(ok=report.ok, reason=reason, message=message, evidence=evidence)
+
+
 def _gate_outcome(result: GateResult, extra: dict[str, object]) -> TaskOutcome:
     ok = result.status in PROVEN_GATE
     reason = "" if ok else (result.reason or result.status.value)
@@ -92,6 +119,7 @@ RUNNERS: dict[CheckKind, Runner] = {
     CheckKind.GATE: _gate,
     CheckKind.FLOW_RUN: _flow_run,
     CheckKind.MANUAL: _manual,
+    CheckKind.CHECKPOINT: _checkpoint,
 }
 
 

@@ -16,11 +16,13 @@ from prefect.flow_runs import resume_flow_run
 from prefect.variables import Variable
 
 from blocks.errors import KillSwitchOn
-from blocks.plan_checks import RUNNABLE_KINDS
+from blocks.plan_checks import CheckKind
 from flows.plan_dispatch import RUNNERS
 from flows.safety_plan import safety_plan
+from tasks.checkpoints.verify import seal_checkpoint
 from tasks.plans.models import PlanReport, TaskStatus, UnitStatus
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
+from tests.checkpoint_files import write_checkpoint
 from tests.conftest import ROOT, py
 from tests.flows.plan_files import command_task, failing, git_checkout, touch, write_plan
 
@@ -36,8 +38,8 @@ def runs_of(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def test_every_runnable_kind_has_a_runner() -> None:
-    assert set(RUNNERS) == set(RUNNABLE_KINDS)
+def test_every_declared_kind_has_a_runner() -> None:
+    assert set(RUNNERS) == set(CheckKind)
 
 
 def test_a_plan_that_passes_completes_with_outputs_artifacts_and_cache(tmp_path: Path) -> None:
@@ -255,3 +257,30 @@ def _wait_for_paused_run(timeout_sec: float = 60.0):
                 return runs[0].id
             time.sleep(0.5)
     pytest.fail("the interactive run never paused for sign-off")
+
+
+def test_a_checkpoint_task_verifies_a_sealed_checkpoint_and_stops_at_a_torn_one(
+    tmp_path: Path,
+) -> None:
+    for name in ("good", "torn"):
+        assert seal_checkpoint(write_checkpoint(tmp_path / name)).sealed
+    weights = tmp_path / "torn" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])  # a torn write: shorter than sealed
+    checkpoint = {"kind": "checkpoint"}
+    plan = write_plan(
+        tmp_path,
+        [
+            [[{"id": "0.1.1", "text": "good", "verify": {**checkpoint, "path": "good"}}]],
+            [[{"id": "1.1.1", "text": "torn", "verify": {**checkpoint, "path": "torn"}}]],
+            [[command_task("2.1.1", touch("after"))]],
+        ],
+    )
+    state, report = run(plan, tmp_path)
+    assert state.is_failed()
+    assert [t.status for t in report.tasks] == [
+        TaskStatus.VERIFIED,
+        TaskStatus.FAILED,
+        TaskStatus.NOT_RUN,
+    ]
+    assert report.tasks[1].reason == "size_mismatch"
+    assert not (tmp_path / "after").exists()

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from blocks.errors import ExitCode
-from blocks.plan_checks import RUNNABLE_KINDS, CheckKind
 from blocks.plans import PlanInvalid, PlanProblemCode, check_selection, load_plan
 from tests.conftest import ROOT
 
@@ -61,11 +60,9 @@ INVALID = {
         plan_doc(phase("0", step("0.1", task("0.1.1", verify={"kind": "manual"})))),
         PlanProblemCode.SCHEMA,
     ),
-    "checkpoint-not-available": (
-        plan_doc(
-            phase("0", step("0.1", task("0.1.1", verify={"kind": "checkpoint", "path": "c"})))
-        ),
-        PlanProblemCode.KIND_NOT_AVAILABLE,
+    "checkpoint-without-path": (
+        plan_doc(phase("0", step("0.1", task("0.1.1", verify={"kind": "checkpoint"})))),
+        PlanProblemCode.SCHEMA,
     ),
     "unknown-kind": (
         plan_doc(phase("0", step("0.1", task("0.1.1", verify={"kind": "vibes"})))),
@@ -135,7 +132,7 @@ def test_a_good_plan_and_the_demo_plan_load(tmp_path: Path) -> None:
     assert [t.id for _, _, t in load_plan(write(tmp_path, GOOD)).tasks()] == ["0.1.1"]
     demo = load_plan(ROOT / "deployments" / "plans" / "demo.yaml")
     kinds = {t.verify.kind for _, _, t in demo.tasks()}
-    assert kinds == {"pytest", "command", "rehearsal", "drill", "gate"}
+    assert kinds == {"pytest", "command", "rehearsal", "drill", "gate", "checkpoint"}
 
 
 @pytest.mark.parametrize("case", sorted(INVALID))
@@ -179,15 +176,10 @@ def test_selection_ids_must_exist(tmp_path: Path) -> None:
 
 
 def test_the_invalid_message_names_the_fix(tmp_path: Path) -> None:
-    document, _ = INVALID["checkpoint-not-available"]
+    document, _ = INVALID["task-without-verify"]
     with pytest.raises(PlanInvalid) as caught:
         load_plan(write(tmp_path, document))
-    assert "not available" in caught.value.problems[0]
-
-
-def test_checkpoint_is_declared_but_not_runnable_until_wired() -> None:
-    assert CheckKind.CHECKPOINT not in RUNNABLE_KINDS
-    assert set(CheckKind) - {CheckKind.CHECKPOINT} == RUNNABLE_KINDS
+    assert "verify: {kind: manual, sign_off: <who>}" in caught.value.problems[0]
 
 
 def test_config_validate_checks_plans_too(tmp_path: Path) -> None:
