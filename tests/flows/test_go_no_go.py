@@ -19,6 +19,7 @@ from tasks.gates.models import GateStatus, GateSuiteReport, GateVerdict
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tests.conftest import py
 from tests.flows.gate_files import failing, passing, printing, write_gates
+from tests.flows.pauses import wait_for_paused_run
 
 
 def run(config: Path, **params):
@@ -175,7 +176,7 @@ def test_interactive_run_pauses_for_sign_off_in_the_ui(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=start)
     thread.start()
-    run_id = _wait_for_paused_run()
+    run_id = wait_for_paused_run("go-no-go-gates")
     resume_flow_run(
         run_id,
         run_input={"signer": "ops@example.com", "approved": True, "evidence_link": "PR-1"},
@@ -187,27 +188,6 @@ def test_interactive_run_pauses_for_sign_off_in_the_ui(tmp_path: Path) -> None:
     assert state.is_completed() and report.verdict is GateVerdict.GO
     assert hmr.status is GateStatus.SIGNED_OFF
     assert hmr.details["signed_off_by"] == "ops@example.com"
-
-
-def _wait_for_paused_run(timeout_sec: float = 60.0):
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateName,
-    )
-
-    deadline = time.monotonic() + timeout_sec
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))
-                )
-            )
-            if runs:
-                return runs[0].id
-            time.sleep(0.5)
-    pytest.fail("the interactive run never paused for sign-off")
 
 
 def test_a_crashing_check_is_a_failed_gate_not_a_lost_run(
@@ -302,7 +282,9 @@ def test_an_empty_signer_fails_the_gate_and_the_files_are_written(tmp_path: Path
 
     thread = threading.Thread(target=start)
     thread.start()
-    resume_flow_run(_wait_for_paused_run(), run_input={"signer": "", "approved": True})
+    resume_flow_run(
+        wait_for_paused_run("go-no-go-gates"), run_input={"signer": "", "approved": True}
+    )
     thread.join(timeout=60)
 
     state, report = outcome["result"]

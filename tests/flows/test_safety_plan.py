@@ -24,6 +24,7 @@ from tasks.plans.models import PlanReport, TaskStatus, UnitStatus
 from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tests.checkpoint_files import write_checkpoint
 from tests.conftest import ROOT, py
+from tests.flows.pauses import wait_for_paused_run
 from tests.flows.plan_files import command_task, failing, git_checkout, touch, write_plan
 
 
@@ -229,34 +230,13 @@ def test_an_interactive_run_pauses_for_a_manual_task_sign_off(tmp_path: Path) ->
     thread = threading.Thread(target=start)
     thread.start()
     resume_flow_run(
-        _wait_for_paused_run(),
+        wait_for_paused_run("safety-plan"),
         run_input={"signer": "ops@example.com", "approved": True, "evidence_link": "PR-7"},
     )
     thread.join(timeout=60)
     state, report = outcome["result"]
     assert state.is_completed() and report.tasks[0].verified
     assert report.tasks[0].evidence == {"signer": "ops@example.com", "evidence_link": "PR-7"}
-
-
-def _wait_for_paused_run(timeout_sec: float = 60.0):
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateName,
-    )
-
-    deadline = time.monotonic() + timeout_sec
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))
-                )
-            )
-            if runs:
-                return runs[0].id
-            time.sleep(0.5)
-    pytest.fail("the interactive run never paused for sign-off")
 
 
 def test_a_checkpoint_task_verifies_a_sealed_checkpoint_and_stops_at_a_torn_one(
