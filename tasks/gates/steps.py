@@ -17,8 +17,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
-from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
 from pydantic import ValidationError
 
 from blocks.gates import FlowRunGate, Gate, load_gates_file
@@ -39,7 +37,7 @@ from tasks.gates.references import (
 )
 from tasks.gates.scoring import SignOff, apply_sign_off, finalize, skipped_result
 from tasks.gates.selection import GatePlan, plan_run
-from tasks.platform.steps import run_logger, step
+from tasks.platform.steps import SignOffNotReceived, ask_sign_off, run_logger, step
 
 
 @step(cache_policy=NO_CACHE)
@@ -146,29 +144,16 @@ def latest_run(gate: FlowRunGate) -> LatestRun | None:
     )
 
 
-class SignOffForm(RunInput):
-    """What the UI asks the operator when a manual gate waits for sign-off."""
-
-    signer: str
-    approved: bool
-    evidence_link: str = ""
-    comment: str = ""
-
-
 def request_sign_off(result: GateResult, timeout_sec: int) -> GateResult:
     """Pause the flow run until an operator signs the gate off in the UI (flow context only).
 
     No answer in time fails the gate (``sign_off_missing``); an answer that is not a valid
     sign-off (an empty signer) fails it too (``sign_off_invalid``): it never crashes the run.
     """
-    form = SignOffForm.with_initial_data(
-        description=f"Sign off gate **{result.name}**: {result.details.get('instructions', '')}",
-        signer="",
-        approved=False,
-    )
+    description = f"Sign off gate **{result.name}**: {result.details.get('instructions', '')}"
     try:
-        answer = pause_flow_run(wait_for_input=form, timeout=timeout_sec, key=result.name)
-    except Exception as exc:  # FlowPauseTimeout and API errors both leave the gate unsigned
+        answer = ask_sign_off(description, result.name, timeout_sec)
+    except SignOffNotReceived as exc:
         return apply_sign_off(result, None, failure=f"sign-off not received: {exc}")
     try:
         sign_off = SignOff(

@@ -7,8 +7,6 @@ import uuid
 from pathlib import Path
 
 from prefect.cache_policies import NO_CACHE
-from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
 
 from blocks.plan_checks import ManualCheck
 from blocks.plans import PlanFile, PlanTask, check_selection, load_plan
@@ -17,9 +15,8 @@ from tasks.plans.models import PlanReport, RollbackOutcome, TaskOutcome
 from tasks.plans.outputs import write_outputs
 from tasks.plans.report import crashed_outcome
 from tasks.platform.files import write_atomic
-from tasks.platform.keys import slug
 from tasks.platform.processes import run_command
-from tasks.platform.steps import step
+from tasks.platform.steps import SignOffNotReceived, ask_sign_off, step
 
 GIT_TIMEOUT_SEC = 30.0
 MAX_GIT_OUTPUT = 8_000_000  # a longer diff is not hashed whole: nothing cached is reused
@@ -87,29 +84,16 @@ def roll_back_task(task: PlanTask, base_dir: str) -> RollbackOutcome:
         return RollbackOutcome(ran=False, restored=False, message=crashed_outcome(exc).message)
 
 
-class TaskSignOff(RunInput):
-    """What the UI asks the operator when a manual task waits for sign-off."""
-
-    signer: str
-    approved: bool
-    evidence_link: str = ""
-
-
 def request_task_sign_off(task: PlanTask, timeout_sec: int) -> TaskOutcome:
     """Pause the flow run until an operator signs the task off (flow context only)."""
     check = task.verify
     assert isinstance(check, ManualCheck)
-    form = TaskSignOff.with_initial_data(
-        description=f"Sign off task **{task.id}** ({check.sign_off}): {task.text}. "
-        f"{check.instructions}",
-        signer="",
-        approved=False,
+    description = (
+        f"Sign off task **{task.id}** ({check.sign_off}): {task.text}. {check.instructions}"
     )
     try:
-        answer = pause_flow_run(
-            wait_for_input=form, timeout=timeout_sec, key=slug(f"task-{task.id}")
-        )
-    except Exception as exc:  # FlowPauseTimeout and API errors both leave the task unsigned
+        answer = ask_sign_off(description, f"task-{task.id}", timeout_sec)
+    except SignOffNotReceived as exc:
         return TaskOutcome(ok=False, reason="sign_off_missing", message=str(exc))
     evidence = {"signer": answer.signer, "evidence_link": answer.evidence_link}
     if not answer.signer.strip():

@@ -42,7 +42,9 @@ from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.flow_runs import pause_flow_run
 from prefect.futures import as_completed as prefect_completed
+from prefect.input import RunInput
 from prefect.settings import PREFECT_LOGGING_LEVEL
 from prefect.states import Failed, State
 from prefect.utilities.annotations import BaseAnnotation
@@ -131,6 +133,39 @@ def retry_if_retryable(task, task_run, state) -> bool:
 
 
 # --- one vocabulary for flows and steps, Prefect run or engine-less run -------------------------
+
+
+class SignOffForm(RunInput):
+    """What the UI asks an operator when a run waits for a sign-off."""
+
+    signer: str
+    approved: bool
+    evidence_link: str = ""
+    comment: str = ""
+
+
+class SignOffNotReceived(Exception):
+    """No answer within the timeout, or the pause itself failed: nothing was signed off."""
+
+
+# How often a paused run looks for the operator's answer (Prefect's default is 10 s).
+SIGN_OFF_POLL_SEC = 2
+
+
+def ask_sign_off(description: str, key: str, timeout_sec: int) -> SignOffForm:
+    """Pause the flow run until an operator answers the sign-off form in the UI (flow context
+    only); ``key`` names the pause (slugged: Prefect refuses dots). Raises
+    :class:`SignOffNotReceived` when no answer came in time or the pause failed."""
+    form = SignOffForm.with_initial_data(description=description, signer="", approved=False)
+    try:
+        return pause_flow_run(
+            wait_for_input=form,
+            timeout=timeout_sec,
+            poll_interval=SIGN_OFF_POLL_SEC,
+            key=slug(key),
+        )
+    except Exception as exc:  # FlowPauseTimeout and API errors both leave it unsigned
+        raise SignOffNotReceived(str(exc)) from exc
 
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter:

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -183,16 +182,13 @@ def test_a_manual_task_is_refused_in_a_run_nobody_can_answer(tmp_path: Path) -> 
     assert state.is_failed() and report.tasks[0].reason == "sign_off_refused"
 
 
-def test_the_demo_plan_verifies_every_task_in_well_under_a_minute(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_demo_plan_verifies_every_task(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    started = time.monotonic()
     state, report = run(ROOT / "deployments" / "plans" / "demo.yaml", ROOT)
-    elapsed = time.monotonic() - started
     assert state.is_completed(), [(t.task_id, t.reason, t.message) for t in report.tasks]
-    assert {t.kind for t in report.tasks} == {"pytest", "command", "rehearsal", "drill", "gate"}
-    assert report.overall_level == "P1" and elapsed < 60
+    kinds = {t.kind for t in report.tasks}
+    assert kinds == {"pytest", "command", "rehearsal", "drill", "gate", "checkpoint"}
+    assert report.overall_level == "P1"
 
 
 def test_the_kill_switch_stops_the_plan_before_any_task_runs(tmp_path: Path) -> None:
