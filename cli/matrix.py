@@ -50,13 +50,15 @@ def run(
     """Prove the candidate on every leg; exit 0 promoted (or dry run passed), 1 not promoted."""
     from tasks.matrix.digest import parse_candidate
 
-    _environment(invariants, env)
+    spec = _environment(invariants, env)
     try:
         parse_candidate(digest)
     except WardenError as exc:
         fail(exc)
+    pools = sorted({leg.work_pool for leg in spec.agent_promotion.legs if leg.work_pool})
     pack: EvidencePack = flow_result(
         "flows.gpu_matrix:gpu_matrix_promotion",
+        needs_api=f"the legs' work_pool ({', '.join(pools)})" if pools and not dry_run else None,
         environment=env,
         candidate_digest=digest,
         dry_run=dry_run,
