@@ -142,7 +142,8 @@ class LegSpec(Strict):
 
     @model_validator(mode="after")
     def _pickup_needs_pool(self) -> LegSpec:
-        if self.work_pool is None and "pickup_seconds" in self.timeouts.model_fields_set:
+        default = Timeouts.model_fields["pickup_seconds"].default
+        if self.work_pool is None and self.timeouts.pickup_seconds != default:
             raise ValueError(
                 f"leg {self.name!r} sets timeouts.pickup_seconds but has no work_pool: it would "
                 "do nothing (a leg without a pool runs on the flow's own worker); remove it"
