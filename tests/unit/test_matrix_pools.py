@@ -3,9 +3,11 @@ watched, and the leg result its flow run gives (tasks/matrix/pools.py, pure)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from blocks.invariants import EnvironmentSpec, LegSpec, Timeouts
@@ -26,6 +28,7 @@ from tasks.matrix.pools import (
     pools_of,
     watch,
 )
+from tests.conftest import ROOT
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 TIMEOUTS = Timeouts(
@@ -272,3 +275,11 @@ def test_work_pool_settings_that_cannot_work_are_refused(fields: dict) -> None:
 
 def test_a_legs_timeout_is_its_stages_together() -> None:
     assert TIMEOUTS.leg_seconds == 50
+
+
+def test_the_readme_example_of_vendor_pools_is_valid() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"### Legs on work pools.*?```yaml\n(.*?)```", readme, re.S)
+    assert example, "README lost its work pool legs example"
+    legs = [LegSpec.model_validate(item) for item in yaml.safe_load(example.group(1))["legs"]]
+    assert pools_of(env(*legs)) == ["amd-gpu", "nvidia-gpu"]
