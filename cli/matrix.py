@@ -187,11 +187,11 @@ def _digest_text(state: DigestState | None) -> str:
 
 
 def _print_pack(pack: EvidencePack) -> None:
-    from tasks.matrix.report import summary
+    from tasks.matrix.report import placement, summary
 
-    table = Table(
-        "leg", "status", "host", "gpu", "onboarding", "time to active", "smoke", "failure"
-    )
+    pooled = any(leg.work_pool for leg in pack.legs)  # where each leg ran, when not all here
+    columns = ["leg", "status", "host", "gpu", "onboarding", "time to active", "smoke", "failure"]
+    table = Table(*columns, *(["ran on"] if pooled else []))
     for leg in pack.legs:
         gpu = leg.gpu
         table.add_row(
@@ -203,6 +203,7 @@ def _print_pack(pack: EvidencePack) -> None:
             "" if leg.time_to_active_seconds is None else f"{leg.time_to_active_seconds:.1f} s",
             str(leg.smoke_status),
             str(leg.failure_code or ""),
+            *([placement(leg)] if pooled else []),
         )
     if pack.legs:
         console.print(table)

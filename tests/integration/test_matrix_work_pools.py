@@ -178,6 +178,8 @@ def test_each_leg_runs_on_its_own_pool_and_both_passing_promote(platform, tmp_pa
         run = httpx.get(f"{platform.api}/flow_runs/{legs[name]['leg_flow_run_id']}").json()
         assert (run["work_pool_name"], run["state_type"]) == (pool, "COMPLETED")
     assert pack["approved_digest_after"]["value"] == CANDIDATE
+    report = (tmp_path / "out" / "evidence.md").read_text()
+    assert "pool pool-a · worker worker-a" in report and "pool pool-b · worker worker-b" in report
 
 
 def test_a_pool_with_no_live_worker_fails_its_leg_no_worker(platform, tmp_path) -> None:

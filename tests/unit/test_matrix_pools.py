@@ -19,6 +19,7 @@ from tasks.matrix.pools import (
     Watch,
     WorkerSeen,
     await_leg,
+    failed_leg,
     leg_deployment,
     leg_of_run,
     leg_parameters,
@@ -28,6 +29,7 @@ from tasks.matrix.pools import (
     pools_of,
     watch,
 )
+from tasks.matrix.report import placement
 from tests.conftest import ROOT
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -283,3 +285,12 @@ def test_the_readme_example_of_vendor_pools_is_valid() -> None:
     assert example, "README lost its work pool legs example"
     legs = [LegSpec.model_validate(item) for item in yaml.safe_load(example.group(1))["legs"]]
     assert pools_of(env(*legs)) == ["amd-gpu", "nvidia-gpu"]
+
+
+def test_the_report_says_where_each_leg_ran() -> None:
+    here = LegResult.model_validate(passed_json())
+    on_pool = leg_of_run(spec(), seen(), NOW, NOW)
+    unserved = failed_leg(spec(pool="pool-c"), LegFailure.NO_WORKER, "none", NOW, NOW)
+    assert placement(here) == "gpu-host-1"
+    assert placement(on_pool) == "gpu-host-1 · pool pool-a · worker worker-a"
+    assert placement(unserved) == "no host · pool pool-c · worker none"
