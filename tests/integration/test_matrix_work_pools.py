@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +30,8 @@ from tests.flows.matrix_files import CANDIDATE, leg, write_invariants
 from tests.loopback import free_port
 
 BIN = Path(sys.executable).parent
-POOLS = {"pool-a": "worker-a", "pool-b": "worker-b", "pool-c": None}  # pool-c: no worker
+# pool-c never has a worker; pool-d's worker is started, then killed, by its own test
+POOLS = {"pool-a": "worker-a", "pool-b": "worker-b", "pool-c": None, "pool-d": None}
 PICKUP_SECONDS = 120
 pytestmark = pytest.mark.integration
 
@@ -121,21 +123,41 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             capture_output=True,
             timeout=240,
         )
+        platform = Platform(api, client, root)
         for pool, worker in POOLS.items():
-            if worker is None:
-                continue
-            worker_env = client | {
-                "PREFECT_HOME": str(root / f"{worker}-home"),
-                "PREFECT_WORKER_QUERY_SECONDS": "1",  # picks up a leg within a second
-            }
-            argv = [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process"]
-            process = start(worker, [*argv, "--name", worker], worker_env)
-            _wait_for(lambda p=pool, w=worker: w in _online(api, p), worker, 120, process)
-        yield Platform(api, client, root)
+            if worker is not None:
+                processes.append((start_worker(platform, pool, worker), None))
+        yield platform
     finally:
         for process, log in reversed(processes):
             kill_process_group(process)
-            log.close()  # type: ignore[attr-defined]
+            if log is not None:
+                log.close()  # type: ignore[attr-defined]
+
+
+def start_worker(platform: Platform, pool: str, name: str, **env: str) -> subprocess.Popen:
+    """A process worker on ``pool`` (its log next to the platform's), online before returning."""
+    worker_env = (
+        platform.env
+        | env
+        | {
+            "PREFECT_HOME": str(platform.home / f"{name}-home"),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",  # picks up a leg within a second
+        }
+    )
+    argv = [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process"]
+    log = (platform.home / f"{name}.log").open("wb")
+    process = subprocess.Popen(
+        [*argv, "--name", name],
+        env=worker_env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()  # the child holds its own descriptor
+    _wait_for(lambda: name in _online(platform.api, pool), name, 120, process)
+    return process
 
 
 def matrix(platform: Platform, tmp_path: Path, legs: list[dict], *, api: bool = True):
@@ -207,3 +229,23 @@ def test_work_pool_legs_without_an_api_fail_closed(platform, tmp_path) -> None:
     code, pack, output = matrix(platform, tmp_path, [on("pool-a", "cpu-a")], api=False)
     assert code == 2, output
     assert pack is None  # refused before the flow: nothing ran, nothing written
+
+
+def test_a_leg_no_worker_starts_fails_no_worker_and_is_cancelled(platform, tmp_path) -> None:
+    """The pool's only worker dies after its last heartbeat: the server still lists it online
+    (for 3 heartbeat intervals), so the leg is dispatched; nobody starts it in pickup_seconds."""
+    worker = start_worker(platform, "pool-d", "worker-d", PREFECT_WORKER_HEARTBEAT_SECONDS="120")
+    os.killpg(worker.pid, signal.SIGKILL)  # the host dies: no goodbye to the server
+    worker.wait()
+    assert "worker-d" in _online(platform.api, "pool-d")  # still counted live by its heartbeat
+    spec = on("pool-d", "cpu-d")
+    spec["timeouts"]["pickup_seconds"] = 15
+    begun = time.monotonic()
+    code, pack, output = matrix(platform, tmp_path, [spec])
+    assert time.monotonic() - begun < 15 + 90  # the pickup timeout, plus the CLI's own start
+    assert code == 1, output
+    (cpu,) = pack["legs"]
+    assert (cpu["failure_code"], cpu["work_pool"], cpu["worker"]) == ("NO_WORKER", "pool-d", None)
+    run = httpx.get(f"{platform.api}/flow_runs/{cpu['leg_flow_run_id']}", timeout=5).json()
+    assert run["state_type"] == "CANCELLED"  # never started later, with nobody awaiting it
+    assert pack["promoted"] is False
