@@ -135,6 +135,19 @@ class RunSeen:
     result: Any = None  # the leg flow's return value (JSON of a LegResult) when completed
     result_problem: str | None = None  # why the result could not be read
 
+    @classmethod
+    def of(cls, run: Any, result: Any = None, problem: str | None = None) -> RunSeen:
+        """From a Prefect ``FlowRun`` as the API returns it (read by attribute)."""
+        return cls(
+            id=str(run.id),
+            state_type=run.state_type.value if run.state_type else None,
+            state_message=run.state.message if run.state else None,
+            work_pool=run.work_pool_name,
+            labels=dict(run.labels or {}),
+            result=result,
+            result_problem=problem,
+        )
+
     @property
     def placement(self) -> dict[str, str | None]:
         worker = self.labels.get(WORKER_LABEL)

@@ -308,34 +308,39 @@ def _pool_problem(client: SyncPrefectClient, pool: str) -> str | None:
 def run_leg_on_pool(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str) -> LegResult:
     """The leg as a flow run of ``gpu-matrix-leg/<work_pool>``, awaited with its own timeout:
     ``NO_WORKER`` when no live worker serves the pool (or none starts the run in
-    ``pickup_seconds``), ``LEG_TIMEOUT`` past its stages' timeouts; either way it is cancelled."""
+    ``pickup_seconds``), ``LEG_TIMEOUT`` past its stages' timeouts; either way it is cancelled.
+    An API error is the leg's evidence (``LEG_CRASHED``), never a lost matrix run."""
     pool, started = str(leg.work_pool), utc_now()
-    with get_client(sync_client=True) as client:
-        found = client.read_work_pool(pool)
-        workers = [
-            WorkerSeen(
-                w.name, str(w.status.value), w.last_heartbeat_time, w.heartbeat_interval_seconds
-            )
-            for w in client.read_workers_for_work_pool(pool)
-        ]
-        reason = no_worker_reason(pool, bool(found.is_paused), live_workers(workers, utc_now()))
-        if reason:
-            result = failed_leg(leg, LegFailure.NO_WORKER, reason, started, utc_now())
-        else:
-            child = run_deployment(
-                leg_deployment(pool),
-                parameters=leg_parameters(env, leg, run_id, candidate),
-                timeout=0,
-                flow_run_name=f"{leg.name}-{run_id[:8]}",
-                idempotency_key=f"{run_id}:{leg.name}",  # a retried dispatch starts no second run
-                tags=["gpu-matrix"],
-            )
-            result = await_leg(
-                leg,
-                lambda read_result: _look(client, child.id, read_result),
-                lambda seen, decision: _stop(client, seen, decision),
-                started,
-            )
+    try:
+        with get_client(sync_client=True) as client:
+            found = client.read_work_pool(pool)
+            workers = [
+                WorkerSeen(
+                    w.name, w.status.value, w.last_heartbeat_time, w.heartbeat_interval_seconds
+                )
+                for w in client.read_workers_for_work_pool(pool)
+            ]
+            why = no_worker_reason(pool, bool(found.is_paused), live_workers(workers, utc_now()))
+            if why:
+                result = failed_leg(leg, LegFailure.NO_WORKER, why, started, utc_now())
+            else:
+                child = run_deployment(
+                    leg_deployment(pool),
+                    parameters=leg_parameters(env, leg, run_id, candidate),
+                    timeout=0,
+                    flow_run_name=f"{leg.name}-{run_id[:8]}",
+                    idempotency_key=f"{run_id}:{leg.name}",  # a retry starts no second run
+                    tags=["gpu-matrix"],
+                )
+                result = await_leg(
+                    leg,
+                    lambda read_result: _look(client, child.id, read_result),
+                    lambda seen, decision: _stop(client, seen, decision),
+                    started,
+                )
+    except Exception as exc:
+        why = f"dispatching to work pool {pool!r} failed: {type(exc).__name__}: {exc}"
+        result = failed_leg(leg, LegFailure.LEG_CRASHED, why, started, utc_now())
     _log_leg(result)
     return result
 
@@ -349,15 +354,7 @@ def _look(client: SyncPrefectClient, run_id: UUID, read_result: bool) -> RunSeen
             result = run.state.result()
         except Exception as exc:  # unreadable storage: the leg fails, the matrix goes on
             problem = f"{type(exc).__name__}: {exc}"
-    return RunSeen(
-        id=str(run.id),
-        state_type=run.state_type.value if run.state_type else None,
-        state_message=run.state.message if run.state else None,
-        work_pool=run.work_pool_name,
-        labels=dict(run.labels or {}),
-        result=result,
-        result_problem=problem,
-    )
+    return RunSeen.of(run, result, problem)
 
 
 def _stop(client: SyncPrefectClient, run: RunSeen, decision: Watch) -> None:

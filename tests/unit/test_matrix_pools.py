@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -294,3 +295,25 @@ def test_the_report_says_where_each_leg_ran() -> None:
     assert placement(here) == "gpu-host-1"
     assert placement(on_pool) == "gpu-host-1 · pool pool-a · worker worker-a"
     assert placement(unserved) == "no host · pool pool-c · worker none"
+
+
+def test_a_flow_run_is_read_by_its_fields() -> None:
+    state = SimpleNamespace(message="done")
+    run = SimpleNamespace(
+        id="run-9",
+        state=state,
+        state_type=SimpleNamespace(value="COMPLETED"),
+        work_pool_name="pool-a",
+        labels={WORKER_LABEL: "worker-a"},
+    )
+    seen_run = RunSeen.of(run, {"x": 1})
+    assert (seen_run.state_type, seen_run.state_message, seen_run.result) == (
+        "COMPLETED",
+        "done",
+        {"x": 1},
+    )
+    assert seen_run.placement == {
+        "work_pool": "pool-a",
+        "worker": "worker-a",
+        "leg_flow_run_id": "run-9",
+    }
