@@ -36,6 +36,7 @@ _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _TAG_PAIR = re.compile(
     r"^(?P<key>[A-Za-z0-9_.:/+\-@]{1,128})=(?P<value>[A-Za-z0-9_.:/=+\-@]{1,256})$"
 )
+_POOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 
 
@@ -52,6 +53,20 @@ class Timeouts(Strict):
     onboarding_seconds: float = Field(600, gt=0)
     smoke_seconds: float = Field(600, gt=0)
     poll_seconds: float = Field(5.0, gt=0)
+    pickup_seconds: float = Field(
+        300, gt=0, description="work_pool legs: how long a worker may take to start the leg"
+    )
+
+    @property
+    def leg_seconds(self) -> float:
+        """The longest a started leg may run: its stages' timeouts together."""
+        return (
+            self.provision_seconds
+            + self.ready_seconds
+            + self.installer_seconds
+            + self.onboarding_seconds
+            + self.smoke_seconds
+        )
 
 
 class LegSpec(Strict):
@@ -68,7 +83,29 @@ class LegSpec(Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     onboarding_check: str = Field(min_length=1, description="bash; exits 0 once agent is active")
     smoke_job: str = Field(min_length=1, description="bash; prints GPU info and runs the job")
-    work_pool: str | None = None
+    work_pool: str | None = Field(
+        None, description="run the leg as a gpu-matrix-leg flow run on this Prefect work pool"
+    )
+
+    @field_validator("work_pool")
+    @classmethod
+    def _pool_name(cls, value: str | None) -> str | None:
+        if value is not None and not _POOL.match(value):
+            raise ValueError(
+                f"work_pool {value!r} must name a Prefect work pool: letters, digits, '-', '_' "
+                "or '.' (e.g. nvidia-gpu); its leg deployment is gpu-matrix-leg/<work_pool>"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _pickup_needs_pool(self) -> LegSpec:
+        default = Timeouts.model_fields["pickup_seconds"].default
+        if self.work_pool is None and self.timeouts.pickup_seconds != default:
+            raise ValueError(
+                f"leg {self.name!r} sets timeouts.pickup_seconds but has no work_pool: it would "
+                "do nothing (a leg without a pool runs on the flow's own worker); remove it"
+            )
+        return self
 
     @field_validator("name")
     @classmethod

@@ -50,13 +50,15 @@ def run(
     """Prove the candidate on every leg; exit 0 promoted (or dry run passed), 1 not promoted."""
     from tasks.matrix.digest import parse_candidate
 
-    _environment(invariants, env)
+    spec = _environment(invariants, env)
     try:
         parse_candidate(digest)
     except WardenError as exc:
         fail(exc)
+    pools = sorted({leg.work_pool for leg in spec.agent_promotion.legs if leg.work_pool})
     pack: EvidencePack = flow_result(
         "flows.gpu_matrix:gpu_matrix_promotion",
+        needs_api=f"the legs' work_pool ({', '.join(pools)})" if pools and not dry_run else None,
         environment=env,
         candidate_digest=digest,
         dry_run=dry_run,
@@ -185,11 +187,11 @@ def _digest_text(state: DigestState | None) -> str:
 
 
 def _print_pack(pack: EvidencePack) -> None:
-    from tasks.matrix.report import summary
+    from tasks.matrix.report import placement, summary
 
-    table = Table(
-        "leg", "status", "host", "gpu", "onboarding", "time to active", "smoke", "failure"
-    )
+    pooled = any(leg.work_pool for leg in pack.legs)  # where each leg ran, when not all here
+    columns = ["leg", "status", "host", "gpu", "onboarding", "time to active", "smoke", "failure"]
+    table = Table(*columns, *(["ran on"] if pooled else []))
     for leg in pack.legs:
         gpu = leg.gpu
         table.add_row(
@@ -201,6 +203,7 @@ def _print_pack(pack: EvidencePack) -> None:
             "" if leg.time_to_active_seconds is None else f"{leg.time_to_active_seconds:.1f} s",
             str(leg.smoke_status),
             str(leg.failure_code or ""),
+            *([placement(leg)] if pooled else []),
         )
     if pack.legs:
         console.print(table)

@@ -29,7 +29,14 @@ def check_prefect_yaml(path: Path, data: Any) -> list[str]:
         entrypoint = deployment.get("entrypoint", "")
         try:
             flow = load_entrypoint(entrypoint)
-            flow.validate_parameters(deployment.get("parameters") or {})
+            given = deployment.get("parameters") or {}
+            missing = sorted(set(flow.parameters.required or []) - set(given))
+            if missing and deployment.get("schedules"):
+                raise ValueError(f"its scheduled runs would lack required parameter(s) {missing}")
+            if missing:  # unscheduled: left to whoever starts a run, as Prefect's deploy allows
+                _validate_given(flow, given)
+            else:
+                flow.validate_parameters(given)
         except Exception as exc:  # any failure to import or validate is the finding
             problems.append(f"{path}: deployment {name!r}: {type(exc).__name__}: {exc}")
     return problems
@@ -56,3 +63,14 @@ def load_entrypoint(entrypoint: str) -> Any:
         raise ValueError(f"entrypoint {entrypoint!r} must look like 'flows/module.py:function'")
     module = importlib.import_module(file_part.removesuffix(".py").replace("/", "."))
     return getattr(module, attribute)
+
+
+def _validate_given(flow: Any, given: dict[str, Any]) -> None:
+    """The given parameters against the flow's schema, its required ones not required here."""
+    from prefect.utilities.schema_tools import validate
+
+    unknown = sorted(set(given) - set(flow.parameters.properties))
+    errors = validate(given, flow.parameters.model_dump(), ignore_required=True)
+    if unknown or errors:
+        found = [f"unknown parameter(s) {unknown}"] if unknown else []
+        raise ValueError("; ".join(found + [error.message for error in errors]))

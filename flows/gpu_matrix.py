@@ -3,12 +3,12 @@
 Its run record is the evidence pack (tasks/matrix/record.py): begun, updated after each step,
 ended by a rule of tasks/matrix/verdicts.py; report, artifacts, event and crash hook read it.
 
-evidence pack begun -> kill switch + config + candidate digest -> one run per environment at a
-time (strict global limit) -> kill switch again -> authenticate -> janitor -> approved digest
-before -> dry run: manifest check | legs in parallel (provision -> ready -> installer ->
-onboarding verified by the control plane -> smoke job -> GPU info -> terminate) -> promote only
-if every leg passed, the kill switch is still off, and the read-back shows the candidate ->
-the same evidence pack finished, always (the crash hook completes it too).
+pack begun -> kill switch + config + work pools + candidate -> one run per environment at a
+time (strict global limit) -> switch again -> authenticate -> janitor -> approved digest before
+-> dry run: manifest check | legs in parallel, here or as flow runs on their work pools
+(provision -> ready -> installer -> onboarding verified by the control plane -> smoke -> GPU
+info -> terminate) -> promote only if every leg passed, the switch is still off and the
+read-back shows the candidate -> the same pack finished, always (the crash hook's too).
 
 ``gpu_matrix_janitor`` is the same janitor on its own, hourly; as cleanup, it ignores the switch.
 """
@@ -30,10 +30,11 @@ from tasks.matrix.record import EvidenceJournal, RunStart, clean_up_after_run
 from tasks.matrix.report import summary
 from tasks.matrix.steps import (
     authenticate,
+    check_work_pools,
     promote_digest,
     publish_evidence,
     read_approved_digest,
-    run_leg,
+    submit_leg,
     sweep_expired_hosts,
     verify_candidate_manifest,
 )
@@ -85,8 +86,8 @@ def gpu_matrix_promotion(
         ensure_kill_switch_off(PROCESS)
         env = load_invariants(invariants).environment(environment)
         journal.update(region=env.region)
-        ref = parse_candidate(start.candidate_digest)
-        limit = env.agent_promotion.concurrency_limit
+        check_work_pools(env, start.dry_run)  # before any flow run: each leg's pool exists
+        ref, limit = parse_candidate(start.candidate_digest), env.agent_promotion.concurrency_limit
         ensure_concurrency_limits({limit: 1})
         with slot(limit):  # serial per environment, queued
             ensure_kill_switch_off(PROCESS)  # the switch may have been turned on while queued
@@ -113,7 +114,7 @@ def _prove(env: EnvironmentSpec, ref: ImageRef, journal: EvidenceJournal) -> Non
         journal.update(manifest=verify_candidate_manifest(ref, env))
     else:  # the token stays in memory: task parameters are not stored
         legs = env.agent_promotion.legs
-        futures = [run_leg.submit(leg, env, run_id, str(ref), credential.token) for leg in legs]
+        futures = [submit_leg(leg, env, run_id, str(ref), credential.token) for leg in legs]
         journal.update(legs=[future.result() for future in futures])
     ending = ending_of_checks(journal.pack)
     if ending is None:  # every leg passed: promote, unless the switch was turned on meanwhile

@@ -78,6 +78,35 @@ class PromotionNotVisible(WardenError):
         return "PROMOTION_NOT_VISIBLE"
 
 
+class WorkPoolMissing(WardenError):
+    """A leg names a work pool, or a pool's leg deployment, that the Prefect API does not have."""
+
+    code = ExitCode.USAGE_ERROR
+    remediation = (
+        "Create the pool (prefect work-pool create <name> --type process) and deploy the leg "
+        "flow to it as gpu-matrix-leg/<name> (deployments/prefect.yaml), or fix work_pool in "
+        "invariants.yaml."
+    )
+
+    @property
+    def name(self) -> str:
+        return "WORK_POOL_MISSING"
+
+
+class WorkPoolsNeedApi(WardenError):
+    """Legs with a work_pool are flow runs on other workers: only a Prefect API dispatches them."""
+
+    code = ExitCode.USAGE_ERROR
+    remediation = (
+        "Run the matrix against a Prefect API (make run, or set PREFECT_API_URL), or remove "
+        "work_pool from the environment's legs."
+    )
+
+    @property
+    def name(self) -> str:
+        return "WORK_POOLS_NEED_API"
+
+
 class LegFailure(StrEnum):
     """Why a vendor leg failed; each has a remediation in :data:`REMEDIATION`."""
 
@@ -94,6 +123,9 @@ class LegFailure(StrEnum):
     AUTH_FAILED = "AUTH_FAILED"
     CONTROL_PLANE_INVALID = "CONTROL_PLANE_INVALID"
     LEG_CRASHED = "LEG_CRASHED"
+    NO_WORKER = "NO_WORKER"
+    LEG_TIMEOUT = "LEG_TIMEOUT"
+    LEG_RUN_FAILED = "LEG_RUN_FAILED"
 
 
 REMEDIATION: dict[LegFailure, str] = {
@@ -147,6 +179,21 @@ REMEDIATION: dict[LegFailure, str] = {
     ),
     LegFailure.LEG_CRASHED: (
         "The leg stopped on an unexpected error; the message names it. Report it if it repeats."
+    ),
+    LegFailure.NO_WORKER: (
+        "No live worker serves the leg's work pool (or none started the leg in "
+        "timeouts.pickup_seconds); start one on the pool's machine: prefect worker start "
+        "--pool <work_pool>, and check it is online in the UI's Work Pools page."
+    ),
+    LegFailure.LEG_TIMEOUT: (
+        "The leg's flow run did not finish within its stages' timeouts together; read its logs "
+        "in the UI (the evidence names the flow run) and raise the leg's timeouts if the host "
+        "is just slow."
+    ),
+    LegFailure.LEG_RUN_FAILED: (
+        "The leg's flow run ended without a leg result (failed, crashed or cancelled, or its "
+        "result could not be read); read its logs in the UI. Workers on other hosts need a "
+        "shared result storage (WARDEN_RESULT_STORAGE=s3-bucket/...)."
     ),
 }
 

@@ -128,6 +128,10 @@ class LegResult(BaseModel):
     message: str | None = None
     output_tail: str = ""
     stages: list[StageOutcome] = Field(default_factory=list)  # in the order they ran
+    ran_on: str | None = None  # hostname of the process that ran the stages (None: no stage ran)
+    work_pool: str | None = None  # the Prefect work pool of a work_pool leg's flow run
+    worker: str | None = None  # the worker that started that flow run
+    leg_flow_run_id: str | None = None  # that flow run (the UI shows its logs)
 
     @property
     def passed(self) -> bool:
@@ -147,6 +151,9 @@ class LegResult(BaseModel):
             ]
             if not_passed:
                 raise ValueError(f"leg {self.name} cannot pass with {not_passed} not passed")
+            unnamed = [f for f in ("worker", "ran_on", "leg_flow_run_id") if not getattr(self, f)]
+            if self.work_pool and unnamed:
+                raise ValueError(f"leg {self.name} on {self.work_pool} passed without {unnamed}")
         elif self.failure_code is None:
             raise ValueError(f"failed leg {self.name} needs a failure_code")
         if self.time_to_active_seconds is not None and (

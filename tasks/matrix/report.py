@@ -9,6 +9,7 @@ from tasks.matrix.evidence import (
     GOOD,
     DigestState,
     EvidencePack,
+    LegResult,
     OnboardingStatus,
     StepStatus,
     Verdict,
@@ -99,6 +100,7 @@ _COLUMNS = (
     "smoke",
     "smoke_s",
     "failure",
+    "ran_on",
 )
 
 
@@ -124,9 +126,18 @@ def table_rows(pack: EvidencePack) -> list[dict[str, str]]:
                 "smoke": str(leg.smoke_status),
                 "smoke_s": _seconds(leg.smoke_seconds),
                 "failure": str(leg.failure_code or ""),
+                "ran_on": placement(leg),
             }
         )
     return rows
+
+
+def placement(leg: LegResult) -> str:
+    """Where the leg ran: its host, and for a work_pool leg the pool and the worker."""
+    where = leg.ran_on or "no host"
+    if leg.work_pool is None:
+        return where
+    return f"{where} · pool {leg.work_pool} · worker {leg.worker or 'none'}"
 
 
 def event_payload(pack: EvidencePack) -> dict[str, Any]:

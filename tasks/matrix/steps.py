@@ -1,6 +1,8 @@
 """Prefect tasks of the GPU matrix: thin wrappers with their retry and cache policies.
 
-Side-effecting tasks (provision, terminate, promote) never cache; provisioning retries only
+Legs with a ``work_pool`` are flow runs of the leg deployment on that pool
+(``run_leg_on_pool``; the rules in ``tasks.matrix.pools``). Side-effecting tasks (provision,
+terminate, promote) never cache; provisioning retries only
 what the provider marks retryable (capacity), with exponential backoff. A leg is one parent
 task (``run_leg``) whose stages each call a nested task, so the UI shows each stage with its
 own retries; ``tasks.matrix.pipeline`` runs them in order and always terminates the host. Each
@@ -12,9 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+from uuid import UUID
 
 from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.context import FlowRunContext
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelled, Cancelling
 from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
@@ -23,12 +32,25 @@ from blocks.invariants import EnvironmentSpec, LegSpec, render
 from tasks.matrix.auth import ControlPlaneCredential, TokenProvider, refuse_expired
 from tasks.matrix.control_plane import ControlPlane
 from tasks.matrix.digest import ImageRef, verify_manifest
-from tasks.matrix.errors import LegError, LegFailure
+from tasks.matrix.errors import LegError, LegFailure, WorkPoolMissing, WorkPoolsNeedApi
 from tasks.matrix.evidence import DigestState, EvidencePack, LegResult, ManifestEvidence, Stage
 from tasks.matrix.hosts import CommandResult, Host
 from tasks.matrix.janitor import leg_tags, terminate_expired
 from tasks.matrix.legs import Onboarding, host_script, onboard
 from tasks.matrix.pipeline import LegDraft, run_stages
+from tasks.matrix.pools import (
+    RunSeen,
+    Watch,
+    WorkerSeen,
+    await_leg,
+    failed_leg,
+    leg_deployment,
+    leg_parameters,
+    live_workers,
+    no_worker_reason,
+    pool_problem,
+    pools_of,
+)
 from tasks.matrix.promotion import promote, read_approved
 from tasks.matrix.report import event_payload, render_markdown, table_rows
 from tasks.matrix.wiring import aws_access, digest_store, host_provider, providers_of
@@ -236,8 +258,115 @@ def run_leg(
         (Stage.GPU_INFO, LegDraft.gpu_judged),  # pure: the GPU the smoke job's output shows
     )
     result = run_stages(leg, stages, rollback=(Stage.TERMINATE, terminate))
+    result = result.model_copy(update={"ran_on": socket.gethostname()})
     _log_leg(result)
     return result
+
+
+def submit_leg(
+    leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str, token: SecretStr | None
+):
+    """Start one leg: on the flow's own worker, or as a flow run on its ``work_pool``.
+
+    A work_pool leg's run authenticates on its own worker: the IdToken never becomes a flow
+    run parameter (those are stored).
+    """
+    if leg.work_pool:
+        return run_leg_on_pool.submit(leg, env, run_id, candidate)
+    return run_leg.submit(leg, env, run_id, candidate, token)
+
+
+@step(cache_policy=NO_CACHE)
+def check_work_pools(env: EnvironmentSpec, dry_run: bool = False) -> list[str]:
+    """Before any leg runs: every pool the legs name, and its leg deployment, exist (a dry run
+    dispatches no leg: nothing to check)."""
+    pools = [] if dry_run else pools_of(env)
+    if not pools:
+        return pools
+    if FlowRunContext.get() is None:  # an engine-less run: no API to dispatch flow runs to
+        raise WorkPoolsNeedApi(f"legs on work pools {pools} need a Prefect API to run on")
+    with get_client(sync_client=True) as client:
+        problems = [problem for pool in pools if (problem := _pool_problem(client, pool))]
+    if problems:
+        raise WorkPoolMissing("; ".join(problems))
+    return pools
+
+
+def _pool_problem(client: SyncPrefectClient, pool: str) -> str | None:
+    try:
+        client.read_work_pool(pool)
+    except ObjectNotFound:
+        return pool_problem(pool, False, None)
+    try:
+        deployment = client.read_deployment_by_name(leg_deployment(pool))
+    except ObjectNotFound:
+        return pool_problem(pool, True, None)
+    return pool_problem(pool, True, deployment.work_pool_name)
+
+
+@step(cache_policy=NO_CACHE)
+def run_leg_on_pool(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: str) -> LegResult:
+    """The leg as a flow run of ``gpu-matrix-leg/<work_pool>``, awaited with its own timeout:
+    ``NO_WORKER`` when no live worker serves the pool (or none starts the run in
+    ``pickup_seconds``), ``LEG_TIMEOUT`` past its stages' timeouts; either way it is cancelled.
+    An API error is the leg's evidence (``LEG_CRASHED``), never a lost matrix run."""
+    pool, started = str(leg.work_pool), utc_now()
+    try:
+        with get_client(sync_client=True) as client:
+            found = client.read_work_pool(pool)
+            workers = [
+                WorkerSeen(
+                    w.name, w.status.value, w.last_heartbeat_time, w.heartbeat_interval_seconds
+                )
+                for w in client.read_workers_for_work_pool(pool)
+            ]
+            why = no_worker_reason(pool, bool(found.is_paused), live_workers(workers, utc_now()))
+            if why:
+                result = failed_leg(leg, LegFailure.NO_WORKER, why, started, utc_now())
+            else:
+                child = run_deployment(
+                    leg_deployment(pool),
+                    parameters=leg_parameters(env, leg, run_id, candidate),
+                    timeout=0,
+                    flow_run_name=f"{leg.name}-{run_id[:8]}",
+                    idempotency_key=f"{run_id}:{leg.name}",  # a retry starts no second run
+                    tags=["gpu-matrix"],
+                )
+                result = await_leg(
+                    leg,
+                    lambda read_result: _look(client, child.id, read_result),
+                    lambda seen, decision: _stop(client, seen, decision),
+                    started,
+                )
+    except Exception as exc:
+        why = f"dispatching to work pool {pool!r} failed: {type(exc).__name__}: {exc}"
+        result = failed_leg(leg, LegFailure.LEG_CRASHED, why, started, utc_now())
+    _log_leg(result)
+    return result
+
+
+def _look(client: SyncPrefectClient, run_id: UUID, read_result: bool) -> RunSeen:
+    """The leg's flow run as the API has it now; with its result once it completed."""
+    run = client.read_flow_run(run_id)
+    result, problem = None, None
+    if read_result and run.state is not None and run.state.is_completed():
+        try:
+            result = run.state.result()
+        except Exception as exc:  # unreadable storage: the leg fails, the matrix goes on
+            problem = f"{type(exc).__name__}: {exc}"
+    return RunSeen.of(run, result, problem)
+
+
+def _stop(client: SyncPrefectClient, run: RunSeen, decision: Watch) -> None:
+    """Cancel a leg run nobody awaits any more; a failure to is logged (the leg failed anyway)."""
+    message = f"gpu matrix: {decision} — the parent stopped waiting"
+    state = (
+        Cancelled(message=message) if run.state_type == "SCHEDULED" else Cancelling(message=message)
+    )
+    try:
+        client.set_flow_run_state(UUID(run.id), state, force=True)
+    except Exception as exc:
+        run_logger().warning("could not cancel the leg's flow run %s: %s", run.id, exc)
 
 
 def _log_leg(result: LegResult) -> None:

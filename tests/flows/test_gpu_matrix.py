@@ -77,7 +77,7 @@ def test_shipped_local_environment_promotes_through_a_cpu_leg(tmp_path: Path) ->
     assert sorted(run.name.rsplit("-", 1)[0] for run in ran) == sorted(
         ["authenticate", "sweep_expired_hosts", "read_approved_digest", "promote_digest"]
         + ["run_leg", "provision_instance", "wait_for_host", "run_installer"]
-        + ["await_onboarding", "run_smoke_job", "terminate_instance"]
+        + ["await_onboarding", "run_smoke_job", "terminate_instance", "check_work_pools"]
     )
 
 

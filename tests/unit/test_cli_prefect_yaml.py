@@ -91,3 +91,23 @@ def test_a_deployment_that_is_not_a_mapping_is_one_problem_at_its_line(
     files, problems = validate_configs([path], prefect_yaml=check_prefect_yaml)
     assert len(problems) == 1
     assert problems[0].startswith(f"{path}:4: deployments.1: ")
+
+
+LEG = "flows/gpu_matrix_leg.py:gpu_matrix_leg"  # every parameter required: its caller gives them
+
+
+# fmt: off
+LEFT_TO_CALLER = [
+    pytest.param({}, 0, id="unscheduled-leaves-required-to-the-caller"),
+    pytest.param({"parameters": {"leg": "nvidia"}}, 0, id="given-ones-valid"),
+    pytest.param({"parameters": {"leg": ["x"]}}, 1, id="given-one-invalid"),
+    pytest.param({"parameters": {"nope": 1}}, 1, id="unknown-parameter"),
+    pytest.param({"schedules": [{"cron": "0 * * * *"}]}, 1, id="scheduled-runs-would-lack-them"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("fields", "problems"), LEFT_TO_CALLER)
+def test_required_parameters_may_be_left_to_whoever_starts_the_run(fields, problems) -> None:
+    data = {"deployments": [{"name": "leg", "entrypoint": LEG, **fields}]}
+    assert len(check_prefect_yaml(Path("prefect.yaml"), data)) == problems
