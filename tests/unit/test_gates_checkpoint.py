@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from tasks.gates.plan import plan_run
+from tasks.gates.selection import plan_run
 
 from blocks.errors import ConfigError
 from blocks.gates import CheckpointGate, load_gates_file
