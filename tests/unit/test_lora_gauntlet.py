@@ -31,7 +31,9 @@ from tasks.lora.verdict import ReasonCode, VerdictStatus, judge_gauntlet
 
 # Runs that judge accuracy and errors: on a busy machine, loopback p95 swings by tens of ms
 # between two sides of one run; latency is judged on its own, with far-apart delays.
-STEADY = GauntletPolicy(min_p95_latency_increase_ms=1000)
+# Latency is not what these tests judge: on a loaded machine (the suite on two workers) a p95
+# can be seconds apart between two identical sides, so only a rise above a minute counts.
+STEADY = GauntletPolicy(min_p95_latency_increase_ms=60_000)
 LENIENT = STEADY.model_copy(update={"max_accuracy_drop_points": 5.0})  # small critical datasets
 
 
