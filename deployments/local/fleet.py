@@ -50,7 +50,7 @@ def read_settings(env: Mapping[str, str], home: Path) -> FleetSettings:
         )
     workers = _int_setting(env, "WARDEN_WORKERS", 1, 1, MAX_WORKERS)
     pg_port = _int_setting(env, "WARDEN_PG_PORT", DEFAULT_PG_PORT, 1024, 65535)
-    if db != "postgres" and "WARDEN_PG_PORT" in env:
+    if db != "postgres" and env.get("WARDEN_PG_PORT", "").strip():
         raise ConfigError(
             "WARDEN_PG_PORT is set but WARDEN_DB is not postgres: it would do nothing",
             remediation="set WARDEN_DB=postgres, or unset WARDEN_PG_PORT",
