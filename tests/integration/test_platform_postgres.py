@@ -25,6 +25,7 @@ from tests.loopback import free_port
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.timeout(600),  # bringing the platform up is the module fixture's setup
     pytest.mark.skipif(
         not Path("/usr/lib/postgresql/15/bin/pg_ctl").exists(), reason="needs PostgreSQL 15"
     ),
