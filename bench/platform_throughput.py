@@ -194,7 +194,11 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.measure, args.home)))
         return
-    results = {db: run_one(db, args.runs) for db in args.db.split(",")}
+    results = {}
+    for db in args.db.split(","):
+        load = os.getloadavg()[0]
+        results[db] = {**run_one(db, args.runs), "load_before": round(load, 1)}
+        print(db, json.dumps(results[db]), flush=True)  # usable even if a later one fails
     print(f"{args.runs} trivial flow runs, {WORKERS} workers (--limit {PER_WORKER}), {SLOTS} slots")
     names = list(next(iter(results.values())))
     print(f"{'':32}" + "".join(f"{db:>12}" for db in results))
