@@ -36,6 +36,8 @@ lock: | $(UV)
 		--generate-hashes -o $(LOCK)
 	$(PYTHON) deployments/local/lockfile.py stamp
 
+# WARDEN_DB=postgres (a PostgreSQL cluster under .warden/, basic auth) and WARDEN_WORKERS=N are
+# read by the bootstrap: README "Growing to a fleet". make stop stops whatever make run started.
 run: $(STAMP)
 	$(PY) deployments/local/bootstrap.py up
 

@@ -7,13 +7,14 @@ variables are kept, deployments are updated in place. ``make stop`` runs ``down`
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
+import fleet
 import processes as proc
+from postgres import Cluster
 from rich.console import Console
 from rich.table import Table
 
@@ -29,16 +30,29 @@ SKIP_DEMOS_ENV = "WARDEN_DEMO_SKIP"
 
 
 def up(demo: bool = True) -> int:
-    os.environ.update(proc.platform_env())  # the Prefect client below talks to our server
-    _start_server()
+    from blocks.errors import WardenError
+
+    try:
+        settings = fleet.read_settings(os.environ, proc.HOME)
+        auth = fleet.ensure_auth_string(settings.auth_file, proc.ROOT) if settings.auth else None
+        _check_server_mode(settings)
+        _check_server_port()
+        server_env = _start_database(settings)
+    except WardenError as exc:  # nothing has started: say what is wrong and how to fix it
+        console.print(f"[red]make run: {exc}[/]", soft_wrap=True)
+        return int(exc.code)
+    if auth:
+        server_env["PREFECT_SERVER_API_AUTH_STRING"] = auth
+    # The Prefect client below talks to our server (with the credential when auth is on).
+    os.environ.update(proc.platform_env(auth))
+    _start_server(server_env, _mode(settings))
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
         _ensure_pool(client)
         _ensure_objects()
         _deploy()
-        pid, started = proc.start(proc.WORKER)
-        console.print(f"worker: {'started' if started else 'already running'} (pid {pid})")
+        _keep_workers(settings.workers)
         pid, started = proc.start(proc.DEMO_LLM)
         waited = proc.wait_http(f"http://{proc.HOST}:{proc.DEMO_LLM_PORT}/health", proc.DEMO_LLM)
         what = "started" if started else "already running"
@@ -53,27 +67,74 @@ def up(demo: bool = True) -> int:
 
 
 def down() -> int:
-    for service in (proc.DEMO_LLM, proc.WORKER, proc.SERVER):
+    for service in (proc.DEMO_LLM, *proc.recorded_workers(), proc.SERVER):
         console.print(proc.stop(service))
+    MODE_FILE.unlink(missing_ok=True)
+    cluster = Cluster(proc.HOME, fleet.DEFAULT_PG_PORT)
+    if (cluster.data / "PG_VERSION").exists():
+        console.print(cluster.down())
     return 0
 
 
-def _start_server() -> None:
-    if proc.running_pid(proc.SERVER) is None and _port_open():
-        raise SystemExit(
-            f"port {proc.PORT} on {proc.HOST} is used by a program make run did not start; "
-            "stop it or set WARDEN_PORT to a free port"
+MODE_FILE = proc.RUN_DIR / "server.mode"  # what the running server was started with
+
+
+def _mode(settings: fleet.FleetSettings) -> str:
+    return f"db={settings.db} auth={'on' if settings.auth else 'off'}"
+
+
+def _check_server_mode(settings: fleet.FleetSettings) -> None:
+    """A server already running keeps its database and auth: refuse to pretend otherwise."""
+    from blocks.errors import ConfigError
+
+    if proc.running_pid(proc.SERVER) is None or not MODE_FILE.exists():
+        return
+    running = MODE_FILE.read_text().strip()
+    if running != _mode(settings):
+        raise ConfigError(
+            f"the server already runs with {running}, not {_mode(settings)}",
+            remediation="make stop first, then make run with the settings you want",
         )
-    pid, started = proc.start(proc.SERVER)
+
+
+def _start_database(settings: fleet.FleetSettings) -> dict[str, str]:
+    """Start PostgreSQL when asked; return the server's own environment (its database URL)."""
+    if settings.db != "postgres":
+        return {}
+    cluster = Cluster(proc.HOME, settings.pg_port)
+    console.print(cluster.up())
+    return {"PREFECT_API_DATABASE_CONNECTION_URL": cluster.url()}
+
+
+def _keep_workers(count: int) -> None:
+    """Start workers 1..count that are not running; stop any beyond count."""
+    for service in proc.recorded_workers():
+        if int(service.name.removeprefix("worker").removeprefix("-") or 1) > count:
+            console.print(proc.stop(service))
+    for number in range(1, count + 1):
+        service = proc.worker(number)
+        pid, started = proc.start(service)
+        what = "started" if started else "already running"
+        console.print(f"{service.name}: {what} (pid {pid})")
+
+
+def _check_server_port() -> None:
+    from blocks.errors import ConfigError
+
+    if proc.running_pid(proc.SERVER) is None and fleet.port_in_use(proc.HOST, proc.PORT):
+        raise ConfigError(
+            f"port {proc.PORT} on {proc.HOST} is used by a program make run did not start",
+            remediation="stop it or set WARDEN_PORT to a free port",
+        )
+
+
+def _start_server(server_env: dict[str, str], mode: str) -> None:
+    pid, started = proc.start(proc.SERVER, server_env)
+    if started:
+        MODE_FILE.write_text(mode)
     waited = proc.wait_healthy()
     what = "started" if started else "already running"
     console.print(f"server: {what} (pid {pid}), healthy after {waited:.1f}s at {proc.API_URL}")
-
-
-def _port_open() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((proc.HOST, proc.PORT)) == 0
 
 
 def _ensure_pool(client) -> None:

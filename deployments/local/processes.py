@@ -42,9 +42,14 @@ class Service:
         return LOG_DIR / f"{self.name}.log"
 
 
-def platform_env() -> dict[str, str]:
-    """The environment of the server, the worker and every command bootstrap runs."""
+def platform_env(auth_string: str | None = None) -> dict[str, str]:
+    """The environment of the server, the worker and every command bootstrap runs.
+
+    With ``auth_string`` (``user:password``) every client authenticates with basic auth. The
+    server's own database URL and auth string are added to its environment only (``start``).
+    """
     venv_bin = str(Path(sys.executable).parent)
+    auth = {"PREFECT_API_AUTH_STRING": auth_string} if auth_string else {}
     return {
         **os.environ,
         "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
@@ -59,14 +64,36 @@ def platform_env() -> dict[str, str]:
         "WARDEN_ROOT": str(ROOT),
         "WARDEN_RESULT_STORAGE": "local-file-system/warden-results",
         "WARDEN_DEMO_LLM_PORT": str(DEMO_LLM_PORT),
+        **auth,
     }
 
 
 SERVER = Service("server", ["prefect", "server", "start", "--host", HOST, "--port", str(PORT)])
-WORKER = Service(
-    "worker",
-    ["prefect", "worker", "start", "--pool", "warden-process", "--name", "warden-local-worker"],
-)
+
+
+def worker(number: int) -> Service:
+    """The ``number``-th local worker (1-based) of the process pool; the first is ``worker``."""
+    suffix = "" if number == 1 else f"-{number}"
+    return Service(
+        f"worker{suffix}",
+        [
+            "prefect", "worker", "start", "--pool", "warden-process",
+            "--name", f"warden-local-worker{suffix}",
+        ],
+    )  # fmt: skip
+
+
+WORKER = worker(1)
+
+
+def recorded_workers() -> list[Service]:
+    """Every worker with a pid file, whatever WARDEN_WORKERS was when it started."""
+    numbers = []
+    for pid_file in RUN_DIR.glob("worker*.pid"):
+        tail = pid_file.stem.removeprefix("worker").removeprefix("-")
+        if tail == "" or tail.isdigit():
+            numbers.append(int(tail or 1))
+    return [worker(number) for number in sorted(numbers)]
 
 
 # DEMO FIXTURE: the OpenAI-compatible server the LoRA gauntlet demo deploys to and asks.
@@ -96,8 +123,11 @@ def running_pid(service: Service) -> int | None:
     return pid if service.marker in cmdline else None
 
 
-def start(service: Service) -> tuple[int, bool]:
-    """Start ``service`` unless it already runs; return (pid, started_now)."""
+def start(service: Service, extra_env: dict[str, str] | None = None) -> tuple[int, bool]:
+    """Start ``service`` unless it already runs; return (pid, started_now).
+
+    ``extra_env`` goes to this service alone (the server's database URL and auth string).
+    """
     pid = running_pid(service)
     if pid:
         return pid, False
@@ -105,7 +135,11 @@ def start(service: Service) -> tuple[int, bool]:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     with service.log_file.open("ab") as log:
         process = start_group(
-            service.argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=platform_env()
+            service.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**platform_env(), **(extra_env or {})},
         )
     service.pid_file.write_text(str(process.pid))
     return process.pid, True
