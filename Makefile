@@ -49,8 +49,15 @@ PROMETHEUS := /usr/bin/prometheus
 $(PROMETHEUS):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
 
-test: $(STAMP) $(PROMETHEUS)
-	WARDEN_REQUIRE_PROMETHEUS=1 $(PY) -m pytest -q -p no:cacheprovider --durations=15
+# The fleet integration test runs the platform on Debian's PostgreSQL 15: required in CI.
+PG_CTL := /usr/lib/postgresql/15/bin/pg_ctl
+$(PG_CTL):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15
+
+# One pytest worker per core; a test file stays on one worker (its module fixtures start once).
+test: $(STAMP) $(PROMETHEUS) $(PG_CTL)
+	WARDEN_REQUIRE_PROMETHEUS=1 WARDEN_REQUIRE_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider \
+		-n auto --dist loadfile --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
