@@ -13,7 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer  # noqa: E402
 
-from cli import configs, gates, lora, matrix, trends, workflows  # noqa: E402
+from cli import configs, gates, guard, lora, matrix, trends, workflows  # noqa: E402
 
 app = typer.Typer(
     name="warden",
@@ -40,6 +40,9 @@ app.add_typer(
 )
 app.add_typer(
     lora.app, name="lora", help="LoRA gauntlet deploy: deploy, gauntlet, rollback, status."
+)
+app.add_typer(
+    guard.app, name="guard", help="Orchestration guard: readiness, log (Prefect platform)."
 )
 app.add_typer(configs.app, name="config", help="Validate the YAML configs under deployments/.")
 # The first spellings, kept for scripts that use them (not listed in --help).

@@ -1,0 +1,54 @@
+"""What the guard's runs show: markdown summaries and table rows from the typed records."""
+
+from __future__ import annotations
+
+from tasks.guard.decisions import Decision
+from tasks.guard.models import Readiness, Telemetry
+from tasks.platform.clock import iso_utc
+from tasks.platform.markdown import md_cell
+
+ICON = {"healthy": "✅", "degraded": "⚠️", "critical": "❌"}
+
+
+def readiness_markdown(readiness: Readiness) -> str:
+    lines = [
+        f"# Orchestration readiness: {ICON[readiness.status]} {readiness.status}",
+        "",
+        f"Checked at {iso_utc(readiness.checked_at)}.",
+        "",
+        "| where | check | level | reason |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {md_cell(c.where)} | {c.name} | {c.level.name.lower()} | {md_cell(c.reason)} |"
+        for c in readiness.checks
+    ]
+    return "\n".join(lines)
+
+
+def readiness_rows(readiness: Readiness) -> list[dict[str, str]]:
+    return [
+        {"where": c.where, "check": c.name.value, "level": c.level.name.lower(), "reason": c.reason}
+        for c in readiness.checks
+    ]
+
+
+def telemetry_rows(rows: list[Telemetry]) -> list[dict[str, object]]:
+    """The latest telemetry per pool (the watchdog's table artifact)."""
+    return [
+        row.model_dump(mode="json", exclude={"reasoning_chain"})
+        | {"reasons": "; ".join(row.reasoning_chain)}
+        for row in rows
+    ]
+
+
+def decisions_markdown(decisions: list[Decision]) -> str:
+    if not decisions:
+        return "No decision taken."
+    lines = ["| when | what | where | why | how |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {iso_utc(d.when)} | {d.what} | {md_cell(d.where)} | {md_cell('; '.join(d.why))} "
+        f"| {d.how} |"
+        for d in decisions
+    ]
+    return "\n".join(lines)
