@@ -14,6 +14,7 @@ from typing import Any
 
 from blocks.errors import ConfigError
 from blocks.gates import GatesFile
+from blocks.guard import GuardFile
 from blocks.invariants import InvariantsFile
 from blocks.lora import LoraFile
 from blocks.migration_rules import RuleSet
@@ -58,6 +59,7 @@ def _model_for(data: Any) -> type | None:
         ("rules", RuleSet),
         ("environments", InvariantsFile),
         ("targets", LoraFile),
+        ("pools", GuardFile),
     )
     for key, model in models:
         if key in data:

@@ -9,6 +9,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
@@ -178,3 +179,54 @@ def test_exit_4_without_an_api_and_2_for_a_bad_file(platform, tmp_path) -> None:
     assert ran.returncode == 2 and f"{bad}:3: pools.0.min_workers" in ran.stderr
     unknown = warden(cli_env(platform, tmp_path), "readiness", "-c", str(config), "--pool", "x")
     assert unknown.returncode == 2
+
+
+def events(platform: LocalPrefect, name: str) -> list[dict]:
+    reply = httpx.post(
+        f"{platform.url}/events/filter",
+        json={"filter": {"event": {"name": [name]}}, "limit": 50},
+        timeout=10,
+    )
+    reply.raise_for_status()
+    return reply.json()["events"]
+
+
+def test_the_watchdog_publishes_telemetry_and_alerts_a_paused_pool(platform, tmp_path) -> None:
+    from flows.orchestration_guard import orchestration_watchdog
+    from tasks.guard.decisions import DecisionKind, DecisionLog
+
+    config = guard_file(tmp_path, {k: POOLS[k] for k in ("ready-pool", "paused-pool")})
+    data = yaml.safe_load(config.read_text())
+    data["watchdog"] = {"check_every_sec": 0.5, "telemetry_every_sec": 0.75}
+    config.write_text(yaml.safe_dump(data))
+    with temporary_settings(updates={PREFECT_API_URL: platform.url}):
+        report = orchestration_watchdog(config=str(config), cycles=3)
+    assert report.checks == 3 and report.telemetry_published >= 2
+    assert {row.component: row.health_status for row in report.telemetry} == {
+        "work-pool:ready-pool": HealthStatus.HEALTHY,
+        "work-pool:paused-pool": HealthStatus.CRITICAL,
+    }
+    (alert,) = report.decisions  # the paused pool, once: unchanged problems do not re-alert
+    assert (alert.what, alert.where) == (DecisionKind.ALERT, "work-pool:paused-pool")
+    assert DecisionLog().read(timedelta(hours=1)) == [alert]
+    alerts = wait_for(lambda: events(platform, "warden.orchestrator.alert"), 30, "alert event")
+    assert alerts[0]["payload"]["why"] == alert.why
+    telemetry = wait_for(
+        lambda: len(got := events(platform, "warden.orchestrator.telemetry")) >= 4 and got,
+        30,
+        "telemetry events",
+    )
+    assert set(telemetry[0]["payload"]) >= {
+        "component",
+        "queue_depth",
+        "active_workers",
+        "runs_per_second",
+        "sla_breaches",
+        "health_status",
+    }
+    table = httpx.post(
+        f"{platform.url}/artifacts/latest/filter",
+        json={"artifacts": {"key": {"any_": ["orchestration-watchdog-telemetry-table"]}}},
+        timeout=10,
+    ).json()
+    assert len(table) == 1 and "paused-pool" in table[0]["data"]
