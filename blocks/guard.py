@@ -103,3 +103,54 @@ class GuardFile(Strict):
 def load_guard_file(path: Path | str = DEFAULT_GUARD_FILE) -> GuardFile:
     """Load and validate a guard file; raises ConfigError naming file, line and field."""
     return load_model(path, GuardFile)
+
+
+DEFAULT_SHED_PLAYBOOK = Path("deployments/playbooks/scheduler_load_shedding.yaml")
+PRIORITY_TAG = "priority:"
+
+
+class DeploymentShedding(Strict):
+    """Per deployment ('<flow>/<deployment>'): its runs' default priority, and how many Late
+    runs it may keep (the newest; older ones are shed: Prefect #19313)."""
+
+    deployment: str = Field(pattern=r"^[^/]+/[^/]+$")
+    priority: int | None = Field(None, ge=0, le=10)
+    max_late_runs: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> DeploymentShedding:
+        if self.priority is None and self.max_late_runs is None:
+            raise ValueError("set priority, max_late_runs or both (an entry that does nothing)")
+        return self
+
+
+class ShedPlaybook(Strict):
+    """The seed's ``scheduler_load_shedding`` playbook: when a pool's depth is critical, cancel
+    scheduled/late runs with priority below ``below_priority`` waiting longer than
+    ``min_age_sec``, lowest priority then oldest first, only as many as needed to fall below
+    critical; never a run carrying a protected tag."""
+
+    playbook: str = Field("scheduler_load_shedding", pattern=r"^[a-z0-9_]+$")
+    below_priority: int = Field(5, ge=1, le=11, description="shed priority < this")
+    min_age_sec: float = Field(600.0, ge=0, description="waiting past its expected start")
+    default_priority: int = Field(5, ge=0, le=10, description="runs with no priority at all")
+    protected_tags: list[str] = Field(
+        default_factory=lambda: ["critical", "tier:0", "tier:4"], min_length=1
+    )
+    deployments: list[DeploymentShedding] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_deployments(self) -> ShedPlaybook:
+        names = [d.deployment for d in self.deployments]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"deployments listed more than once: {', '.join(twice)}")
+        return self
+
+    def for_deployment(self, name: str | None) -> DeploymentShedding | None:
+        return next((d for d in self.deployments if d.deployment == name), None)
+
+
+def load_shed_playbook(path: Path | str = DEFAULT_SHED_PLAYBOOK) -> ShedPlaybook:
+    """Load and validate the load-shedding playbook; ConfigError names file, line and field."""
+    return load_model(path, ShedPlaybook)
