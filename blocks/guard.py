@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from blocks.defaults import DEFAULT_GUARD_FILE
+from blocks.defaults import DEFAULT_GUARD_FILE, DEFAULT_SHED_PLAYBOOK
 from blocks.errors import UsageError
 from blocks.yaml_source import load_model
 
@@ -105,7 +105,6 @@ def load_guard_file(path: Path | str = DEFAULT_GUARD_FILE) -> GuardFile:
     return load_model(path, GuardFile)
 
 
-DEFAULT_SHED_PLAYBOOK = Path("deployments/playbooks/scheduler_load_shedding.yaml")
 PRIORITY_TAG = "priority:"
 
 

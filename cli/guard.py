@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from blocks.defaults import DEFAULT_GUARD_FILE
+from blocks.defaults import DEFAULT_GUARD_FILE, DEFAULT_SHED_PLAYBOOK
 from blocks.errors import BackendUnavailable, WardenError
 from cli.output import console, fail, flow_result
 
@@ -58,6 +58,50 @@ def readiness(config: ConfigOption = DEFAULT_GUARD_FILE, pool: PoolOption = None
     for check in result.failed:
         console.print(f"failed: {check.where}: {check.name.value}: {check.reason}")
     raise typer.Exit(result.exit_code)
+
+
+@app.command("shed")
+def shed(
+    config: ConfigOption = DEFAULT_GUARD_FILE,
+    pool: PoolOption = None,
+    playbook: Annotated[
+        Path, typer.Option("--playbook", help="Load-shedding playbook.", show_default=True)
+    ] = DEFAULT_SHED_PLAYBOOK,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be cancelled; cancel nothing.")
+    ] = False,
+) -> None:
+    """Shed low-priority waiting runs of critical pools (flow orchestration-load-shedding):
+    0 every pool below critical, 1 not (or a cancellation did not hold), 3 kill switch."""
+    try:
+        from blocks.guard import load_guard_file, load_shed_playbook
+
+        load_guard_file(config).pool_names(pool)
+        load_shed_playbook(playbook)
+    except WardenError as exc:
+        fail(exc)
+    _require_api()
+    report = flow_result(
+        "flows.load_shedding:orchestration_load_shedding",
+        config=str(config),
+        playbook=str(playbook),
+        pool=pool,
+        dry_run=dry_run,
+    )
+    outcome = {o.id: o.detail for o in report.outcomes}
+    table = Table("pool", "run", "priority", "rule", "outcome", title="load shedding")
+    for plan in report.plans:
+        for item in plan.cancel:
+            done = "dry run" if dry_run else outcome.get(item.run.id, "not attempted")
+            table.add_row(plan.pool, item.run.name, str(item.priority), item.rule.value, done)
+    console.print(table)
+    for plan in report.plans:
+        console.print(
+            f"{plan.pool}: depth {plan.depth} -> {plan.depth_after} (critical {plan.critical}); "
+            f"{len(plan.cancel)} {'to shed' if dry_run else 'shed'}; protected {plan.protected}; "
+            f"shortfall {plan.shortfall}"
+        )
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("log")

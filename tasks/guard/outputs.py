@@ -52,3 +52,39 @@ def decisions_markdown(decisions: list[Decision]) -> str:
         for d in decisions
     ]
     return "\n".join(lines)
+
+
+def shed_markdown(report) -> str:
+    """The shedding run's summary: per pool its depth before and after, then each run."""
+    verb = "would cancel" if report.dry_run else "cancelled"
+    lines = [
+        f"# Load shedding ({report.playbook}){' — dry run' if report.dry_run else ''}",
+        "",
+        "| pool | depth | critical | after | protected | shortfall |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {md_cell(p.pool)} | {p.depth} | {p.critical} | {p.depth_after} | {p.protected} "
+        f"| {p.shortfall} |"
+        for p in report.plans
+    ]
+    lines += ["", f"Runs it {verb}: {sum(len(p.cancel) for p in report.plans)}."]
+    return "\n".join(lines)
+
+
+def shed_rows(report) -> list[dict[str, object]]:
+    done = {o.id: o.detail for o in report.outcomes}
+    rows = [
+        {
+            "pool": p.pool,
+            "run": i.run.name,
+            "deployment": i.run.deployment or "",
+            "priority": i.priority,
+            "waiting_since": iso_utc(i.run.expected_start),
+            "rule": i.rule.value,
+            "outcome": "dry run" if report.dry_run else done.get(i.run.id, "not attempted"),
+        }
+        for p in report.plans
+        for i in p.cancel
+    ]
+    return rows or [{"pool": ", ".join(p.pool for p in report.plans), "run": "none to shed"}]

@@ -108,7 +108,9 @@ def read_schedules(client: SyncPrefectClient, now: datetime) -> list[ScheduleSee
     flows = {}
     if deployments:
         ids = list({d.flow_id for d in deployments})
-        flows = {f.id: f.name for f in client.read_flows(flow_filter=_flows(ids), limit=len(ids))}
+        flows = {
+            f.id: f.name for f in client.read_flows(flow_filter=flows_filter(ids), limit=len(ids))
+        }
     future = FlowRunFilter(
         state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
         expected_start_time=FlowRunFilterExpectedStartTime(after_=now),
@@ -192,7 +194,7 @@ def _of_type(state_type: StateType) -> FlowRunFilter:
     return FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state_type])))
 
 
-def _flows(ids: list) -> FlowFilter:
+def flows_filter(ids: list) -> FlowFilter:
     return FlowFilter(id=FlowFilterId(any_=ids))
 
 

@@ -34,11 +34,26 @@ class QueuedRun(Frozen):
     expected_start: datetime
 
 
+class Backlog(Frozen):
+    """A pool's queue depth (due scheduled + late + pending) and its waiting runs."""
+
+    pool: str
+    depth: int
+    runs: list[QueuedRun]
+
+
 class ShedItem(Frozen):
     run: QueuedRun
     priority: int
     rule: ShedRule
     message: str  # the cancelled state's message
+
+
+class CancelOutcome(Frozen):
+    id: str
+    name: str
+    cancelled: bool
+    detail: str  # the orchestration's answer, or why the run was left alone
 
 
 class ShedPlan(Frozen):

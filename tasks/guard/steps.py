@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from prefect.cache_policies import NO_CACHE
 
-from blocks.guard import GuardFile, load_guard_file
+from blocks.errors import UsageError
+from blocks.guard import GuardFile, ShedPlaybook, load_guard_file, load_shed_playbook
 from tasks.guard.decisions import Decision, DecisionLog
 from tasks.guard.models import PlatformSnapshot
+from tasks.guard.shedding import Backlog, CancelOutcome, ShedItem
+from tasks.platform.clock import utc_now
 from tasks.platform.steps import emit, run_logger, step
 
 PROCESS = "orchestrator"  # events are warden.orchestrator.<verb>
@@ -41,3 +44,38 @@ def record_decisions(decisions: list[Decision]) -> int:
             decision.model_dump(mode="json"),
         )
     return DecisionLog().append(decisions)
+
+
+@step(cache_policy=NO_CACHE)
+def load_playbook(playbook: str) -> ShedPlaybook:
+    """Load and validate the load-shedding playbook whole before anything is read."""
+    return load_shed_playbook(playbook)
+
+
+@step(cache_policy=NO_CACHE)
+def read_backlog(guard: GuardFile, pool: str) -> Backlog:
+    """The pool's queue depth (as readiness counts it) and its waiting runs, oldest first."""
+    from tasks.guard.platform_reads import guard_client, read_pool
+    from tasks.guard.platform_writes import read_waiting_runs
+
+    now = utc_now()
+    with guard_client(guard) as client:
+        seen = read_pool(client, pool, now, guard.window_sec)
+        if not seen.found:
+            raise UsageError(
+                f"work pool {pool!r} does not exist on this Prefect API",
+                remediation="Create the pool (or fix its name in the guard file).",
+            )
+        return Backlog(pool=pool, depth=seen.depth, runs=read_waiting_runs(client, pool, now))
+
+
+@step(cache_policy=NO_CACHE)
+def cancel_runs(guard: GuardFile, items: list[ShedItem]) -> list[CancelOutcome]:
+    """Cancel each planned run that is still waiting, its state message naming the rule."""
+    from tasks.guard.platform_reads import guard_client
+    from tasks.guard.platform_writes import cancel_waiting_run
+
+    with guard_client(guard) as client:
+        outcomes = [cancel_waiting_run(client, item.run, item.message) for item in items]
+    run_logger().info("cancelled %d of %d", sum(o.cancelled for o in outcomes), len(items))
+    return outcomes
