@@ -9,6 +9,7 @@ snapshot (a critical check), never an empty-but-healthy snapshot.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -129,51 +130,59 @@ def read_schedules(client: SyncPrefectClient, now: datetime) -> list[ScheduleSee
 
 
 def read_pool(client: SyncPrefectClient, name: str, now: datetime, window: float) -> PoolSnapshot:
+    """The pool, its workers and its run counts; the independent reads go out at once (the
+    cycle's wall time is their latency, not their sum)."""
     try:
         pool = client.read_work_pool(name)
     except ObjectNotFound:
         return PoolSnapshot(name=name, found=False)
     in_pool = WorkPoolFilter(name=WorkPoolFilterName(any_=[name]))
-
-    def count(flow_run_filter: FlowRunFilter) -> int:
-        return client.count_flow_runs(flow_run_filter=flow_run_filter, work_pool_filter=in_pool)
-
     since = now - timedelta(seconds=window)
     started = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
-    recent = client.read_flow_runs(
-        flow_run_filter=started,
-        work_pool_filter=in_pool,
-        sort=FlowRunSort.START_TIME_DESC,
-        limit=RECENT_STARTS,
+    crashed = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
+        end_time=FlowRunFilterEndTime(after_=since),
     )
-    workers = client.read_workers_for_work_pool(name, limit=PAGE)
-    return PoolSnapshot(
-        name=name,
-        paused=pool.is_paused,
-        workers=[
-            WorkerSeen(
-                name=w.name,
-                online=w.status == WorkerStatus.ONLINE,
-                last_heartbeat=w.last_heartbeat_time,
+    counted = {
+        "scheduled": _due_not_late(now),
+        "late": _late(),
+        "pending": _of_type(StateType.PENDING),
+        "started_in_window": started,
+        "crashed_in_window": crashed,
+    }
+    with ThreadPoolExecutor(len(counted) + 2, thread_name_prefix="guard-read") as pool_reads:
+        counts = {
+            key: pool_reads.submit(
+                client.count_flow_runs, flow_run_filter=flt, work_pool_filter=in_pool
             )
-            for w in workers
-        ],
-        scheduled=count(_due_not_late(now)),
-        late=count(_late()),
-        pending=count(_of_type(StateType.PENDING)),
-        started_in_window=count(started),
-        recent_starts=[
-            StartedRun(name=r.name, expected_start=r.expected_start_time, started=r.start_time)
-            for r in recent
-            if r.start_time is not None and r.expected_start_time is not None
-        ],
-        crashed_in_window=count(
-            FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
-                end_time=FlowRunFilterEndTime(after_=since),
-            )
-        ),
-    )
+            for key, flt in counted.items()
+        }
+        recent = pool_reads.submit(
+            client.read_flow_runs,
+            flow_run_filter=started,
+            work_pool_filter=in_pool,
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=RECENT_STARTS,
+        )
+        workers = pool_reads.submit(client.read_workers_for_work_pool, name, limit=PAGE)
+        return PoolSnapshot(
+            name=name,
+            paused=pool.is_paused,
+            workers=[
+                WorkerSeen(
+                    name=w.name,
+                    online=w.status == WorkerStatus.ONLINE,
+                    last_heartbeat=w.last_heartbeat_time,
+                )
+                for w in workers.result()
+            ],
+            recent_starts=[
+                StartedRun(name=r.name, expected_start=r.expected_start_time, started=r.start_time)
+                for r in recent.result()
+                if r.start_time is not None and r.expected_start_time is not None
+            ],
+            **{key: future.result() for key, future in counts.items()},
+        )
 
 
 def _late() -> FlowRunFilter:
