@@ -67,6 +67,16 @@ class WatchdogSettings(Strict):
     telemetry_every_sec: float = Field(15.0, gt=0, le=3600)
 
 
+class StormLimits(Strict):
+    """Seed 002 §2: more than ``per_type_per_sec`` events of one type in 1 s, or more than
+    ``total_per_10s`` in 10 s, opens the storm breaker; it closes after ``cooldown_sec``
+    without a flood."""
+
+    per_type_per_sec: int = Field(100, ge=1)
+    total_per_10s: int = Field(500, ge=1)
+    cooldown_sec: float = Field(60.0, gt=0, le=3600)
+
+
 class GuardFile(Strict):
     api_timeout_sec: float = Field(30.0, gt=0, le=300, description="API and database answer")
     window_sec: float = Field(
@@ -74,6 +84,7 @@ class GuardFile(Strict):
     )
     scheduler: SchedulerLimits = SchedulerLimits()
     watchdog: WatchdogSettings = WatchdogSettings()
+    storm: StormLimits = StormLimits()
     pools: list[PoolLimits] = Field(min_length=1)
 
     @model_validator(mode="after")

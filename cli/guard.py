@@ -109,7 +109,7 @@ def log(
     since: Annotated[str, typer.Option("--since", help="Window: 30s, 15m, 1h, 2d, 1w.")] = "1h",
     what: Annotated[
         str | None,
-        typer.Option("--what", help="Only this kind: alert, shed, breaker-open, ..."),
+        typer.Option("--what", help="Only this kind: alert, shed, circuit-open, ..."),
     ] = None,
 ) -> None:
     """The guard's 5W1H decisions, oldest first, from $WARDEN_HOME/guard/decisions.sqlite."""

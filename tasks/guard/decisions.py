@@ -34,8 +34,10 @@ class DecisionKind(StrEnum):
 
     ALERT = "alert"
     SHED = "shed"
-    BREAKER_OPEN = "breaker-open"
-    BREAKER_CLOSE = "breaker-close"
+    CIRCUIT_OPEN = (
+        "circuit-open"  # the storm breaker opened (event warden.orchestrator.circuit-open)
+    )
+    CIRCUIT_CLOSE = "circuit-close"
     CASCADE_STOP = "cascade-stop"
     BOOT_REFUSAL = "boot-refusal"
 

@@ -27,6 +27,7 @@ from prefect.states import Cancelled
 
 from tasks.guard.platform_reads import PAGE, flows_filter
 from tasks.guard.shedding import CancelOutcome, QueuedRun
+from tasks.guard.storm import Source, SourceKind
 
 
 def read_waiting_runs(client: SyncPrefectClient, pool: str, now: datetime) -> list[QueuedRun]:
@@ -87,3 +88,34 @@ def cancel_waiting_run(client: SyncPrefectClient, run: QueuedRun, message: str) 
     accepted = result.status.value == "ACCEPT"
     detail = "cancelled" if accepted else f"{result.status.value}: {result.details}"
     return CancelOutcome(id=run.id, name=run.name, cancelled=accepted, detail=detail)
+
+
+def pause_source(client: SyncPrefectClient, source: Source) -> list[str]:
+    """Pause an enabled automation, or a deployment's active schedules; returns what it paused
+    as ``automation:<id>`` / ``schedule:<deployment id>:<schedule id>`` (nothing already off)."""
+    if source.kind is SourceKind.AUTOMATION:
+        automation = client.read_automation(source.id)
+        if automation is None or not automation.enabled:
+            return []
+        client.pause_automation(UUID(source.id))
+        return [f"automation:{source.id}"]
+    paused = []
+    for schedule in client.read_deployment_schedules(UUID(source.id)):
+        if schedule.active:
+            client.update_deployment_schedule(UUID(source.id), schedule.id, active=False)
+            paused.append(f"schedule:{source.id}:{schedule.id}")
+    return paused
+
+
+def restore_paused(client: SyncPrefectClient, paused: list[str]) -> list[str]:
+    """Turn back on exactly what :func:`pause_source` paused; returns what it restored."""
+    restored = []
+    for item in paused:
+        kind, _, ids = item.partition(":")
+        if kind == "automation":
+            client.resume_automation(UUID(ids))
+        else:
+            deployment, _, schedule = ids.partition(":")
+            client.update_deployment_schedule(UUID(deployment), UUID(schedule), active=True)
+        restored.append(item)
+    return restored

@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from blocks.errors import UsageError
 from blocks.guard import GuardFile, ShedPlaybook, load_guard_file, load_shed_playbook
 from tasks.guard.decisions import Decision, DecisionLog
+from tasks.guard.event_stream import StormReport
 from tasks.guard.models import PlatformSnapshot
 from tasks.guard.shedding import Backlog, CancelOutcome, ShedItem
 from tasks.platform.clock import utc_now
@@ -79,3 +80,12 @@ def cancel_runs(guard: GuardFile, items: list[ShedItem]) -> list[CancelOutcome]:
         outcomes = [cancel_waiting_run(client, item.run, item.message) for item in items]
     run_logger().info("cancelled %d of %d", sum(o.cancelled for o in outcomes), len(items))
     return outcomes
+
+
+@step(cache_policy=NO_CACHE)
+def watch_event_stream(guard: GuardFile, max_runtime_sec: float) -> StormReport:
+    """Subscribe to the event stream and run the storm breaker for ``max_runtime_sec``; each
+    decision is recorded (event + durable log) the moment it is taken."""
+    from tasks.guard.event_stream import watch_storms
+
+    return watch_storms(guard, max_runtime_sec, record_decisions.fn)
