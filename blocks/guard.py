@@ -75,6 +75,7 @@ class StormLimits(Strict):
     per_type_per_sec: int = Field(100, ge=1)
     total_per_10s: int = Field(500, ge=1)
     cooldown_sec: float = Field(60.0, gt=0, le=3600)
+    cascade_max_depth: int = Field(10, ge=1, description="levels of parent runs a chain may have")
 
 
 class GuardFile(Strict):

@@ -7,10 +7,12 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.errors import UsageError
 from blocks.guard import GuardFile, ShedPlaybook, load_guard_file, load_shed_playbook
+from tasks.guard.cascade import CascadeStop, ChainRun
 from tasks.guard.decisions import Decision, DecisionLog
 from tasks.guard.event_stream import StormReport
 from tasks.guard.models import PlatformSnapshot
 from tasks.guard.shedding import Backlog, CancelOutcome, ShedItem
+from tasks.guard.storm import Source, SourceKind
 from tasks.platform.clock import utc_now
 from tasks.platform.steps import emit, run_logger, step
 
@@ -89,3 +91,31 @@ def watch_event_stream(guard: GuardFile, max_runtime_sec: float) -> StormReport:
     from tasks.guard.event_stream import watch_storms
 
     return watch_storms(guard, max_runtime_sec, record_decisions.fn)
+
+
+@step(cache_policy=NO_CACHE)
+def read_run_chains(guard: GuardFile) -> dict[str, ChainRun]:
+    """Active runs that have a parent, with all their ancestors."""
+    from tasks.guard.chain_reads import read_chains
+    from tasks.guard.platform_reads import guard_client
+
+    with guard_client(guard) as client:
+        return read_chains(client)
+
+
+@step(cache_policy=NO_CACHE)
+def stop_cascade(guard: GuardFile, stop: CascadeStop, message: str) -> tuple[list[str], list[str]]:
+    """Cancel the chain's runs below the limit (deepest first), then pause its automations;
+    returns (cancelled run ids, paused automations)."""
+    from tasks.guard.chain_reads import stop_run
+    from tasks.guard.platform_reads import guard_client
+    from tasks.guard.platform_writes import pause_source
+
+    with guard_client(guard) as client:
+        cancelled = [run.id for run in stop.cancel if stop_run(client, run, message)]
+        paused = [
+            item
+            for automation in stop.automations
+            for item in pause_source(client, Source(kind=SourceKind.AUTOMATION, id=automation))
+        ]
+    return cancelled, paused
