@@ -25,7 +25,13 @@ from tasks.guard.outputs import (
 from tasks.guard.readiness import assess, telemetry
 from tasks.guard.report import WatchdogReport
 from tasks.guard.steps import PROCESS, load_guard, read_platform, record_decisions
-from tasks.guard.watch import WATCHDOG, Cadence, alerts, refusal_decision
+from tasks.guard.watch import (
+    WATCHDOG,
+    Cadence,
+    alerts,
+    queue_critical_alerts,
+    refusal_decision,
+)
 from tasks.platform.clock import utc_now
 from tasks.platform.keys import artifact_key
 from tasks.platform.steps import emit, publish_summary, run_logger
@@ -112,6 +118,8 @@ def _check(guard, report: WatchdogReport, alerted: dict) -> dict:
     decisions, alerted = alerts(rows, alerted, readiness.checked_at, WATCHDOG)
     if decisions:
         record_decisions(decisions)
+    for pool in queue_critical_alerts(readiness, decisions):  # the shedding automation's cue
+        emit(PROCESS, "queue-critical", "work-pool", pool, {"pool": pool})
     report.checks += 1
     report.latest, report.telemetry = readiness, rows
     report.decisions += decisions

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from tasks.guard.decisions import Decision, DecisionKind
-from tasks.guard.models import HealthStatus, Readiness, Telemetry
+from tasks.guard.models import CheckName, HealthStatus, Level, Readiness, Telemetry
 
 WATCHDOG = "orchestration-watchdog"
 
@@ -99,3 +99,15 @@ class Cadence:
 def _advance(at: float, every: float, now: float) -> float:
     at += every
     return at if at > now else now + every
+
+
+def queue_critical_alerts(readiness: Readiness, decisions: list[Decision]) -> list[str]:
+    """The pools of these alerts whose queue depth is critical: the load-shedding playbook's
+    trigger (event ``warden.orchestrator.queue-critical``)."""
+    critical = {
+        c.where
+        for c in readiness.checks
+        if c.name is CheckName.QUEUE_DEPTH and c.level is Level.CRITICAL
+    }
+    pools = [d.where.removeprefix("work-pool:") for d in decisions]
+    return [pool for pool in pools if pool in critical]

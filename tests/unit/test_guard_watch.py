@@ -102,3 +102,31 @@ def test_a_window_that_is_not_a_duration_is_a_usage_error(text: str) -> None:
 )
 def test_durations(text: str, seconds: int) -> None:
     assert parse_since(text).total_seconds() == seconds
+
+
+def test_a_new_alert_of_a_critical_queue_cues_the_shedding() -> None:
+    from blocks.guard import GuardFile, PoolLimits
+    from tasks.guard.models import PlatformSnapshot, PoolSnapshot, Probe, WorkerSeen
+    from tasks.guard.readiness import assess, telemetry
+    from tasks.guard.watch import queue_critical_alerts
+
+    guard = GuardFile(
+        pools=[PoolLimits(name=n, min_workers=1, queue_warn=2, queue_critical=4) for n in "ab"]
+    )
+    worker = WorkerSeen(name="w", online=True, last_heartbeat=NOW)
+    snapshot = PlatformSnapshot(
+        taken_at=NOW,
+        window_sec=300,
+        health=Probe(ok=True, elapsed_ms=1),
+        ready=Probe(ok=True, elapsed_ms=1),
+        pools=[
+            PoolSnapshot(name="a", late=5, workers=[worker]),
+            PoolSnapshot(name="b", late=2, workers=[worker]),
+        ],
+    )
+    readiness = assess(snapshot, guard)
+    decisions, keys = alerts(telemetry(snapshot, readiness, guard), {}, NOW, "w")
+    assert [d.where for d in decisions] == ["work-pool:a", "work-pool:b"]
+    assert queue_critical_alerts(readiness, decisions) == ["a"]
+    again, _ = alerts(telemetry(snapshot, readiness, guard), keys, NOW, "w")
+    assert queue_critical_alerts(readiness, again) == []  # once per new alert, not per cycle
