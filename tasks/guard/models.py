@@ -120,7 +120,7 @@ class Check(Frozen):
         return self.level is not Level.OK
 
 
-class Readiness(Frozen):
+class PlatformReadiness(Frozen):
     """The verdict: ``status`` is the worst check; healthy only when every check passed."""
 
     status: HealthStatus

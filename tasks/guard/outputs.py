@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from tasks.guard.decisions import Decision
-from tasks.guard.models import Readiness, Telemetry
+from tasks.guard.models import PlatformReadiness, Telemetry
 from tasks.platform.clock import iso_utc
 from tasks.platform.markdown import md_cell
 
 ICON = {"healthy": "✅", "degraded": "⚠️", "critical": "❌"}
 
 
-def readiness_markdown(readiness: Readiness) -> str:
+def readiness_markdown(readiness: PlatformReadiness) -> str:
     lines = [
         f"# Orchestration readiness: {ICON[readiness.status]} {readiness.status}",
         "",
@@ -26,7 +26,7 @@ def readiness_markdown(readiness: Readiness) -> str:
     return "\n".join(lines)
 
 
-def readiness_rows(readiness: Readiness) -> list[dict[str, str]]:
+def readiness_rows(readiness: PlatformReadiness) -> list[dict[str, str]]:
     return [
         {"where": c.where, "check": c.name.value, "level": c.level.name.lower(), "reason": c.reason}
         for c in readiness.checks

@@ -15,16 +15,16 @@ from tasks.guard.models import (
     CheckName,
     HealthStatus,
     Level,
+    PlatformReadiness,
     PlatformSnapshot,
     PoolSnapshot,
-    Readiness,
     Telemetry,
 )
 
 OK, DEGRADED, CRITICAL = Level.OK, Level.DEGRADED, Level.CRITICAL
 
 
-def assess(snapshot: PlatformSnapshot, config: GuardFile) -> Readiness:
+def assess(snapshot: PlatformSnapshot, config: GuardFile) -> PlatformReadiness:
     """Every check of ``snapshot`` against ``config``; healthy only if all passed."""
     checks = [*_api_checks(snapshot, config)]
     if snapshot.read_error is not None:
@@ -42,7 +42,9 @@ def assess(snapshot: PlatformSnapshot, config: GuardFile) -> Readiness:
         for pool in snapshot.pools:
             checks.extend(pool_checks(pool, config.limits(pool.name), snapshot))
     worst = max((check.level for check in checks), default=CRITICAL)
-    return Readiness(status=HealthStatus.of(worst), checked_at=snapshot.taken_at, checks=checks)
+    return PlatformReadiness(
+        status=HealthStatus.of(worst), checked_at=snapshot.taken_at, checks=checks
+    )
 
 
 def _api_checks(snapshot: PlatformSnapshot, config: GuardFile) -> list[Check]:
@@ -177,7 +179,7 @@ def _crashed_check(pool: PoolSnapshot, limits: PoolLimits, window_sec: float) ->
 
 
 def telemetry(
-    snapshot: PlatformSnapshot, readiness: Readiness, config: GuardFile
+    snapshot: PlatformSnapshot, readiness: PlatformReadiness, config: GuardFile
 ) -> list[Telemetry]:
     """The seed's telemetry payload per guarded pool, with the reasons of its failed checks
     (and the platform's) as the reasoning chain."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.guard.decisions import Decision
-from tasks.guard.models import Readiness, Telemetry
+from tasks.guard.models import PlatformReadiness, Telemetry
 
 
 class WatchdogReport(BaseModel):
@@ -18,6 +18,6 @@ class WatchdogReport(BaseModel):
     checks: int = 0
     telemetry_published: int = 0
     worst_cycle_ms: float = 0.0  # the slowest check cycle (read + decide + record)
-    latest: Readiness | None = None
+    latest: PlatformReadiness | None = None
     telemetry: list[Telemetry] = Field(default_factory=list)  # the latest, one per pool
     decisions: list[Decision] = Field(default_factory=list)

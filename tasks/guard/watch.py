@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from tasks.guard.decisions import Decision, DecisionKind
-from tasks.guard.models import CheckName, HealthStatus, Level, Readiness, Telemetry
+from tasks.guard.models import CheckName, HealthStatus, Level, PlatformReadiness, Telemetry
 
 WATCHDOG = "orchestration-watchdog"
 
@@ -59,7 +59,7 @@ def alert_decision(row: Telemetry, when: datetime, who: str) -> Decision:
     )
 
 
-def refusal_decision(readiness: Readiness, who: str) -> Decision:
+def refusal_decision(readiness: PlatformReadiness, who: str) -> Decision:
     """A boot guard's refusal: the platform is not ready, with every failed check's reason."""
     return Decision(
         who=who,
@@ -101,7 +101,7 @@ def _advance(at: float, every: float, now: float) -> float:
     return at if at > now else now + every
 
 
-def queue_critical_alerts(readiness: Readiness, decisions: list[Decision]) -> list[str]:
+def queue_critical_alerts(readiness: PlatformReadiness, decisions: list[Decision]) -> list[str]:
     """The pools of these alerts whose queue depth is critical: the load-shedding playbook's
     trigger (event ``warden.orchestrator.queue-critical``)."""
     critical = {

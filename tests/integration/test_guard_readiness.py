@@ -22,7 +22,7 @@ from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks.guard import load_guard_file
-from tasks.guard.models import CheckName, HealthStatus, Level, Readiness
+from tasks.guard.models import CheckName, HealthStatus, Level, PlatformReadiness
 from tasks.guard.platform_reads import read_snapshot
 from tasks.guard.readiness import assess
 from tests.conftest import ROOT
@@ -78,13 +78,13 @@ def guard_file(folder: Path, pools: dict[str, dict]) -> Path:
     return path
 
 
-def readiness(platform: LocalPrefect, config: Path, pool: str | None = None) -> Readiness:
+def readiness(platform: LocalPrefect, config: Path, pool: str | None = None) -> PlatformReadiness:
     guard = load_guard_file(config)
     with temporary_settings(updates={PREFECT_API_URL: platform.url}):
         return assess(read_snapshot(guard, guard.pool_names(pool)), guard)
 
 
-def level(result: Readiness, name: CheckName, where: str) -> Level:
+def level(result: PlatformReadiness, name: CheckName, where: str) -> Level:
     return next(c.level for c in result.checks if c.name is name and c.where == where)
 
 

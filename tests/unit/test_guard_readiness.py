@@ -1,4 +1,4 @@
-"""Readiness checks on plain snapshots: each check's level, and the verdict is the worst."""
+"""PlatformReadiness checks on plain snapshots: each check's level, and the verdict is the worst."""
 
 from __future__ import annotations
 
