@@ -90,6 +90,13 @@ class LocalPrefect:
         reply = httpx.post(f"{self.url}/work_pools/{pool}/workers/filter", json={}, timeout=10)
         return reply.status_code == 200 and any(w["name"] == name for w in reply.json())
 
+    def worker_log(self, name: str) -> str:
+        """A worker's state and the tail of its log, for an assertion's message."""
+        process = self.workers.get(name)
+        alive = process is not None and process.poll() is None
+        log = (self.home / f"worker-{name}.log").read_text(errors="replace")
+        return f"worker {name} alive={alive}; log tail:\n{log[-3000:]}"
+
     def stop(self) -> None:
         for process in self.workers.values():
             kill_process_group(process)

@@ -122,7 +122,7 @@ def test_a_healthy_platform_is_ready_and_the_cli_exits_0(platform, tmp_path) -> 
     assert level(result, CheckName.SCHEDULER, "platform") is Level.OK
     assert "1 active schedule" in next(c.reason for c in result.checks if c.name == "scheduler")
     ran = warden(cli_env(platform, tmp_path), "readiness", "--config", str(config))
-    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.returncode == 0, ran.stdout + ran.stderr + platform.worker_log("ready-1")
     assert "verdict: healthy" in ran.stdout
     assert "recorded: Prefect API" in ran.stderr
 

@@ -144,9 +144,13 @@ def test_a_storm_pauses_its_sources_and_the_cooldown_restores_them(
     assert any(w.startswith("Threshold exceeded") for w in opened.why)
     kinds = [d.what for d in DecisionLog().read(timedelta(hours=1))]
     assert DecisionKind.CIRCUIT_OPEN in kinds and DecisionKind.CIRCUIT_CLOSE in kinds
-    events = httpx.post(
-        f"{url}/events/filter",
-        json={"filter": {"event": {"name": ["warden.orchestrator.circuit-open"]}}},
-        timeout=10,
-    ).json()["events"]
+    events = wait_for(  # events reach the server asynchronously: wait for it to hold one
+        lambda: httpx.post(
+            f"{url}/events/filter",
+            json={"filter": {"event": {"name": ["warden.orchestrator.circuit-open"]}}},
+            timeout=10,
+        ).json()["events"],
+        30,
+        "the circuit-open event",
+    )
     assert events and events[0]["payload"]["context"]["playbook"] == "trigger_storm_mitigation"
