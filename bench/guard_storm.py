@@ -2,7 +2,7 @@
 source being paused (goal: within 2 s).
 
 A real local Prefect server; the ``orchestration-storm-breaker`` flow runs in a thread
-(cooldown 2 s). Once its event-stream step is running (plus 3 s for the websocket to connect),
+(cooldown 2 s). Once its run is Running (plus 5 s for its step to subscribe),
 each round posts 150 events of one type in one request (the 101st crosses the seed's
 > 100 events/s limit) naming an enabled automation, and times until the automation reads
 disabled through the API; then waits for the cooldown to restore it. Latency includes the
@@ -88,8 +88,8 @@ def main(rounds: int = 5) -> None:
 
                 watcher = threading.Thread(target=run, daemon=True)
                 watcher.start()
-                wait_for(lambda: _stream_step_running(url), 120, "the event-stream step to run")
-                time.sleep(3)  # a bench, not a test: let the websocket subscribe
+                wait_for(lambda: _watch_running(url), 120, "the storm-breaker run to start")
+                time.sleep(5)  # a bench, not a test: let its step start and subscribe
                 latencies = []
                 for _ in range(rounds):
                     started = time.perf_counter()
@@ -106,15 +106,11 @@ def main(rounds: int = 5) -> None:
     print("per round: " + ", ".join(f"{x:.2f}" for x in latencies))
 
 
-def _stream_step_running(url: str) -> bool:
+def _watch_running(url: str) -> bool:
+    """The storm-breaker flow run is Running (its first step only loads the guard file)."""
     runs = httpx.post(
-        f"{url}/task_runs/filter",
-        json={
-            "task_runs": {
-                "name": {"any_": ["watch_event_stream"]},
-                "state": {"type": {"any_": ["RUNNING"]}},
-            }
-        },
+        f"{url}/flow_runs/filter",
+        json={"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}},
         timeout=10,
     ).json()
     return bool(runs)

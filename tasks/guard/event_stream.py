@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.events.clients import get_events_subscriber
 from prefect.events.filters import EventFilter, EventNameFilter
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,6 +59,8 @@ async def _watch(guard: GuardFile, runtime: float, record, report: StormReport) 
         report.decisions.append(decision)
         record([decision])
 
+    client = guard_client(guard)  # one client for the run: a pause costs its calls, no setup
+    client.__enter__()
     try:
         async with get_events_subscriber(filter=subscription) as subscriber:
             events = subscriber.__aiter__()
@@ -71,26 +74,27 @@ async def _watch(guard: GuardFile, runtime: float, record, report: StormReport) 
                     ids = [event.resource.id, *(r.id for r in event.related)]
                     flood = watch.observe(event.event, sources_of(ids))
                     if flood is not None:
-                        paused = _pause(guard, flood.sources)
+                        paused = _pause(client, flood.sources)
                         report.paused_now += paused
                         report.opened += flood.opening
                         decide(open_decision(flood, paused, limits.cooldown_sec, utc_now()))
                 if watch.quiet():
                     reason = f"No flood for {limits.cooldown_sec:g}s: circuit closed"
-                    decide(close_decision(_restore(guard, report), reason, utc_now()))
+                    decide(close_decision(_restore(client, report), reason, utc_now()))
     finally:
-        if report.paused_now:  # the watch ends while open: restore rather than leave it paused
-            decide(close_decision(_restore(guard, report), "Watch ended", utc_now()))
+        try:
+            if report.paused_now:  # the watch ends while open: restore, never leave it paused
+                decide(close_decision(_restore(client, report), "Watch ended", utc_now()))
+        finally:
+            client.__exit__(None, None, None)
 
 
-def _pause(guard: GuardFile, sources) -> list[str]:
-    with guard_client(guard) as client:
-        return [item for source in sources for item in pause_source(client, source)]
+def _pause(client: SyncPrefectClient, sources) -> list[str]:
+    return [item for source in sources for item in pause_source(client, source)]
 
 
-def _restore(guard: GuardFile, report: StormReport) -> list[str]:
-    with guard_client(guard) as client:
-        restored = restore_paused(client, report.paused_now)
+def _restore(client: SyncPrefectClient, report: StormReport) -> list[str]:
+    restored = restore_paused(client, report.paused_now)
     report.paused_now = []
     report.closed += 1
     return restored
