@@ -9,3 +9,5 @@ DEFAULT_GATES_FILE = Path("deployments/gates.yaml")
 DEFAULT_WORKFLOWS_FILE = Path("deployments/workflows.yaml")
 DEFAULT_LORA_FILE = Path("deployments/lora.yaml")
 DEFAULT_INVARIANTS = Path(__file__).resolve().parents[1] / "deployments" / "invariants.yaml"
+DEFAULT_GUARD_FILE = Path("deployments/guard.yaml")
+DEFAULT_SHED_PLAYBOOK = Path("deployments/playbooks/scheduler_load_shedding.yaml")

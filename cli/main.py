@@ -13,7 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer  # noqa: E402
 
-from cli import checkpoint, configs, gates, lora, matrix, plan, trends, workflows  # noqa: E402
+from cli import checkpoint, configs, gates, guard, lora, matrix, plan, trends, workflows  # noqa: E402
 
 app = typer.Typer(
     name="warden",
@@ -42,6 +42,9 @@ app.add_typer(
     lora.app, name="lora", help="LoRA gauntlet deploy: deploy, gauntlet, rollback, status."
 )
 app.add_typer(plan.app, name="plan", help="Safety plan: import, export, run, status (strict).")
+app.add_typer(
+    guard.app, name="guard", help="Orchestration guard: readiness, log (Prefect platform)."
+)
 app.add_typer(configs.app, name="config", help="Validate the YAML configs under deployments/.")
 app.add_typer(checkpoint.app, name="checkpoint", help="Seal and verify checkpoint directories.")
 # The first spellings, kept for scripts that use them (not listed in --help).

@@ -14,6 +14,7 @@ from typing import Any
 
 from blocks.errors import ConfigError
 from blocks.gates import GatesFile
+from blocks.guard import GuardFile, ShedPlaybook
 from blocks.invariants import InvariantsFile
 from blocks.lora import LoraFile
 from blocks.migration_rules import RuleSet
@@ -61,6 +62,8 @@ def _model_for(data: Any) -> type | None:
         ("rules", RuleSet),
         ("environments", InvariantsFile),
         ("targets", LoraFile),
+        ("pools", GuardFile),
+        ("playbook", ShedPlaybook),
     )
     for key, model in models:
         if key in data:

@@ -15,8 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +23,10 @@ import httpx
 import pytest
 
 from tasks.platform.kill_switch import KILL_SWITCH_ENV, KILL_SWITCH_VARIABLE
-from tasks.platform.processes import kill_process_group
 from tests.conftest import ROOT
 from tests.flows.gate_files import failing, passing, write_gates
 from tests.flows.matrix_files import leg, write_invariants
+from tests.integration.conftest import LocalPrefect
 from tests.loopback import free_port
 
 WARDEN = str(Path(sys.executable).parent / "warden")
@@ -42,39 +40,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def api_url(local_prefect: LocalPrefect) -> str:
     """A Prefect server on a free loopback port with its own home and SQLite database."""
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    log = (home / "server.log").open("wb")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "prefect"), "server", "start"]
-        + ["--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 120
-        while not _healthy(url):
-            assert server.poll() is None, (home / "server.log").read_text(errors="replace")
-            assert time.monotonic() < deadline, "the Prefect server did not become healthy"
-            time.sleep(0.2)  # polling a condition, bounded by the deadline above
-        yield url
-    finally:
-        kill_process_group(server)
-        log.close()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return local_prefect.url
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from prefect import Task
 
 from tests.conftest import ROOT
 
-STEP_MODULES = ("tasks.gates.steps", "tasks.workflows.steps")
-OWN_CONCERNS = ("gates", "workflows")
+STEP_MODULES = ("tasks.gates.steps", "tasks.workflows.steps", "tasks.guard.steps")
+OWN_CONCERNS = ("gates", "workflows", "guard")
 
 
 def _steps(module_name: str) -> list[Task]:

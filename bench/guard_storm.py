@@ -1,0 +1,120 @@
+"""Bench: storm detection latency — from the flood's threshold being crossed to the storm's
+source being paused (goal: within 2 s).
+
+A real local Prefect server; the ``orchestration-storm-breaker`` flow runs in a thread
+(cooldown 2 s). Once its run is Running (plus 5 s for its step to subscribe),
+each round posts 150 events of one type in one request (the 101st crosses the seed's
+> 100 events/s limit) naming an enabled automation, and times until the automation reads
+disabled through the API; then waits for the cooldown to restore it. Latency includes the
+server's event pipeline and the pause call. Usage: python bench/guard_storm.py [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from prefect.client.orchestration import get_client  # noqa: E402
+from prefect.events.actions import DoNothing  # noqa: E402
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture  # noqa: E402
+from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
+
+from tasks.platform.clock import iso_utc, utc_now  # noqa: E402
+from tests.integration.conftest import start_prefect, wait_for  # noqa: E402
+
+
+def flood(url: str, automation: str, count: int = 150) -> None:
+    related = [
+        {
+            "prefect.resource.id": f"prefect.automation.{automation}",
+            "prefect.resource.role": "automation",
+        }
+    ]
+    events = [
+        {
+            "id": str(uuid.uuid4()),
+            "occurred": iso_utc(utc_now()),
+            "event": "bench.storm",
+            "resource": {"prefect.resource.id": "bench.storm"},
+            "related": related,
+        }
+        for _ in range(count)
+    ]
+    httpx.post(f"{url}/events", json=events, timeout=30).raise_for_status()
+
+
+def main(rounds: int = 5) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        platform = start_prefect(Path(folder) / "prefect")
+        url = platform.url
+        config = Path(folder) / "guard.yaml"
+        config.write_text(yaml.safe_dump({"storm": {"cooldown_sec": 2}, "pools": [{"name": "p"}]}))
+        try:
+            with (
+                temporary_settings(updates={PREFECT_API_URL: url}),
+                get_client(sync_client=True) as client,
+            ):
+                automation = str(
+                    client.create_automation(
+                        AutomationCore(
+                            name="bench-source",
+                            trigger=EventTrigger(
+                                expect={"never"}, posture=Posture.Reactive, threshold=1
+                            ),
+                            actions=[DoNothing()],
+                        )
+                    )
+                )
+
+                def enabled() -> bool:
+                    return client.read_automation(automation).enabled
+
+                from flows.storm_breaker import orchestration_storm_breaker
+
+                def run() -> None:
+                    with temporary_settings(updates={PREFECT_API_URL: url}):
+                        orchestration_storm_breaker(str(config), max_runtime_sec=30 + 15 * rounds)
+
+                watcher = threading.Thread(target=run, daemon=True)
+                watcher.start()
+                wait_for(lambda: _watch_running(url), 120, "the storm-breaker run to start")
+                time.sleep(5)  # a bench, not a test: let its step start and subscribe
+                latencies = []
+                for _ in range(rounds):
+                    started = time.perf_counter()
+                    flood(url, automation)
+                    wait_for(lambda: not enabled(), 30, "the pause", every=0.02)
+                    latencies.append(time.perf_counter() - started)
+                    wait_for(enabled, 30, "the restore", every=0.1)
+                watcher.join(timeout=60 + 15 * rounds)
+        finally:
+            platform.stop()
+    print("| rounds | flood -> source paused, median s | max s |")
+    print("|---|---|---|")
+    print(f"| {rounds} | {statistics.median(latencies):.2f} | {max(latencies):.2f} |")
+    print("per round: " + ", ".join(f"{x:.2f}" for x in latencies))
+
+
+def _watch_running(url: str) -> bool:
+    """The storm-breaker flow run is Running (its first step only loads the guard file)."""
+    runs = httpx.post(
+        f"{url}/flow_runs/filter",
+        json={"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}},
+        timeout=10,
+    ).json()
+    return bool(runs)
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:2]))

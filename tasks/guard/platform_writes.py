@@ -1,0 +1,121 @@
+"""The guard's acting adapter: the waiting runs of a pool as plain data, and cancelling one.
+
+Reads go through the same timeout-bound client as :mod:`tasks.guard.platform_reads`. A run is
+cancelled only if it is still waiting (Scheduled type) when read right before: one that a
+worker picked up meanwhile is left alone and reported as not cancelled.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterExpectedStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    WorkPoolFilter,
+    WorkPoolFilterName,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.states import Cancelled
+
+from tasks.guard.platform_reads import PAGE, flows_filter
+from tasks.guard.shedding import CancelOutcome, QueuedRun
+from tasks.guard.storm import Source, SourceKind
+
+
+def read_waiting_runs(client: SyncPrefectClient, pool: str, now: datetime) -> list[QueuedRun]:
+    """Every Scheduled-type run of ``pool`` due by ``now`` (Scheduled, Late, AwaitingRetry...),
+    oldest first, with its deployment as '<flow>/<deployment>'."""
+    waiting = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+        expected_start_time=FlowRunFilterExpectedStartTime(before_=now),
+    )
+    in_pool = WorkPoolFilter(name=WorkPoolFilterName(any_=[pool]))
+    runs, offset = [], 0
+    while True:
+        page = client.read_flow_runs(
+            flow_run_filter=waiting,
+            work_pool_filter=in_pool,
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=PAGE,
+            offset=offset,
+        )
+        runs += page
+        if len(page) < PAGE:
+            break
+        offset += PAGE
+    names = _deployment_names(client, list({r.deployment_id for r in runs if r.deployment_id}))
+    return [
+        QueuedRun(
+            id=str(r.id),
+            name=r.name,
+            deployment=names.get(r.deployment_id) if r.deployment_id else None,
+            tags=list(r.tags),
+            state_name=r.state.name if r.state else "Scheduled",
+            expected_start=r.expected_start_time or now,
+        )
+        for r in runs
+    ]
+
+
+def _deployment_names(client: SyncPrefectClient, ids: list[UUID]) -> dict[UUID, str]:
+    if not ids:
+        return {}
+    deployments = client.read_deployments(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)), limit=len(ids)
+    )
+    flow_ids = list({d.flow_id for d in deployments})
+    flows = {f.id: f.name for f in client.read_flows(flow_filter=flows_filter(flow_ids))}
+    return {d.id: f"{flows.get(d.flow_id, d.flow_id)}/{d.name}" for d in deployments}
+
+
+def cancel_waiting_run(client: SyncPrefectClient, run: QueuedRun, message: str) -> CancelOutcome:
+    """Cancel ``run`` with ``message`` if it is still waiting; the server's answer either way."""
+    current = client.read_flow_run(UUID(run.id))
+    if current.state is None or current.state.type is not StateType.SCHEDULED:
+        state = current.state.name if current.state else "no state"
+        return CancelOutcome(
+            id=run.id, name=run.name, cancelled=False, detail=f"left alone: now {state}"
+        )
+    result = client.set_flow_run_state(UUID(run.id), Cancelled(message=message))
+    accepted = result.status.value == "ACCEPT"
+    detail = "cancelled" if accepted else f"{result.status.value}: {result.details}"
+    return CancelOutcome(id=run.id, name=run.name, cancelled=accepted, detail=detail)
+
+
+def pause_source(client: SyncPrefectClient, source: Source) -> list[str]:
+    """Pause an enabled automation, or a deployment's active schedules; returns what it paused
+    as ``automation:<id>`` / ``schedule:<deployment id>:<schedule id>`` (nothing already off)."""
+    if source.kind is SourceKind.AUTOMATION:
+        automation = client.read_automation(source.id)
+        if automation is None or not automation.enabled:
+            return []
+        client.pause_automation(UUID(source.id))
+        return [f"automation:{source.id}"]
+    paused = []
+    for schedule in client.read_deployment_schedules(UUID(source.id)):
+        if schedule.active:
+            client.update_deployment_schedule(UUID(source.id), schedule.id, active=False)
+            paused.append(f"schedule:{source.id}:{schedule.id}")
+    return paused
+
+
+def restore_paused(client: SyncPrefectClient, paused: list[str]) -> list[str]:
+    """Turn back on exactly what :func:`pause_source` paused; returns what it restored."""
+    restored = []
+    for item in paused:
+        kind, _, ids = item.partition(":")
+        if kind == "automation":
+            client.resume_automation(UUID(ids))
+        else:
+            deployment, _, schedule = ids.partition(":")
+            client.update_deployment_schedule(UUID(deployment), UUID(schedule), active=True)
+        restored.append(item)
+    return restored

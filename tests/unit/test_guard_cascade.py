@@ -1,0 +1,64 @@
+"""Cascade depth and what a stop cancels and pauses, on plain chains of runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tasks.guard.cascade import ChainRun, cascade_decision, depths, plan_cascade_stops
+from tasks.guard.decisions import DecisionKind
+
+
+def chain(levels: int, prefix: str = "r", state: str = "RUNNING", automation=None) -> dict:
+    runs = {}
+    for level in range(1, levels + 1):
+        run_id = f"{prefix}{level}"
+        parent = f"{prefix}{level - 1}" if level > 1 else None
+        runs[run_id] = ChainRun(
+            id=run_id,
+            name=run_id,
+            parent_id=parent,
+            state_type=state,
+            automation_id=automation if level == 3 else None,
+        )
+    return runs
+
+
+def test_depth_counts_levels_from_the_root() -> None:
+    level = depths(chain(4))
+    assert level == {"r1": 1, "r2": 2, "r3": 3, "r4": 4}
+
+
+def test_an_unknown_parent_or_a_cycle_is_a_root() -> None:
+    runs = {
+        "a": ChainRun(id="a", name="a", parent_id="gone", state_type="RUNNING"),
+        "b": ChainRun(id="b", name="b", parent_id="c", state_type="RUNNING"),
+        "c": ChainRun(id="c", name="c", parent_id="b", state_type="RUNNING"),
+    }
+    level = depths(runs)
+    assert level["a"] == 1 and sorted([level["b"], level["c"]]) == [1, 2]
+
+
+def test_a_chain_at_the_limit_is_left_alone() -> None:
+    assert plan_cascade_stops(chain(10), 10) == []
+
+
+def test_a_12_level_chain_is_stopped_at_10_deepest_first_and_its_automation_paused() -> None:
+    runs = chain(12, automation="auto-1") | chain(3, prefix="other")
+    (stop,) = plan_cascade_stops(runs, 10)
+    assert stop.root == "r1" and stop.depth == 12
+    assert [r.id for r in stop.cancel] == ["r12", "r11"]
+    assert stop.automations == ["auto-1"]
+
+
+def test_finished_runs_are_not_cancelled() -> None:
+    runs = chain(12)
+    runs["r12"] = runs["r12"].model_copy(update={"state_type": "COMPLETED"})
+    (stop,) = plan_cascade_stops(runs, 10)
+    assert [r.id for r in stop.cancel] == ["r11"]
+
+
+def test_the_decision_says_why() -> None:
+    (stop,) = plan_cascade_stops(chain(12), 10)
+    decision = cascade_decision(stop, ["r12", "r11"], [], 10, datetime(2026, 11, 30, tzinfo=UTC))
+    assert decision.what is DecisionKind.CASCADE_STOP
+    assert decision.why[0] == "Cascade depth: 12 levels (limit: 10)"
