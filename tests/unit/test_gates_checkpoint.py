@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-from tasks.gates.selection import plan_run
 
 from blocks.errors import ConfigError
 from blocks.gates import CheckpointGate, load_gates_file
 from tasks.checkpoints.verify import seal_checkpoint
 from tasks.gates.checkpoint_check import evaluate_checkpoint
+from tasks.gates.selection import plan_run
 from tests.checkpoint_files import write_checkpoint
 from tests.conftest import ROOT
 
