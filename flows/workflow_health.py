@@ -51,6 +51,7 @@ from tasks.workflows.steps import (
     batch_workers,
     check_batch,
     check_history_contract,
+    check_storage,
     compare_baselines,
     discover_files,
     load_corpus,
@@ -90,6 +91,7 @@ def classify_workflows(
     overrides |= {"jobs": jobs, "limit": limit, "snapshots_dir": history_dir, "record": record}
     plan = load_corpus(config, corpus, overrides)
     ensure_kill_switch_off(PROCESS)
+    check_storage(plan)
     report = _classify(plan, root, started)
     out_dir = Path(out) if out else warden_home() / "out" / "workflows" / run_stamp(started)
     # quote(): a report holds a row per file, and Prefect would otherwise walk every row of a
