@@ -11,6 +11,7 @@ preflight with a typed error, before anything is checked or written.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -223,3 +224,12 @@ def test_a_bucket_that_denies_access_fails_the_preflight(
         check_result_storage()
     assert raised.value.code == ExitCode.USAGE_ERROR
     assert keys_in(admin(moto_endpoint), bucket) == []
+
+
+def test_the_readme_s_block_example_saves_working_blocks(prefect_api: None) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "S3Bucket(" in b)
+    exec(compile(example, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+    saved = S3Bucket.load("warden-results")
+    assert (saved.bucket_name, saved.bucket_folder) == ("release-warden", "results")
+    assert saved.credentials.region_name == "eu-west-1"
