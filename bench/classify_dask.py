@@ -7,7 +7,7 @@ built-in ``python`` checker (compile + pyflakes: CPU-bound, in the worker's own 
 rounds alternate 1, 2, 2, 1 so a change in the machine's load hits both sides alike. Every run
 must give the same verdicts. The figure is the median over rounds of (1-worker time / 2-worker
 time), printed with the CPU count and the load average seen during the runs.
-Usage: python bench/classify_dask.py [--files 4000] [--rounds 2] [--lines 120]
+Usage: python bench/classify_dask.py [--files 4000] [--rounds 2] [--lines 120] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--lines", type=int, default=120)
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="the flow's batches in flight (same on both sides)"
+    )
     args = parser.parse_args()
     from distributed import LocalCluster
     from prefect.testing.utilities import prefect_test_harness
@@ -77,7 +80,7 @@ def main() -> int:
         folder = Path(tmp) / "corpus"
         folder.mkdir()
         make_corpus(folder, args.files, args.lines)
-        config = bench_config(folder, jobs=2)  # the same flow parameters on both clusters
+        config = bench_config(folder, jobs=args.jobs)  # the same parameters on both clusters
         clusters = {1: one.scheduler_address, 2: two.scheduler_address}
         for workers in (1, 2):  # warm-up: imports in every worker process
             run_on(clusters[workers], config, Path(tmp) / "out", limit=50)
@@ -104,6 +107,7 @@ def main() -> int:
         f"{', '.join(f'{t:.1f}' for t in times[1])} | {', '.join(f'{t:.1f}' for t in times[2])} | "
         f"{', '.join(f'{p:.2f}' for p in pairs)} | **{speedup:.2f}x** |"
     )
+    print(f"flow: jobs={args.jobs} (batches in flight), about 8 batches a job")
     print(
         f"cpus: {os.cpu_count()} (usable {len(os.sched_getaffinity(0))}); "
         f"1-min load average during the runs: {min(loads):.1f}-{max(loads):.1f}; "
