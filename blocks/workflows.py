@@ -21,6 +21,7 @@ from pydantic import (
 
 from blocks.defaults import DEFAULT_WORKFLOWS_FILE
 from blocks.errors import ConfigError
+from blocks.s3 import block_name_problem
 from blocks.yaml_source import load_model
 
 MAX_JOBS = 256
@@ -78,8 +79,24 @@ class History(Strict):
 
     uri: str | None = Field(None, description="folder or s3://bucket/prefix")
     endpoint_url: str | None = Field(None, description="S3-compatible endpoint override")
+    s3_bucket_block: str | None = Field(
+        None, description="S3Bucket block whose AwsCredentials reach an s3:// uri"
+    )
     snapshots_dir: str | None = Field(None, description="JSON snapshots and trends.json")
     data_docs_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _block_only_for_s3(self) -> History:
+        """A block is what reaches the bucket of an s3:// uri; with any other uri it would do
+        nothing, so it is refused."""
+        if self.s3_bucket_block is None:
+            return self
+        problem = block_name_problem(self.s3_bucket_block)
+        if problem:
+            raise ValueError(f"s3_bucket_block: {problem}")
+        if not (self.uri or "").startswith("s3://"):
+            raise ValueError("s3_bucket_block needs an s3://bucket/prefix uri")
+        return self
 
 
 class WorkflowsFile(Strict):

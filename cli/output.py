@@ -40,6 +40,10 @@ def flow_result(load: str | Callable[[], Any], *, needs_api: str | None = None, 
                 f"{needs_api} needs a Prefect API, and none is configured or running",
                 remediation="Start the local platform (make run) or set PREFECT_API_URL.",
             )
+        if engine.api_url is not None:  # the result storage block and its bucket, up front
+            from tasks.platform.s3 import check_result_storage
+
+            check_result_storage()
     except WardenError as exc:
         fail(exc)
     if isinstance(load, str):

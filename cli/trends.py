@@ -108,15 +108,16 @@ def _store(history: str | None, config: Path | None) -> HistoryStore:
     """The history to read: --history, else the workflows file's, else WARDEN_HOME's (no
     workflows file is needed). One nothing was ever appended to answers nothing: that is a
     usage error, not an empty table."""
-    from tasks.workflows.corpus import history_location
-    from tasks.workflows.history import FILES_DIR, HistoryStore, default_history_uri
+    from tasks.workflows.corpus import HistoryLocation, history_location
+    from tasks.workflows.history import FILES_DIR, default_history_uri
+    from tasks.workflows.history_access import open_history
 
     workflows = workflows_file(config)
     if workflows is not None:
-        uri, endpoint = history_location(workflows, history)
+        location = history_location(workflows, history)
     else:
-        uri, endpoint = history or default_history_uri(), None
-    store = HistoryStore(uri, endpoint_url=endpoint)
+        location = HistoryLocation(history or default_history_uri())
+    store = open_history(location)
     if not store.exists(FILES_DIR):
         raise UsageError(
             f"no run in the history at {store.uri}",

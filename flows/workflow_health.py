@@ -58,6 +58,7 @@ def classify_workflows(
     )  # fmt: skip
     plan = steps.load_corpus(config, corpus, overrides)
     ensure_kill_switch_off(PROCESS)
+    steps.check_storage(plan)
     report = _classify(plan, started)
     out_dir = str(failure_report.run_output_dir(out, started))
     # quote(): else Prefect walks each row of a report for futures (0.5 s a call at 3,000 files)

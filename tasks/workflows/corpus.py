@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -24,6 +25,7 @@ class CorpusPlan(BaseModel):
     phase: Phase
     history_uri: str
     endpoint_url: str | None
+    history_block: str | None = None
     snapshots_dir: str
     data_docs_dir: str
     suppressions: str
@@ -93,8 +95,9 @@ def plan_corpus(
         name=name,
         corpus=corpus,
         phase=Phase(corpus.mode),
-        history_uri=history_location(config)[0],
+        history_uri=history_location(config).uri,
         endpoint_url=history.endpoint_url,
+        history_block=history.s3_bucket_block,
         snapshots_dir=_local_or_uri(
             snapshots_dir or history.snapshots_dir, home / "workflow_history"
         ),
@@ -104,10 +107,21 @@ def plan_corpus(
     )
 
 
-def history_location(config: WorkflowsFile, override: str | None = None) -> tuple[str, str | None]:
-    """Where the Parquet history is: the override, the config's URI, or WARDEN_HOME/history."""
-    uri = override or config.history.uri
-    return _local_or_uri(uri, Path(default_history_uri())), config.history.endpoint_url
+class HistoryLocation(NamedTuple):
+    """Where the Parquet history is, and how to reach it (an endpoint, an S3Bucket block)."""
+
+    uri: str
+    endpoint_url: str | None = None
+    block: str | None = None
+
+
+def history_location(config: WorkflowsFile, override: str | None = None) -> HistoryLocation:
+    """Where the Parquet history is: the override, the config's URI, or WARDEN_HOME/history;
+    with the config's endpoint, and its S3Bucket block when the location is on S3."""
+    history = config.history
+    uri = _local_or_uri(override or history.uri, Path(default_history_uri()))
+    block = history.s3_bucket_block if uri.startswith("s3://") else None
+    return HistoryLocation(uri, history.endpoint_url, block)
 
 
 def _local_or_uri(value: str | None, default: Path) -> str:

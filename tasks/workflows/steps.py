@@ -14,6 +14,7 @@ from prefect.utilities.annotations import quote
 from blocks.migration_rules import load_rules
 from blocks.workflows import adhoc_workflows_file, load_workflows_file
 from tasks.platform.clock import utc_now
+from tasks.platform.s3 import check_result_storage
 from tasks.platform.steps import (
     as_completed,
     progress,
@@ -34,13 +35,15 @@ from tasks.workflows.contract import validate_snapshot
 from tasks.workflows.corpus import (
     CorpusOverrides,
     CorpusPlan,
+    HistoryLocation,
     batch_size_for,
     plan_corpus,
     resolve,
 )
 from tasks.workflows.failure_report import write_run_outputs
 from tasks.workflows.fingerprint import load_suppressions
-from tasks.workflows.history import HistoryStore, rows_from_report
+from tasks.workflows.history import rows_from_report
+from tasks.workflows.history_access import check_history, open_history
 from tasks.workflows.migrate import (
     ApplyOutcome,
     MigrationPlan,
@@ -62,6 +65,21 @@ def load_corpus(config: str | None, corpus: str, overrides: CorpusOverrides) -> 
     else:
         workflows = load_workflows_file(config)
     return plan_corpus(workflows, corpus, **overrides.model_dump())
+
+
+@step(cache_policy=NO_CACHE)
+def check_storage(plan: CorpusPlan) -> list[str]:
+    """The preflight: the result storage and (when the run is recorded) the history can be
+    written, before any file is checked; a missing bucket or block, or denied access, ends the
+    run here with the fix, having changed nothing."""
+    checked = [check_result_storage()]
+    if plan.record:
+        checked.append(check_history(history_of(plan)))
+    return checked
+
+
+def history_of(plan: CorpusPlan) -> HistoryLocation:
+    return HistoryLocation(plan.history_uri, plan.endpoint_url, plan.history_block)
 
 
 @step(cache_policy=NO_CACHE)
@@ -207,7 +225,7 @@ def write_history_snapshot(report: ClassificationReport, snapshots_dir: str) -> 
 def record_history(report: ClassificationReport, plan: CorpusPlan, run_id: str) -> str:
     """Append the run to the Parquet history (idempotent per run id, so a retry is safe)."""
     files, runs = rows_from_report(report, run_id)
-    store = HistoryStore(plan.history_uri, endpoint_url=plan.endpoint_url)
+    store = open_history(history_of(plan))
     store.append_frames(files, runs, run_id)
     return store.uri
 
