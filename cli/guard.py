@@ -114,8 +114,8 @@ def log(
 ) -> None:
     """The guard's 5W1H decisions, oldest first, from $WARDEN_HOME/guard/decisions.sqlite."""
     from blocks.errors import UsageError
-    from tasks.guard.decisions import DecisionKind, DecisionLog, parse_since
     from tasks.platform.clock import iso_utc
+    from tasks.platform.decisions import DecisionKind, DecisionLog, parse_since
 
     try:
         window = parse_since(since)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tasks.guard.decisions import Decision, DecisionKind
 from tasks.guard.models import Frozen
+from tasks.platform.decisions import Decision, DecisionKind
 
 CASCADE_BREAKER = "orchestration-cascade-breaker"
 ACTIVE = {"SCHEDULED", "PENDING", "RUNNING", "PAUSED"}

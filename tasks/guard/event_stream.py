@@ -18,11 +18,11 @@ from prefect.events.filters import EventFilter, EventNameFilter
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.guard import GuardFile
-from tasks.guard.decisions import Decision
 from tasks.guard.platform_reads import guard_client
 from tasks.guard.platform_writes import pause_source, restore_paused
 from tasks.guard.storm import StormWatch, close_decision, open_decision, sources_of
 from tasks.platform.clock import utc_now
+from tasks.platform.decisions import Decision
 
 OWN_EVENTS = "warden.orchestrator."  # the guard's own events never count towards a storm
 POLL_SEC = 0.25  # how often the cooldown is looked at while no event arrives

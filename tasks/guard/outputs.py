@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tasks.guard.decisions import Decision
 from tasks.guard.models import PlatformReadiness, Telemetry
 from tasks.platform.clock import iso_utc
+from tasks.platform.decisions import Decision
 from tasks.platform.markdown import md_cell
 
 ICON = {"healthy": "✅", "degraded": "⚠️", "critical": "❌"}

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.guard.decisions import Decision
 from tasks.guard.models import PlatformReadiness, Telemetry
+from tasks.platform.decisions import Decision
 
 
 class WatchdogReport(BaseModel):

@@ -8,8 +8,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.guard import ShedPlaybook
-from tasks.guard.decisions import Decision, DecisionKind
 from tasks.guard.shedding import CancelOutcome, ShedPlan, ShedRule
+from tasks.platform.decisions import Decision, DecisionKind
 
 SHEDDER = "orchestration-load-shedding"
 

@@ -8,12 +8,12 @@ from prefect.cache_policies import NO_CACHE
 from blocks.errors import UsageError
 from blocks.guard import GuardFile, ShedPlaybook, load_guard_file, load_shed_playbook
 from tasks.guard.cascade import CascadeStop, ChainRun
-from tasks.guard.decisions import Decision, DecisionLog
 from tasks.guard.event_stream import StormReport
 from tasks.guard.models import PlatformSnapshot
 from tasks.guard.shedding import Backlog, CancelOutcome, ShedItem
 from tasks.guard.storm import Source, SourceKind
 from tasks.platform.clock import utc_now
+from tasks.platform.decisions import Decision, DecisionLog
 from tasks.platform.steps import emit, run_logger, step
 
 PROCESS = "orchestrator"  # events are warden.orchestrator.<verb>

@@ -14,8 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from tasks.events.breaker import FLOOD_PER_TYPE_WINDOW, FLOOD_TOTAL_WINDOW, CircuitBreaker
-from tasks.guard.decisions import Decision, DecisionKind
 from tasks.guard.models import Frozen
+from tasks.platform.decisions import Decision, DecisionKind
 
 PLAYBOOK = "trigger_storm_mitigation"
 STORM_BREAKER = "orchestration-storm-breaker"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tasks.guard.decisions import Decision, DecisionKind
 from tasks.guard.models import CheckName, HealthStatus, Level, PlatformReadiness, Telemetry
+from tasks.platform.decisions import Decision, DecisionKind
 
 WATCHDOG = "orchestration-watchdog"
 

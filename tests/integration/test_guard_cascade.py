@@ -15,8 +15,8 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Running, Scheduled
 
-from tasks.guard.decisions import DecisionKind, DecisionLog
 from tasks.platform.clock import utc_now
+from tasks.platform.decisions import DecisionKind, DecisionLog
 from tests.integration.conftest import LocalPrefect
 
 pytestmark = pytest.mark.integration

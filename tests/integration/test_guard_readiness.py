@@ -193,7 +193,7 @@ def events(platform: LocalPrefect, name: str) -> list[dict]:
 
 def test_the_watchdog_publishes_telemetry_and_alerts_a_paused_pool(platform, tmp_path) -> None:
     from flows.orchestration_guard import orchestration_watchdog
-    from tasks.guard.decisions import DecisionKind, DecisionLog
+    from tasks.platform.decisions import DecisionKind, DecisionLog
 
     config = guard_file(tmp_path, {k: POOLS[k] for k in ("ready-pool", "paused-pool")})
     data = yaml.safe_load(config.read_text())

@@ -19,8 +19,8 @@ from prefect.events.actions import DoNothing
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tasks.guard.decisions import DecisionKind, DecisionLog
 from tasks.platform.clock import iso_utc, utc_now
+from tasks.platform.decisions import DecisionKind, DecisionLog
 from tests.integration.conftest import LocalPrefect, wait_for
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tasks.guard.cascade import ChainRun, cascade_decision, depths, plan_cascade_stops
-from tasks.guard.decisions import DecisionKind
+from tasks.platform.decisions import DecisionKind
 
 
 def chain(levels: int, prefix: str = "r", state: str = "RUNNING", automation=None) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tasks.guard.decisions import DecisionKind
 from tasks.guard.storm import (
     Source,
     SourceKind,
@@ -14,6 +13,7 @@ from tasks.guard.storm import (
     open_decision,
     sources_of,
 )
+from tasks.platform.decisions import DecisionKind
 
 AUTO = Source(kind=SourceKind.AUTOMATION, id="a1")
 DEPLOY = Source(kind=SourceKind.DEPLOYMENT, id="d1")

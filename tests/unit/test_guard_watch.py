@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from blocks.errors import ExitCode, UsageError
-from tasks.guard.decisions import Decision, DecisionKind, DecisionLog, parse_since
 from tasks.guard.models import HealthStatus, Telemetry
 from tasks.guard.watch import Cadence, alerts
+from tasks.platform.decisions import Decision, DecisionKind, DecisionLog, parse_since
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

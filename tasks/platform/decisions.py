@@ -1,10 +1,12 @@
 """The 5W1H decision record (seed 002's clarity log) and its durable local log.
 
-Every decision the guard takes (an alert, a shed run, a breaker opening or closing, a cascade
-stopped, a boot-guard refusal) is one :class:`Decision`: who, what, where, when, why (the
-reasoning chain), how, and context. It goes out as a Prefect event (the flow's step), into the
-run's artifact, and into :class:`DecisionLog`, a SQLite file under ``$WARDEN_HOME/guard/`` that
-``warden guard log`` reads without importing Prefect. No Prefect import here.
+Shared machinery: every decision the orchestration guard takes (an alert, a shed run, a breaker
+opening or closing, a cascade stopped, a boot-guard refusal) and every decision the intent
+router takes (an intent routed or rejected, an approval rejected, a quorum reached) is one
+:class:`Decision`: who, what, where, when, why (the reasoning chain), how, and context. It goes
+out as a Prefect event (the concern's step), into the run's artifact, and into
+:class:`DecisionLog`, a SQLite file under ``$WARDEN_HOME/guard/`` that ``warden guard log``
+reads without importing Prefect. No Prefect import here.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class DecisionKind(StrEnum):
-    """What the guard decided; one value per kind of decision."""
+    """What was decided; one value per kind of decision (the guard's, then the intent router's)."""
 
     ALERT = "alert"
     SHED = "shed"
@@ -40,6 +42,11 @@ class DecisionKind(StrEnum):
     CIRCUIT_CLOSE = "circuit-close"
     CASCADE_STOP = "cascade-stop"
     BOOT_REFUSAL = "boot-refusal"
+    INTENT_ROUTED = "intent-routed"  # an intent was approved and its deployment run started
+    INTENT_REJECTED = "intent-rejected"  # refused before or instead of running
+    APPROVAL_ACCEPTED = "approval-accepted"  # one approver's valid, proven answer
+    APPROVAL_REJECTED = "approval-rejected"  # wrong, foreign or reused proof; unknown approver
+    QUORUM_REACHED = "quorum-reached"
 
 
 class Decision(BaseModel):
