@@ -11,3 +11,4 @@ DEFAULT_LORA_FILE = Path("deployments/lora.yaml")
 DEFAULT_INVARIANTS = Path(__file__).resolve().parents[1] / "deployments" / "invariants.yaml"
 DEFAULT_GUARD_FILE = Path("deployments/guard.yaml")
 DEFAULT_SHED_PLAYBOOK = Path("deployments/playbooks/scheduler_load_shedding.yaml")
+DEFAULT_INTENTS_FILE = Path("deployments/intents.yaml")

@@ -191,3 +191,42 @@ class CheckpointInputError(WardenError):
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "reason": self.reason.value}
+
+
+class IntentCode(StrEnum):
+    """Why an intent was not routed (the answer's ``code``; README lists them)."""
+
+    UNKNOWN_INTENT = "unknown_intent"  # the type is not in the intents file
+    MISSING_ACTOR = "missing_actor"
+    BAD_CONTEXT = "bad_context"  # mission context names a goal the charter does not have
+    BAD_PARAMETERS = "bad_parameters"  # not valid against the deployment's parameter schema
+    NO_DEPLOYMENT = "no_deployment"  # the target deployment is not on the Prefect API
+    KILL_SWITCH = "kill_switch"  # tiers 0-3 refused while the kill switch is on
+    APPROVAL_REJECTED = "approval_rejected"  # an approver rejected it with a valid proof
+    APPROVAL_TIMEOUT = "approval_timeout"  # no valid approval (or no quorum) before the timeout
+
+
+# Refused as bad input (exit 2) rather than as a governance decision (exit 1).
+INTENT_INPUT_CODES = frozenset(
+    {
+        IntentCode.UNKNOWN_INTENT,
+        IntentCode.MISSING_ACTOR,
+        IntentCode.BAD_CONTEXT,
+        IntentCode.BAD_PARAMETERS,
+        IntentCode.NO_DEPLOYMENT,
+    }
+)
+
+
+class IntentInputError(WardenError):
+    """An intent that cannot be routed as submitted; nothing ran."""
+
+    code = ExitCode.USAGE_ERROR
+    remediation = "Fix the intent (type, actor, parameters, mission context) and submit again."
+
+    def __init__(self, reason: IntentCode, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "reason": self.reason.value}

@@ -168,6 +168,20 @@ def ask_sign_off(description: str, key: str, timeout_sec: int) -> SignOffForm:
         raise SignOffNotReceived(str(exc)) from exc
 
 
+def ask_input(form: Any, key: str, timeout_sec: int) -> Any:
+    """Like :func:`ask_sign_off` with the caller's form (a RunInput class or one made by
+    ``with_initial_data``): pause until it is answered; :class:`SignOffNotReceived` otherwise."""
+    try:
+        return pause_flow_run(
+            wait_for_input=form,
+            timeout=timeout_sec,
+            poll_interval=SIGN_OFF_POLL_SEC,
+            key=slug(key),
+        )
+    except Exception as exc:  # FlowPauseTimeout and API errors both leave it unanswered
+        raise SignOffNotReceived(str(exc)) from exc
+
+
 def run_logger() -> logging.Logger | logging.LoggerAdapter:
     """The run's logger: Prefect's inside a Prefect run, ``warden.<flow>`` in an engine-less one."""
     run = _ENGINELESS.get()
