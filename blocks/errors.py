@@ -201,6 +201,7 @@ class IntentCode(StrEnum):
     BAD_CONTEXT = "bad_context"  # mission context names a goal the charter does not have
     BAD_PARAMETERS = "bad_parameters"  # not valid against the deployment's parameter schema
     NO_DEPLOYMENT = "no_deployment"  # the target deployment is not on the Prefect API
+    NO_WORK_POOL = "no_work_pool"  # tier 4: the deployment has no pool for the emergency queue
     KILL_SWITCH = "kill_switch"  # tiers 0-3 refused while the kill switch is on
     APPROVAL_REJECTED = "approval_rejected"  # an approver rejected it with a valid proof
     APPROVAL_TIMEOUT = "approval_timeout"  # no valid approval (or no quorum) before the timeout
@@ -214,6 +215,7 @@ INTENT_INPUT_CODES = frozenset(
         IntentCode.BAD_CONTEXT,
         IntentCode.BAD_PARAMETERS,
         IntentCode.NO_DEPLOYMENT,
+        IntentCode.NO_WORK_POOL,
     }
 )
 

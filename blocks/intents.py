@@ -50,9 +50,9 @@ class Approver(Strict):
 
 
 class EmergencyQueue(Strict):
-    """Tier 4's reserved work queue on the pool (created idempotently, highest priority)."""
+    """Tier 4's reserved work queue, on the target deployment's own work pool (created there
+    idempotently, highest priority)."""
 
-    pool: str = Field("warden-process", min_length=1)
     queue: str = Field("emergency", min_length=1)
     priority: int = Field(1, ge=1)
 

@@ -75,8 +75,12 @@ def route_intent(
     try:
         entry = tier_of(intents, intent)
         answer = base_answer(intent, entry, intents)
-        schema, defaults = read_target(entry.deployment)
+        schema, defaults, pool = read_target(entry.deployment)
         check_parameters(intent.parameters, schema, defaults)
+        if entry.tier == 4 and pool is None:
+            raise IntentInputError(
+                IntentCode.NO_WORK_POOL, f"{entry.deployment} has no work pool to reserve"
+            )
         if entry.tier != 4:  # emergency recovery works under the kill switch, like rollback
             ensure_kill_switch_off(PROCESS)
     except IntentInputError as exc:
@@ -90,7 +94,7 @@ def route_intent(
         if not tally.reached:
             return _finish(intent, _not_approved(answer, tally))
         approvals = tally.approvers
-    queue = ensure_emergency_queue(intents.emergency) if entry.tier == 4 else None
+    queue = ensure_emergency_queue(intents.emergency, pool) if entry.tier == 4 else None
     run = start_deployment(
         entry.deployment, intent.parameters, run_tags(entry, intent, answer.alignment), queue
     )

@@ -44,8 +44,9 @@ def current_run_id() -> str:
 
 
 @step(cache_policy=NO_CACHE)
-def read_target(deployment: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The deployment's parameter schema and default parameters; missing is bad input."""
+def read_target(deployment: str) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """The deployment's parameter schema, default parameters and work pool; missing is bad
+    input."""
     with get_client(sync_client=True) as client:
         try:
             found = client.read_deployment_by_name(deployment)
@@ -54,7 +55,8 @@ def read_target(deployment: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 IntentCode.NO_DEPLOYMENT,
                 f"deployment {deployment!r} is not on the Prefect API (deploy it first)",
             ) from exc
-    return dict(found.parameter_openapi_schema or {}), dict(found.parameters or {})
+    schema, defaults = dict(found.parameter_openapi_schema or {}), dict(found.parameters or {})
+    return schema, defaults, found.work_pool_name
 
 
 def approver_secrets(intents: IntentsFile) -> dict[str, str]:
@@ -84,15 +86,15 @@ def ask_approval(description: str, key: str, timeout_sec: int) -> Ballot | None:
 
 
 @step(cache_policy=NO_CACHE)
-def ensure_emergency_queue(queue: EmergencyQueue) -> str:
-    """The reserved high-priority work queue on the pool (created once, idempotently)."""
+def ensure_emergency_queue(queue: EmergencyQueue, pool: str) -> str:
+    """The reserved high-priority work queue on ``pool`` (created once, idempotently)."""
     with get_client(sync_client=True) as client:
         try:
-            client.read_work_queue_by_name(queue.queue, work_pool_name=queue.pool)
+            client.read_work_queue_by_name(queue.queue, work_pool_name=pool)
         except ObjectNotFound:
             with contextlib.suppress(ObjectAlreadyExists):
                 client.create_work_queue(
-                    name=queue.queue, work_pool_name=queue.pool, priority=queue.priority
+                    name=queue.queue, work_pool_name=pool, priority=queue.priority
                 )
     return queue.queue
 
