@@ -4,7 +4,9 @@ form, starting the run, the emergency queue, and the 5W1H record. Nothing here d
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+import uuid
 from typing import Any
 
 from prefect.blocks.system import Secret
@@ -14,6 +16,7 @@ from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.input import RunInput
+from prefect.states import Running
 
 from blocks.errors import IntentCode, IntentInputError
 from blocks.intents import EmergencyQueue, IntentsFile
@@ -69,20 +72,40 @@ def approver_secrets(intents: IntentsFile) -> dict[str, str]:
     return secrets
 
 
+# The pause's own timeout is set this much past the approval deadline, and the router wakes
+# the run itself at the deadline: a pause that expires on the server leaves the run only a bare
+# Failed state (Prefect refuses any later transition), so the answer would be lost.
+PAUSE_GRACE_SEC = 30
+
+
 def ask_approval(description: str, key: str, timeout_sec: int) -> Ballot | None:
-    """Pause for one approver's answer; None when none came in time."""
+    """Pause for one approver's answer; None when none came within ``timeout_sec``."""
     form = ApprovalForm.with_initial_data(description=description, approver="", proof="")
+    run_id = current_run_id()
+    waker = threading.Timer(timeout_sec, _wake, args=(run_id,))
+    waker.daemon = True
+    waker.start()
     try:
-        answer = ask_input(form, key, timeout_sec)
-    except SignOffNotReceived as exc:
-        run_logger().info("no approval answer: %s", exc)
+        answer = ask_input(form, key, timeout_sec + PAUSE_GRACE_SEC)
+    except SignOffNotReceived as exc:  # woken with no answer: the form's fields are missing
+        run_logger().info("no approval answer within %d s (%s)", timeout_sec, type(exc).__name__)
         return None
+    finally:
+        waker.cancel()
     return Ballot(
         approver=answer.approver,
         decision=answer.decision,
         proof=answer.proof,
         reason=answer.reason,
     )
+
+
+def _wake(run_id: str) -> None:
+    """At the approval deadline, end a pause nobody answered (the run reads no input)."""
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(uuid.UUID(run_id))
+        if run.state is not None and run.state.is_paused():
+            client.set_flow_run_state(uuid.UUID(run_id), Running(), force=True)
 
 
 @step(cache_policy=NO_CACHE)
