@@ -13,7 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer  # noqa: E402
 
-from cli import checkpoint, configs, gates, guard, lora, matrix, plan, trends, workflows  # noqa: E402
+from cli import checkpoint, configs, gates, guard, intent, lora, matrix, plan, trends, workflows  # noqa: E402
 
 app = typer.Typer(
     name="warden",
@@ -46,6 +46,7 @@ app.add_typer(
     guard.app, name="guard", help="Orchestration guard: readiness, log (Prefect platform)."
 )
 app.add_typer(configs.app, name="config", help="Validate the YAML configs under deployments/.")
+app.add_typer(intent.app, name="intent", help="Intent governance: submit, approve, reject.")
 app.add_typer(checkpoint.app, name="checkpoint", help="Seal and verify checkpoint directories.")
 # The first spellings, kept for scripts that use them (not listed in --help).
 app.command("trends", help=TRENDS_HELP, hidden=True)(trends.trends)

@@ -20,7 +20,7 @@ from prefect.states import Running
 
 from blocks.errors import IntentCode, IntentInputError
 from blocks.intents import EmergencyQueue, IntentsFile
-from tasks.intents.proofs import Ballot, Choice, Tally
+from tasks.intents.proofs import Ballot, Choice, Tally, proof
 from tasks.intents.routing import FlowRunRef
 from tasks.platform.decisions import Decision, DecisionLog
 from tasks.platform.steps import SignOffNotReceived, ask_input, emit, run_logger, step
@@ -174,3 +174,34 @@ def collect_approvals(intents: IntentsFile, quorum: int, description: str, recor
             break
         record(tally.judge(ballot, secrets))
     return tally
+
+
+def send_approval(intents: IntentsFile, run_id: str, approver: str, decision: Choice, reason: str):
+    """``warden intent approve|reject``: the proof from the approver's Secret block, sent to the
+    paused run as its approval form's answer. The secret never leaves this function."""
+    from prefect.exceptions import NotPausedError
+    from prefect.flow_runs import resume_flow_run
+
+    from blocks.errors import UsageError
+
+    entry = intents.approver(approver)
+    try:
+        secret = str(Secret.load(entry.secret_block).get())
+    except (ValueError, ObjectNotFound) as exc:
+        raise UsageError(
+            f"approver {approver}'s Secret block {entry.secret_block!r} is missing",
+            remediation=f"Create it: Secret(value=...).save({entry.secret_block!r}).",
+        ) from exc
+    answer = {
+        "approver": approver,
+        "decision": decision.value,
+        "proof": proof(secret, run_id, decision),
+        "reason": reason,
+    }
+    try:
+        resume_flow_run(uuid.UUID(run_id), run_input=answer)
+    except (NotPausedError, ObjectNotFound, ValueError) as exc:
+        raise UsageError(
+            f"flow run {run_id} is not waiting for an approval ({type(exc).__name__})",
+            remediation="Pass the id of a route-intent run that is Paused.",
+        ) from exc
