@@ -25,6 +25,7 @@ from flows.intents import route_intent
 from tasks.intents.proofs import proof
 from tasks.intents.routing import RoutingAnswer
 from tasks.platform.decisions import DecisionKind, DecisionLog
+from tests.flows.cli_runner import warden
 from tests.flows.pauses import wait_for_paused_run
 
 POOL = "intent-test-pool"
@@ -225,3 +226,61 @@ def test_tier_3_times_out_without_quorum(tmp_path: Path, deployment: str) -> Non
     assert state.is_failed() and answer.code is IntentCode.APPROVAL_TIMEOUT
     assert answer.approvals == [] and answer.flow_run is None
     assert kinds()[-1] is DecisionKind.INTENT_REJECTED
+
+
+def test_cli_submit_exit_codes(tmp_path: Path, deployment: str) -> None:
+    path = config(tmp_path, deployment)
+    ok = warden(
+        "intent",
+        "submit",
+        "query",
+        "--actor",
+        "ops",
+        "--param",
+        "retries=3",
+        "--context",
+        "resilience=true",
+        "--config",
+        path,
+    )
+    assert ok.exit_code == 0, ok.output
+    assert '"priority": 10' in ok.output
+    assert warden("intent", "submit", "nope", "--actor", "a", "--config", path).exit_code == 2
+    bad = warden(
+        "intent", "submit", "query", "--actor", "a", "--param", "retries=x", "--config", path
+    )
+    assert bad.exit_code == 2
+    assert (
+        warden("intent", "submit", "query", "--param", "noequals", "--config", path).exit_code == 2
+    )
+
+
+def test_cli_approve_refuses_an_unknown_approver_and_a_run_not_paused(
+    tmp_path: Path, deployment: str
+) -> None:
+    path = config(tmp_path, deployment)
+    run = str(uuid.uuid4())
+    assert warden("intent", "approve", run, "--by", "mallory", "--config", path).exit_code == 2
+    assert warden("intent", "approve", run, "--by", "alice", "--config", path).exit_code == 2
+    assert warden("intent", "reject", run, "--by", "carol", "--config", path).exit_code == 2
+
+
+@pytest.mark.pauses_flow_run
+def test_cli_approve_sends_a_proof_that_counts(tmp_path: Path, deployment: str) -> None:
+    thread, outcome = in_thread(config(tmp_path, deployment), "gov")
+    run_id = str(wait_for_paused_run("route-intent"))
+    result = warden(
+        "intent",
+        "approve",
+        run_id,
+        "--by",
+        "bob",
+        "--reason",
+        "ok",
+        "--config",
+        config(tmp_path, deployment),
+    )
+    assert result.exit_code == 0, result.output
+    thread.join(timeout=60)
+    state, answer = outcome["result"]
+    assert state.is_completed() and answer.approvals == ["bob"]
