@@ -164,3 +164,18 @@ def test_a_bad_intents_file_is_refused_with_its_place(
     assert bad.value.code == 2 and bad.value.problems
     if line is not None:
         assert any(f"intents.yaml:{line}" in p for p in bad.value.problems)
+
+
+def test_every_intent_routes_to_a_deployment_of_prefect_yaml() -> None:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
+    flows = {}
+    for entry in data["deployments"]:
+        module, _, function = entry["entrypoint"].partition(":")
+        source = (ROOT / module).read_text()
+        name = source.split(f"def {function}(")[0].rsplit('name="', 1)[1].split('"')[0]
+        flows[f"{name}/{entry['name']}"] = entry
+    assert "route-intent/default" in flows and "schedules" not in flows["route-intent/default"]
+    missing = [i.deployment for i in INTENTS.intents if i.deployment not in flows]
+    assert not missing, missing
