@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,12 @@ import yaml
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    DeploymentFilter,
+    DeploymentFilterId,
+)
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.flow_runs import resume_flow_run
 from prefect.utilities.callables import parameter_schema
@@ -85,8 +91,6 @@ def started(answer: RoutingAnswer):
 
 
 def kinds() -> list[DecisionKind]:
-    from datetime import timedelta
-
     return [d.what for d in DecisionLog().read(timedelta(hours=1))]
 
 
@@ -109,9 +113,14 @@ def test_tier_2_starts_the_deployment_tagged_with_tier_and_priority(
 def test_tier_1_runs_and_leaves_a_review_record(tmp_path: Path, deployment: str) -> None:
     state, answer = route(config(tmp_path, deployment), "sandbox", actor="ops")
     assert state.is_completed() and answer.approved
-    (record,) = DecisionLog().read(__import__("datetime").timedelta(hours=1))
+    (record,) = DecisionLog().read(timedelta(hours=1))
     assert record.context["review_required"] is True
     assert record.context["flow_run"] == answer.flow_run.id
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["intent-review"]))
+        )
+    assert any(answer.flow_run.id in str(a.data) for a in artifacts)
 
 
 def test_tier_4_runs_on_the_emergency_queue(tmp_path: Path, deployment: str) -> None:
