@@ -293,3 +293,16 @@ def test_cli_approve_sends_a_proof_that_counts(tmp_path: Path, deployment: str) 
     thread.join(timeout=60)
     state, answer = outcome["result"]
     assert state.is_completed() and answer.approvals == ["bob"]
+
+
+@pytest.mark.pauses_flow_run
+def test_tier_0_with_only_a_wrong_proof_is_rejected_at_the_timeout(
+    tmp_path: Path, deployment: str
+) -> None:
+    thread, outcome = in_thread(config(tmp_path, deployment, timeout=6), "gov")
+    answer_as(wait_for_paused_run("route-intent"), "alice", secret="not alice's key")
+    thread.join(timeout=60)
+    state, answer = outcome["result"]
+    assert state.is_failed() and answer.code is IntentCode.APPROVAL_TIMEOUT
+    assert answer.flow_run is None and answer.approvals == []
+    assert kinds() == [DecisionKind.APPROVAL_REJECTED, DecisionKind.INTENT_REJECTED]
