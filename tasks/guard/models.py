@@ -8,11 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import IntEnum, StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from tasks.platform.frozen import Frozen
+from tasks.platform.workers import WorkerSeen
 
 
 class Level(IntEnum):
@@ -53,12 +52,6 @@ class Probe(Frozen):
     ok: bool
     elapsed_ms: float
     error: str | None = None
-
-
-class WorkerSeen(Frozen):
-    name: str
-    online: bool  # Prefect's own status says ONLINE
-    last_heartbeat: datetime | None
 
 
 class ScheduleSeen(Frozen):

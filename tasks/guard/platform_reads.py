@@ -42,9 +42,9 @@ from tasks.guard.models import (
     Probe,
     ScheduleSeen,
     StartedRun,
-    WorkerSeen,
 )
 from tasks.platform.clock import utc_now
+from tasks.platform.workers import WorkerSeen
 
 RECENT_STARTS = 200  # the latest starts whose lateness is measured
 PAGE = 200

@@ -23,6 +23,7 @@ from blocks.invariants import EnvironmentSpec, LegSpec, Timeouts
 from tasks.matrix.errors import REMEDIATION, LegFailure
 from tasks.matrix.evidence import LegResult, LegStatus
 from tasks.platform.clock import utc_now
+from tasks.platform.workers import WorkerSeen
 
 LEG_FLOW = "gpu-matrix-leg"
 HEARTBEAT_MULTIPLE = 3  # the server's foreman marks a worker offline after 3 missed heartbeats
@@ -56,21 +57,11 @@ def pool_problem(pool: str, pool_exists: bool, deployment_pool: str | None) -> s
     return None
 
 
-@dataclass(frozen=True)
-class WorkerSeen:
-    """One worker of a pool as the API reports it."""
-
-    name: str
-    status: str  # ONLINE / OFFLINE
-    last_heartbeat: datetime | None
-    heartbeat_seconds: float | None = None
-
-
 def live_workers(workers: Iterable[WorkerSeen], now: datetime) -> list[str]:
     """Names of the workers that are online with a recent heartbeat, sorted."""
     live = []
     for worker in workers:
-        if worker.status.upper() != "ONLINE" or worker.last_heartbeat is None:
+        if not worker.online or worker.last_heartbeat is None:
             continue
         allowed = (worker.heartbeat_seconds or FALLBACK_HEARTBEAT_SECONDS) * HEARTBEAT_MULTIPLE
         if (now - worker.last_heartbeat).total_seconds() <= allowed:

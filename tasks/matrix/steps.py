@@ -41,7 +41,6 @@ from tasks.matrix.pipeline import LegDraft, run_stages
 from tasks.matrix.pools import (
     RunSeen,
     Watch,
-    WorkerSeen,
     await_leg,
     failed_leg,
     leg_deployment,
@@ -57,6 +56,7 @@ from tasks.matrix.wiring import aws_access, digest_store, host_provider, provide
 from tasks.platform.clock import utc_now
 from tasks.platform.keys import artifact_key
 from tasks.platform.steps import emit, publish_summary, retry_if_retryable, run_logger, step
+from tasks.platform.workers import WorkerSeen
 
 
 def client_token(run_id: str, leg: str) -> str:
@@ -316,7 +316,10 @@ def run_leg_on_pool(leg: LegSpec, env: EnvironmentSpec, run_id: str, candidate: 
             found = client.read_work_pool(pool)
             workers = [
                 WorkerSeen(
-                    w.name, w.status.value, w.last_heartbeat_time, w.heartbeat_interval_seconds
+                    w.name,
+                    w.status.value == "ONLINE",
+                    w.last_heartbeat_time,
+                    w.heartbeat_interval_seconds,
                 )
                 for w in client.read_workers_for_work_pool(pool)
             ]

@@ -10,11 +10,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
+from tasks.platform.frozen import Frozen
 
 
 class TaskStatus(StrEnum):

@@ -16,9 +16,9 @@ from tasks.guard.models import (
     Probe,
     ScheduleSeen,
     StartedRun,
-    WorkerSeen,
 )
 from tasks.guard.readiness import assess, telemetry
+from tasks.platform.workers import WorkerSeen
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 POOL = "p"

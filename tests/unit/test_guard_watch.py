@@ -106,9 +106,10 @@ def test_durations(text: str, seconds: int) -> None:
 
 def test_a_new_alert_of_a_critical_queue_cues_the_shedding() -> None:
     from blocks.guard import GuardFile, PoolLimits
-    from tasks.guard.models import PlatformSnapshot, PoolSnapshot, Probe, WorkerSeen
+    from tasks.guard.models import PlatformSnapshot, PoolSnapshot, Probe
     from tasks.guard.readiness import assess, telemetry
     from tasks.guard.watch import queue_critical_alerts
+    from tasks.platform.workers import WorkerSeen
 
     guard = GuardFile(
         pools=[PoolLimits(name=n, min_workers=1, queue_warn=2, queue_critical=4) for n in "ab"]

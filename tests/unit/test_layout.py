@@ -54,13 +54,25 @@ def test_tasks_import_neither_flows_nor_cli_nor_load_modules_by_name() -> None:
     assert not found, sorted(found)
 
 
+# The orchestration guard's subject is the Prefect platform itself: its reads and writes of the
+# Prefect API (runs, pools, workers, automations, the event stream) are adapters beside its
+# steps, not deciding modules. Every decision on what they read stays Prefect-free.
+PREFECT_ADAPTERS = {
+    "tasks/guard/platform_reads.py",
+    "tasks/guard/platform_writes.py",
+    "tasks/guard/chain_reads.py",
+    "tasks/guard/event_stream.py",
+}
+
+
 def test_only_steps_modules_in_tasks_import_prefect() -> None:
     """Deciding modules stay Prefect-free: Prefect (and prefect_aws, which imports it) only in a
-    concern's steps.py; a named AwsCredentials block is loaded in blocks/aws.py."""
+    concern's steps.py (and the guard's API adapters); a named AwsCredentials block is loaded in
+    blocks/aws.py."""
     found = {
         f"{path.relative_to(ROOT)}: {name}"
         for path in TASKS.rglob("*.py")
-        if path.name != "steps.py"
+        if path.name != "steps.py" and str(path.relative_to(ROOT)) not in PREFECT_ADAPTERS
         for name in _imports(path)
         if name.split(".")[0] in {"prefect", "prefect_aws"}
     }

@@ -18,7 +18,6 @@ from tasks.matrix.pools import (
     WORKER_LABEL,
     RunSeen,
     Watch,
-    WorkerSeen,
     await_leg,
     failed_leg,
     leg_deployment,
@@ -31,6 +30,7 @@ from tasks.matrix.pools import (
     watch,
 )
 from tasks.matrix.report import placement
+from tasks.platform.workers import WorkerSeen
 from tests.conftest import ROOT
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -76,12 +76,12 @@ def ago(seconds: float) -> datetime:
 
 # fmt: off
 WORKERS = [
-    pytest.param(WorkerSeen("w", "ONLINE", ago(5), 30), ["w"], id="online-recent"),
-    pytest.param(WorkerSeen("w", "ONLINE", ago(89), None), ["w"], id="fallback-interval-inside"),
-    pytest.param(WorkerSeen("w", "ONLINE", ago(91), None), [], id="fallback-interval-stale"),
-    pytest.param(WorkerSeen("w", "ONLINE", ago(16), 5), [], id="own-interval-stale"),
-    pytest.param(WorkerSeen("w", "OFFLINE", ago(1), 30), [], id="offline"),
-    pytest.param(WorkerSeen("w", "ONLINE", None, 30), [], id="never-beat"),
+    pytest.param(WorkerSeen("w", True, ago(5), 30), ["w"], id="online-recent"),
+    pytest.param(WorkerSeen("w", True, ago(89), None), ["w"], id="fallback-interval-inside"),
+    pytest.param(WorkerSeen("w", True, ago(91), None), [], id="fallback-interval-stale"),
+    pytest.param(WorkerSeen("w", True, ago(16), 5), [], id="own-interval-stale"),
+    pytest.param(WorkerSeen("w", False, ago(1), 30), [], id="offline"),
+    pytest.param(WorkerSeen("w", True, None, 30), [], id="never-beat"),
 ]
 # fmt: on
 
@@ -92,7 +92,7 @@ def test_a_worker_is_live_by_the_servers_own_rule(worker: WorkerSeen, live: list
 
 
 def test_live_workers_are_named_in_order() -> None:
-    workers = [WorkerSeen(n, "ONLINE", ago(1), 30) for n in ("b", "a")]
+    workers = [WorkerSeen(n, True, ago(1), 30) for n in ("b", "a")]
     assert live_workers(workers, NOW) == ["a", "b"]
 
 
