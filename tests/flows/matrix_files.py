@@ -10,6 +10,7 @@ from blocks.storage import warden_home
 from flows.gpu_matrix import gpu_matrix_promotion
 from tasks.matrix.evidence import EvidencePack
 from tasks.matrix.store import LocalDigestStore
+from tests.flows.results import typed_result
 
 CANDIDATE = "registry.local/warden/agent@sha256:" + "ab" * 32
 OTHER = "registry.local/warden/agent@sha256:" + "cd" * 32
@@ -84,8 +85,7 @@ def run(invariants: Path, candidate: str = CANDIDATE, **params) -> tuple[object,
         return_state=True,
         **params,
     )
-    pack = state.result(raise_on_failure=False)
-    assert isinstance(pack, EvidencePack), pack
+    pack = typed_result(state, EvidencePack)
     return state, pack
 
 

@@ -20,12 +20,12 @@ from tasks.platform.kill_switch import KILL_SWITCH_VARIABLE
 from tests.conftest import py
 from tests.flows.gate_files import failing, passing, printing, write_gates
 from tests.flows.pauses import wait_for_paused_run
+from tests.flows.results import typed_result
 
 
 def run(config: Path, **params):
     state = go_no_go_gates(config=str(config), return_state=True, **params)
-    report = state.result(raise_on_failure=False)
-    assert isinstance(report, GateSuiteReport), report
+    report = typed_result(state, GateSuiteReport)
     return state, report
 
 

@@ -42,6 +42,7 @@ from tests.flows.lora_files import (
     slow_bus,
     write_lora,
 )
+from tests.flows.results import typed_result
 from tests.loopback import free_port
 from tests.lora_adapters import write_adapter
 
@@ -67,8 +68,7 @@ def demo(monkeypatch: pytest.MonkeyPatch):
 
 def deploy(config: Path, adapter: Path, **params) -> tuple[object, LoraDeployReport]:
     state = lora_deploy(adapter=str(adapter), config=str(config), return_state=True, **params)
-    report = state.result(raise_on_failure=False)
-    assert isinstance(report, LoraDeployReport), report
+    report = typed_result(state, LoraDeployReport)
     return state, report
 
 

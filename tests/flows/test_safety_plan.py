@@ -25,12 +25,12 @@ from tests.checkpoint_files import write_checkpoint
 from tests.conftest import ROOT, py
 from tests.flows.pauses import wait_for_paused_run
 from tests.flows.plan_files import command_task, failing, git_checkout, touch, write_plan
+from tests.flows.results import typed_result
 
 
 def run(plan: Path, base: Path, **params):
     state = safety_plan(plan=str(plan), base_dir=str(base), return_state=True, **params)
-    report = state.result(raise_on_failure=False)
-    assert isinstance(report, PlanReport), report
+    report = typed_result(state, PlanReport)
     return state, report
 
 

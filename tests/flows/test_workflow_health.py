@@ -19,6 +19,7 @@ from tasks.workflows.contract import ContractViolation
 from tasks.workflows.history import load_history
 from tasks.workflows.migrate import MigrationSummary
 from tasks.workflows.models import ClassificationReport
+from tests.flows.results import typed_result
 
 # The sample files are named after what they must be classified as.
 EXPECTED = {
@@ -39,8 +40,7 @@ def home() -> Path:
 
 def classify(**params) -> ClassificationReport:
     state = classify_workflows(return_state=True, **params)
-    report = state.result(raise_on_failure=False)
-    assert isinstance(report, ClassificationReport), report
+    report = typed_result(state, ClassificationReport)
     return report
 
 

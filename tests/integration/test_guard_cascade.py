@@ -12,12 +12,11 @@ import pytest
 import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Running, Scheduled
 
 from tasks.platform.clock import utc_now
 from tasks.platform.decisions import DecisionKind, DecisionLog
-from tests.integration.conftest import LocalPrefect
+from tests.integration.conftest import LocalPrefect, using_api
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +59,7 @@ def test_a_12_level_chain_is_stopped_at_10(local_prefect: LocalPrefect, tmp_path
     config = tmp_path / "guard.yaml"
     config.write_text(yaml.safe_dump({"pools": [{"name": "chain-pool"}]}))
     with (
-        temporary_settings(updates={PREFECT_API_URL: url}),
+        using_api(url),
         get_client(sync_client=True) as client,
     ):
         client.create_work_pool(WorkPoolCreate(name="chain-pool", type="process"))

@@ -19,14 +19,13 @@ from prefect.client.schemas.actions import (
     WorkPoolUpdate,
 )
 from prefect.client.schemas.schedules import IntervalSchedule
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks.guard import load_guard_file
 from tasks.guard.models import CheckName, HealthStatus, Level, PlatformReadiness
 from tasks.guard.platform_reads import read_snapshot
 from tasks.guard.readiness import assess
 from tests.conftest import ROOT
-from tests.integration.conftest import LocalPrefect, wait_for
+from tests.integration.conftest import LocalPrefect, using_api, wait_for
 from tests.loopback import free_port
 
 WARDEN = str(Path(sys.executable).parent / "warden")
@@ -48,7 +47,7 @@ def platform(local_prefect: LocalPrefect) -> LocalPrefect:
     local_prefect.start_worker("stale-pool", "stale-1")
     local_prefect.start_worker("stale-pool", "stale-2")
     with (
-        temporary_settings(updates={PREFECT_API_URL: local_prefect.url}),
+        using_api(local_prefect.url),
         get_client(sync_client=True) as client,
     ):
         for name in ("paused-pool", "sched-pool"):
@@ -80,7 +79,7 @@ def guard_file(folder: Path, pools: dict[str, dict]) -> Path:
 
 def readiness(platform: LocalPrefect, config: Path, pool: str | None = None) -> PlatformReadiness:
     guard = load_guard_file(config)
-    with temporary_settings(updates={PREFECT_API_URL: platform.url}):
+    with using_api(platform.url):
         return assess(read_snapshot(guard, guard.pool_names(pool)), guard)
 
 
@@ -199,7 +198,7 @@ def test_the_watchdog_publishes_telemetry_and_alerts_a_paused_pool(platform, tmp
     data = yaml.safe_load(config.read_text())
     data["watchdog"] = {"check_every_sec": 0.5, "telemetry_every_sec": 0.75}
     config.write_text(yaml.safe_dump(data))
-    with temporary_settings(updates={PREFECT_API_URL: platform.url}):
+    with using_api(platform.url):
         report = orchestration_watchdog(config=str(config), cycles=3)
     assert report.checks == 3 and report.telemetry_published >= 2
     assert {row.component: row.health_status for row in report.telemetry} == {

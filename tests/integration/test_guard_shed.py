@@ -13,12 +13,11 @@ import pytest
 import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Scheduled
 
 from tasks.platform.clock import utc_now
 from tests.conftest import ROOT
-from tests.integration.conftest import LocalPrefect, clean_env
+from tests.integration.conftest import LocalPrefect, clean_env, using_api
 from tests.loopback import free_port
 
 WARDEN = str(Path(sys.executable).parent / "warden")
@@ -45,7 +44,7 @@ def backlog(local_prefect: LocalPrefect) -> dict[str, str]:
     """The runs of BACKLOG in pool shed-pool (no worker: they wait), name -> id."""
     now = utc_now()
     with (
-        temporary_settings(updates={PREFECT_API_URL: local_prefect.url}),
+        using_api(local_prefect.url),
         get_client(sync_client=True) as client,
     ):
         client.create_work_pool(WorkPoolCreate(name="shed-pool", type="process"))
@@ -70,7 +69,7 @@ def backlog(local_prefect: LocalPrefect) -> dict[str, str]:
 
 def states(platform: LocalPrefect, ids: dict[str, str]) -> dict[str, tuple[str, str]]:
     with (
-        temporary_settings(updates={PREFECT_API_URL: platform.url}),
+        using_api(platform.url),
         get_client(sync_client=True) as client,
     ):
         runs = {name: client.read_flow_run(run_id) for name, run_id in ids.items()}

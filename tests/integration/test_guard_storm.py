@@ -17,11 +17,10 @@ from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolCre
 from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.events.actions import DoNothing
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tasks.platform.clock import iso_utc, utc_now
 from tasks.platform.decisions import DecisionKind, DecisionLog
-from tests.integration.conftest import LocalPrefect, wait_for
+from tests.integration.conftest import LocalPrefect, using_api, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +41,7 @@ def automation(client, name: str, enabled: bool) -> str:
 @pytest.fixture(scope="module")
 def sources(local_prefect: LocalPrefect) -> dict[str, str]:
     with (
-        temporary_settings(updates={PREFECT_API_URL: local_prefect.url}),
+        using_api(local_prefect.url),
         get_client(sync_client=True) as client,
     ):
         client.create_work_pool(WorkPoolCreate(name="storm-pool", type="process"))
@@ -96,7 +95,7 @@ def burst(url: str, sources: dict[str, str], count: int = 150) -> None:
 def state(url: str, sources: dict[str, str]) -> tuple[bool, bool, bool]:
     """(automation enabled, already-off automation enabled, deployment schedule active)."""
     with (
-        temporary_settings(updates={PREFECT_API_URL: url}),
+        using_api(url),
         get_client(sync_client=True) as client,
     ):
         on = client.read_automation(sources["automation"]).enabled
@@ -116,7 +115,7 @@ def test_a_storm_pauses_its_sources_and_the_cooldown_restores_them(
     result: dict = {}
 
     def run() -> None:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
+        with using_api(url):
             result["report"] = orchestration_storm_breaker(str(config), max_runtime_sec=45)
 
     watcher = threading.Thread(target=run)
