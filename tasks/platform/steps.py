@@ -154,23 +154,15 @@ SIGN_OFF_POLL_SEC = 2
 
 def ask_sign_off(description: str, key: str, timeout_sec: int) -> SignOffForm:
     """Pause the flow run until an operator answers the sign-off form in the UI (flow context
-    only); ``key`` names the pause (slugged: Prefect refuses dots). Raises
-    :class:`SignOffNotReceived` when no answer came in time or the pause failed."""
+    only). Raises :class:`SignOffNotReceived` when no answer came in time or the pause failed."""
     form = SignOffForm.with_initial_data(description=description, signer="", approved=False)
-    try:
-        return pause_flow_run(
-            wait_for_input=form,
-            timeout=timeout_sec,
-            poll_interval=SIGN_OFF_POLL_SEC,
-            key=slug(key),
-        )
-    except Exception as exc:  # FlowPauseTimeout and API errors both leave it unsigned
-        raise SignOffNotReceived(str(exc)) from exc
+    return ask_input(form, key, timeout_sec)
 
 
 def ask_input(form: Any, key: str, timeout_sec: int) -> Any:
-    """Like :func:`ask_sign_off` with the caller's form (a RunInput class or one made by
-    ``with_initial_data``): pause until it is answered; :class:`SignOffNotReceived` otherwise."""
+    """Pause until the caller's form (a RunInput class, or one made by ``with_initial_data``) is
+    answered in the UI; ``key`` names the pause (slugged: Prefect refuses dots). Raises
+    :class:`SignOffNotReceived` when no answer came in time or the pause failed."""
     try:
         return pause_flow_run(
             wait_for_input=form,
