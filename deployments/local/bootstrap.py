@@ -52,7 +52,11 @@ def up(demo: bool = True) -> int:
         _ensure_pool(client)
         _ensure_objects()
         _deploy()
+        _stop_other_supervisor(settings.workers)  # before the count changes under it
         _keep_workers(settings.workers)
+        pid, started = proc.start(proc.supervisor(settings.workers))
+        what = "started" if started else "already running"
+        console.print(f"worker supervisor: {what} (pid {pid})")
         pid, started = proc.start(proc.DEMO_LLM)
         waited = proc.wait_http(f"http://{proc.HOST}:{proc.DEMO_LLM_PORT}/health", proc.DEMO_LLM)
         what = "started" if started else "already running"
@@ -67,7 +71,8 @@ def up(demo: bool = True) -> int:
 
 
 def down() -> int:
-    for service in (proc.DEMO_LLM, *proc.recorded_workers(), proc.SERVER):
+    # The supervisor first: it would restart the workers being stopped.
+    for service in (proc.ANY_SUPERVISOR, proc.DEMO_LLM, *proc.recorded_workers(), proc.SERVER):
         console.print(proc.stop(service))
     MODE_FILE.unlink(missing_ok=True)
     cluster = Cluster(proc.HOME, fleet.DEFAULT_PG_PORT)
@@ -104,6 +109,12 @@ def _start_database(settings: fleet.FleetSettings) -> dict[str, str]:
     cluster = Cluster(proc.HOME, settings.pg_port)
     console.print(cluster.up())
     return {"PREFECT_API_DATABASE_CONNECTION_URL": cluster.url()}
+
+
+def _stop_other_supervisor(count: int) -> None:
+    """A supervisor kept for another worker count would fight the new count: stop it."""
+    if proc.running_pid(proc.supervisor(count)) is None and proc.running_pid(proc.ANY_SUPERVISOR):
+        console.print(proc.stop(proc.ANY_SUPERVISOR))
 
 
 def _keep_workers(count: int) -> None:

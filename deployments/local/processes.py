@@ -96,6 +96,20 @@ def recorded_workers() -> list[Service]:
     return [worker(number) for number in sorted(numbers)]
 
 
+def supervisor(workers: int) -> Service:
+    """make run's worker supervisor for ``workers`` workers (its marker names the count, so a
+    supervisor of another count is not taken for this one)."""
+    script = ROOT / "deployments" / "local" / "supervisor.py"
+    return Service(
+        "supervisor",
+        [sys.executable, str(script), "--workers", str(workers)],
+        marker=f"supervisor.py --workers {workers} ".encode(),
+    )
+
+
+ANY_SUPERVISOR = Service("supervisor", [], marker=b"supervisor.py")
+
+
 # DEMO FIXTURE: the OpenAI-compatible server the LoRA gauntlet demo deploys to and asks.
 DEMO_LLM = Service(
     "demo-llm",

@@ -47,6 +47,7 @@ class DecisionKind(StrEnum):
     APPROVAL_ACCEPTED = "approval-accepted"  # one approver's valid, proven answer
     APPROVAL_REJECTED = "approval-rejected"  # wrong, foreign or reused proof; unknown approver
     QUORUM_REACHED = "quorum-reached"
+    WORKER_RESTART = "worker-restart"  # make run's supervisor restarted a worker that died
 
 
 class Decision(BaseModel):

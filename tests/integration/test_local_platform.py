@@ -8,14 +8,17 @@ re-runs, and `down` leaving none of our processes behind.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tasks.platform.decisions import DecisionKind, DecisionLog
 from tests.conftest import ROOT
 from tests.loopback import free_port
 
@@ -92,6 +95,32 @@ def test_the_scheduler_creates_scheduled_runs(platform) -> None:
     assert scheduled, "no scheduled run was created for the scheduled deployment"
 
 
+def test_a_worker_that_dies_is_restarted_and_the_restart_recorded(platform) -> None:
+    home = platform["home"]
+    dead = _pids(home)["worker"]
+    os.killpg(dead, signal.SIGKILL)  # as a crashed worker: no goodbye
+    deadline, restarted = time.monotonic() + 60, None
+    while time.monotonic() < deadline and restarted is None:
+        pid = _pids(home).get("worker")
+        if pid not in (None, dead) and _alive(pid):
+            restarted = pid
+        time.sleep(0.5)
+    assert restarted is not None, "the supervisor did not restart the killed worker"
+    log = DecisionLog(home / "guard" / "decisions.sqlite")
+    records = log.read(timedelta(hours=1), DecisionKind.WORKER_RESTART)
+    assert [(r.where, r.context["old_pid"], r.context["new_pid"]) for r in records] == [
+        ("worker:worker", dead, restarted)
+    ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_running_it_again_reuses_server_and_worker(platform) -> None:
     before = _pids(platform["home"])
     again = platform["run"]("up", "--no-demo")  # the demo runs were checked above
@@ -102,7 +131,7 @@ def test_running_it_again_reuses_server_and_worker(platform) -> None:
 
 def test_down_stops_exactly_what_it_started(platform) -> None:
     pids = _pids(platform["home"])
-    assert set(pids) == {"server", "worker", "demo-llm"}
+    assert set(pids) == {"server", "worker", "demo-llm", "supervisor"}
     down = platform["run"]("down")
     assert down.returncode == 0
     for pid in pids.values():

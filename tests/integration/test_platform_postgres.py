@@ -110,7 +110,13 @@ def test_every_demo_completes_on_postgres(platform) -> None:
         assert demo in up.stdout, up.stdout
     assert (platform["home"] / "postgres" / "data" / "PG_VERSION").exists()
     assert not (platform["home"] / "prefect.db").exists()  # the server never touched SQLite
-    assert set(_pids(platform["home"])) == {"server", "worker", "worker-2", "demo-llm"}
+    assert set(_pids(platform["home"])) == {
+        "server",
+        "worker",
+        "worker-2",
+        "demo-llm",
+        "supervisor",
+    }
 
 
 def test_the_api_refuses_a_request_without_the_credential(platform) -> None:
@@ -131,9 +137,12 @@ def test_running_it_again_keeps_the_cluster_and_the_asked_worker_count(platform)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "postgres: already running" in again.stdout
     after = _pids(platform["home"])
-    assert after == {k: v for k, v in before.items() if k != "worker-2"}
-    with pytest.raises(ProcessLookupError):
-        os.killpg(before["worker-2"], 0)
+    kept = {k: v for k, v in before.items() if k not in {"worker-2", "supervisor"}}
+    assert {k: v for k, v in after.items() if k != "supervisor"} == kept
+    assert after["supervisor"] != before["supervisor"]  # now the supervisor of one worker
+    for gone in (before["worker-2"], before["supervisor"]):
+        with pytest.raises(ProcessLookupError):
+            os.killpg(gone, 0)
 
 
 def test_the_server_keeps_its_database_until_stopped(platform) -> None:
