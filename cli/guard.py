@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from blocks.defaults import DEFAULT_GUARD_FILE, DEFAULT_SHED_PLAYBOOK
-from blocks.errors import BackendUnavailable, WardenError
-from cli.output import console, fail, flow_result
+from blocks.errors import WardenError
+from cli.output import console, fail, flow_result, require_api
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,20 +23,6 @@ PoolOption = Annotated[
 ]
 
 
-def _require_api() -> None:
-    """The guard reads a Prefect API: without one there is nothing to guard (exit 4)."""
-    from cli.engine import choose_engine
-
-    try:
-        if choose_engine().api_url is None:
-            raise BackendUnavailable(
-                "the orchestration guard needs a Prefect API, and none is configured or running",
-                remediation="Start the local platform (make run) or set PREFECT_API_URL.",
-            )
-    except WardenError as exc:
-        fail(exc)
-
-
 @app.command("readiness")
 def readiness(config: ConfigOption = DEFAULT_GUARD_FILE, pool: PoolOption = None) -> None:
     """Check the platform (flow orchestration-readiness): 0 healthy, 1 degraded or critical."""
@@ -46,7 +32,7 @@ def readiness(config: ConfigOption = DEFAULT_GUARD_FILE, pool: PoolOption = None
         load_guard_file(config).pool_names(pool)
     except WardenError as exc:
         fail(exc)
-    _require_api()
+    require_api("the orchestration guard")
     result = flow_result(
         "flows.orchestration_guard:orchestration_readiness", config=str(config), pool=pool
     )
@@ -80,7 +66,7 @@ def shed(
         load_shed_playbook(playbook)
     except WardenError as exc:
         fail(exc)
-    _require_api()
+    require_api("the orchestration guard")
     report = flow_result(
         "flows.load_shedding:orchestration_load_shedding",
         config=str(config),

@@ -14,28 +14,14 @@ from typing import Annotated, Any
 import typer
 
 from blocks.defaults import DEFAULT_INTENTS_FILE
-from blocks.errors import BackendUnavailable, ExitCode, UsageError, WardenError
-from cli.output import console, fail, flow_result
+from blocks.errors import ExitCode, UsageError, WardenError
+from cli.output import console, fail, flow_result, require_api
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 ConfigOption = Annotated[Path, typer.Option("--config", help="Intents file.", show_default=True)]
 ByOption = Annotated[str, typer.Option("--by", help="Approver, as listed in the intents file.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (recorded).")]
-
-
-def _require_api() -> None:
-    """Intents start deployments and wait for approvals: only against a Prefect API (exit 4)."""
-    from cli.engine import choose_engine
-
-    try:
-        if choose_engine().api_url is None:
-            raise BackendUnavailable(
-                "intents need a Prefect API, and none is configured or running",
-                remediation="Start the local platform (make run) or set PREFECT_API_URL.",
-            )
-    except WardenError as exc:
-        fail(exc)
 
 
 def _pairs(items: list[str], option: str) -> dict[str, Any]:
@@ -73,7 +59,7 @@ def submit(
     except WardenError as exc:
         fail(exc)
     parameters, mission = _pairs(param or [], "--param"), _pairs(context or [], "--context")
-    _require_api()
+    require_api("an intent")
     answer = flow_result(
         "flows.intents:route_intent",
         needs_api="warden intent submit",
@@ -102,7 +88,7 @@ def _answer(run: str, by: str, decision: str, reason: str, config: Path) -> None
         intents.approver(by)
     except WardenError as exc:
         fail(exc)
-    _require_api()
+    require_api("an intent")
     from tasks.intents.steps import send_approval
 
     try:

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from blocks.errors import ExitCode, UsageError, WardenError
+from blocks.errors import BackendUnavailable, ExitCode, UsageError, WardenError
 from cli.engine import choose_engine
 from tasks.platform.ui_links import flow_run_link
 
@@ -21,6 +21,19 @@ def fail(error: WardenError) -> NoReturn:
     errors.print(f"[bold red]error[/] ({error.name}, exit {int(error.code)}): {error.message}")
     errors.print(f"[yellow]fix:[/] {error.remediation}")
     raise typer.Exit(int(error.code))
+
+
+def require_api(what: str) -> None:
+    """Exit 4 unless a Prefect API is configured or running: ``what`` reads or drives one
+    (the platform itself, paused runs), so there is no engine-less way to do it."""
+    try:
+        if choose_engine().api_url is None:
+            raise BackendUnavailable(
+                f"{what} needs a Prefect API, and none is configured or running",
+                remediation="Start the local platform (make run) or set PREFECT_API_URL.",
+            )
+    except WardenError as exc:
+        fail(exc)
 
 
 def flow_result(load: str | Callable[[], Any], *, needs_api: str | None = None, **parameters: Any):

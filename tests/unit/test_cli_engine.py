@@ -103,3 +103,22 @@ def test_reading_commands_import_neither_prefect_nor_great_expectations(
         cwd=Path(__file__).resolve().parents[2],
     )
     assert "HEAVY=\n" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["guard", "readiness"],
+        ["guard", "shed", "--dry-run"],
+        ["intent", "submit", "query_knowledge", "--actor", "ops"],
+        ["intent", "approve", "00000000-0000-0000-0000-000000000000", "--by", "alice"],
+    ],
+    ids=["guard-readiness", "guard-shed", "intent-submit", "intent-approve"],
+)
+def test_commands_that_drive_a_prefect_api_exit_4_without_one(argv: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == ExitCode.BACKEND_UNAVAILABLE, result.output
