@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from blocks.aws import BLOCK_NAME
 from blocks.defaults import DEFAULT_INTENTS_FILE
 from blocks.errors import UsageError
 from blocks.yaml_source import load_model
@@ -26,7 +27,6 @@ TIER_NAMES = {
     4: "TIER_4_EMERGENCY_OVERRIDE",
 }
 NAME = r"^[a-z][a-z0-9_]*$"
-BLOCK_NAME = r"^[a-z0-9][a-z0-9-]*$"  # Prefect block names: lowercase, digits, dashes
 
 
 class Strict(BaseModel):
@@ -46,7 +46,7 @@ class Approver(Strict):
     """Someone whose approval counts: the Prefect Secret block holding their proof key."""
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
-    secret_block: str = Field(pattern=BLOCK_NAME)
+    secret_block: str = Field(pattern=BLOCK_NAME.pattern)
 
 
 class EmergencyQueue(Strict):
