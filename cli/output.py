@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_type_hints
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 
 from blocks.errors import BackendUnavailable, ExitCode, UsageError, WardenError
@@ -74,7 +75,7 @@ def flow_result(load: str | Callable[[], Any], *, needs_api: str | None = None, 
         recorded = engine.describe()
     else:
         state = flow(**parameters, return_state=True)
-        state_name, result = state.name, state.result(raise_on_failure=False)
+        state_name, result = state.name, as_declared(flow, state.result(raise_on_failure=False))
         run_id = state.state_details.flow_run_id
         recorded = f"{engine.describe()}: {flow_run_link(run_id, engine.api_url)}"
     errors.print(f"recorded: {recorded}")
@@ -85,4 +86,23 @@ def flow_result(load: str | Callable[[], Any], *, needs_api: str | None = None, 
             f"[bold red]error[/]: flow ended {state_name}: {type(result).__name__}: {result}"
         )
         raise typer.Exit(ExitCode.INTERNAL_ERROR)
+    return result
+
+
+def as_declared(flow: Any, result: Any) -> Any:
+    """The run's result as the model its flow declares. Prefect hands back the returned object,
+    except when it re-read the final state from the API (a state write it retried): then the
+    result is the persisted JSON, a dict, and is validated back into the model here, so that a
+    verdict is never read from an unchecked dict."""
+    if not isinstance(result, dict):
+        return result
+    try:
+        declared = get_type_hints(flow.fn).get("return")
+    except NameError:  # an annotation only importable for type checkers: keep the dict
+        return result  # (the command reading it then fails: an internal error, not a verdict)
+    if isinstance(declared, type) and issubclass(declared, BaseModel):
+        from prefect.states import State
+
+        if not issubclass(declared, State):  # a State's data has no declared model
+            return declared.model_validate(result)
     return result

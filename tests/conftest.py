@@ -31,11 +31,12 @@ def py(code: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
-    """The one Prefect test harness (a temporary API with SQLite) of the session: every flow
-    test uses it (tests/flows/conftest.py), and integration tests that run a flow ask for it."""
-    from prefect.testing.utilities import prefect_test_harness
+    """The one Prefect test harness (a temporary API, on PostgreSQL: tests/harness.py) of the
+    session: every flow test uses it (tests/flows/conftest.py), and integration tests that run
+    a flow ask for it."""
+    from tests.harness import prefect_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_harness():
         yield
 
 

@@ -166,7 +166,6 @@ def _finish_run(client, deployment_id, final) -> None:
     client.set_flow_run_state(flow_run.id, final, force=True)
 
 
-@pytest.mark.pauses_flow_run
 def test_interactive_run_pauses_for_sign_off_in_the_ui(tmp_path: Path) -> None:
     config = write_gates(tmp_path, [passing("smoke"), {"name": "hmr", "kind": "manual"}])
     outcome: dict = {}
@@ -250,7 +249,6 @@ def test_no_previous_value_is_reported_not_passed_silently(tmp_path: Path) -> No
     assert document["_meta"]["verdict"] == "go-with-warnings"
 
 
-@pytest.mark.pauses_flow_run
 def test_a_sign_off_that_timed_out_is_not_ok(tmp_path: Path) -> None:
     config = write_gates(tmp_path, [passing("smoke"), {"name": "hmr", "kind": "manual"}])
     state = go_no_go_gates(
@@ -270,7 +268,6 @@ def test_a_sign_off_that_timed_out_is_not_ok(tmp_path: Path) -> None:
     assert (document["_meta"]["verdict"], document["_meta"]["exit_code"]) == ("no-go", 1)
 
 
-@pytest.mark.pauses_flow_run
 def test_an_empty_signer_fails_the_gate_and_the_files_are_written(tmp_path: Path) -> None:
     config = write_gates(tmp_path, [passing("smoke"), {"name": "hmr", "kind": "manual"}])
     outcome: dict = {}

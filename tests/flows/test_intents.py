@@ -183,7 +183,6 @@ def answer_as(run_id, who: str, decision: str = "approve", secret: str | None = 
     )
 
 
-@pytest.mark.pauses_flow_run
 def test_tier_0_needs_a_proven_approval(tmp_path: Path, deployment: str) -> None:
     thread, outcome = in_thread(config(tmp_path, deployment), "gov")
     run_id = wait_for_paused_run("route-intent")
@@ -200,7 +199,6 @@ def test_tier_0_needs_a_proven_approval(tmp_path: Path, deployment: str) -> None
     ]
 
 
-@pytest.mark.pauses_flow_run
 def test_tier_0_rejected_with_a_proof_runs_nothing(tmp_path: Path, deployment: str) -> None:
     thread, outcome = in_thread(config(tmp_path, deployment), "gov")
     answer_as(wait_for_paused_run("route-intent"), "bob", "reject")
@@ -210,7 +208,6 @@ def test_tier_0_rejected_with_a_proof_runs_nothing(tmp_path: Path, deployment: s
     assert answer.flow_run is None
 
 
-@pytest.mark.pauses_flow_run
 def test_tier_3_reaches_quorum_with_two_distinct_approvers_not_one_twice(
     tmp_path: Path, deployment: str
 ) -> None:
@@ -225,7 +222,6 @@ def test_tier_3_reaches_quorum_with_two_distinct_approvers_not_one_twice(
     assert kinds().count(DecisionKind.APPROVAL_REJECTED) == 1
 
 
-@pytest.mark.pauses_flow_run
 def test_tier_3_times_out_without_quorum(tmp_path: Path, deployment: str) -> None:
     thread, outcome = in_thread(config(tmp_path, deployment, timeout=6), "vote")
     answer_as(wait_for_paused_run("route-intent"), "alice")
@@ -274,7 +270,6 @@ def test_cli_approve_refuses_an_unknown_approver_and_a_run_not_paused(
     assert warden("intent", "reject", run, "--by", "carol", "--config", path).exit_code == 2
 
 
-@pytest.mark.pauses_flow_run
 def test_cli_approve_sends_a_proof_that_counts(tmp_path: Path, deployment: str) -> None:
     thread, outcome = in_thread(config(tmp_path, deployment), "gov")
     run_id = str(wait_for_paused_run("route-intent"))
@@ -295,7 +290,6 @@ def test_cli_approve_sends_a_proof_that_counts(tmp_path: Path, deployment: str) 
     assert state.is_completed() and answer.approvals == ["bob"]
 
 
-@pytest.mark.pauses_flow_run
 def test_tier_0_with_only_a_wrong_proof_is_rejected_at_the_timeout(
     tmp_path: Path, deployment: str
 ) -> None:

@@ -214,7 +214,6 @@ def test_a_flow_run_check_of_a_deployment_that_never_ran_is_not_verified(tmp_pat
     assert (report.tasks[0].status, report.tasks[0].reason) == (TaskStatus.FAILED, "no_run")
 
 
-@pytest.mark.pauses_flow_run
 def test_an_interactive_run_pauses_for_a_manual_task_sign_off(tmp_path: Path) -> None:
     task = {"id": "0.1.1", "text": "sign", "verify": {"kind": "manual", "sign_off": "release"}}
     plan = write_plan(tmp_path, [[[task]]])

@@ -10,29 +10,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
 import httpx
 import pytest
-from prefect.events.worker import EventsWorker
-from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tasks.platform.processes import kill_process_group
+from tests.harness import drain_prefect_workers
 from tests.loopback import free_port
 
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
-DRAIN_TIMEOUT_SEC = 30.0
-
-
-def _drain_prefect_workers() -> None:
-    with suppress(RuntimeError):  # never started in this process
-        APILogWorker.drain_all(timeout=DRAIN_TIMEOUT_SEC)
-    EventsWorker.drain_all(timeout=DRAIN_TIMEOUT_SEC)
 
 
 @contextmanager
@@ -45,12 +37,12 @@ def using_api(url: str) -> Iterator[None]:
     drained (delivered, then stopped) on the way in, and again on the way out while ``url``'s
     server still runs: one left holding messages for a stopped server made the harness's own
     drain at session end wait forever."""
-    _drain_prefect_workers()
+    drain_prefect_workers()
     with temporary_settings(updates={PREFECT_API_URL: url}):
         try:
             yield
         finally:
-            _drain_prefect_workers()
+            drain_prefect_workers()
 
 
 def wait_for(condition: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
