@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
-
 from flows.workflow_health import classify_on_dask, classify_workflows
 
 pytestmark = pytest.mark.integration
 
 
-def test_batches_run_on_the_cluster_with_the_same_verdicts(tmp_path) -> None:
+def test_batches_run_on_the_cluster_with_the_same_verdicts(prefect_api: None, tmp_path) -> None:
     from distributed import Client, LocalCluster
 
     with (
@@ -22,7 +20,6 @@ def test_batches_run_on_the_cluster_with_the_same_verdicts(tmp_path) -> None:
             processes=True,
         ) as cluster,
         Client(cluster) as client,
-        prefect_test_harness(server_startup_timeout=60),
     ):
         common = {"corpus": "sample", "record": False, "jobs": 2}
         local = classify_workflows(out=str(tmp_path / "local"), **common)
