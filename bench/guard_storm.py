@@ -2,15 +2,19 @@
 source being paused (goal: within 2 s).
 
 A real local Prefect server; the ``orchestration-storm-breaker`` flow runs in a thread
-(cooldown 2 s). Once its run is Running (plus 5 s for its step to subscribe),
-each round posts 150 events of one type in one request (the 101st crosses the seed's
-> 100 events/s limit) naming an enabled automation, and times until the automation reads
-disabled through the API; then waits for the cooldown to restore it. Latency includes the
-server's event pipeline and the pause call. Usage: python bench/guard_storm.py [ROUNDS]
+(cooldown 2 s). Timing starts from a confirmed subscription: the first round waits until the
+run's log says its subscription is open (``tasks.guard.steps.SUBSCRIBED``; the log reaches the
+API seconds after it is written, so the filter has long been registered). Then each round
+posts 150 events of one type in one request (the 101st crosses the seed's > 100 events/s
+limit) naming an enabled automation, and times until the automation reads disabled through
+the API; then waits for the cooldown to restore it. Latency includes the server's event
+pipeline and the pause call. The 1-minute load average is printed per round (a shared
+machine). Usage: python bench/guard_storm.py [ROUNDS]
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -30,6 +34,7 @@ from prefect.events.actions import DoNothing  # noqa: E402
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 
+from tasks.guard.steps import SUBSCRIBED  # noqa: E402
 from tasks.platform.clock import iso_utc, utc_now  # noqa: E402
 from tests.integration.conftest import start_prefect, wait_for  # noqa: E402
 
@@ -88,10 +93,12 @@ def main(rounds: int = 5) -> None:
 
                 watcher = threading.Thread(target=run, daemon=True)
                 watcher.start()
-                wait_for(lambda: _watch_running(url), 120, "the storm-breaker run to start")
-                time.sleep(5)  # a bench, not a test: let its step start and subscribe
-                latencies = []
+                waited = time.perf_counter()
+                wait_for(lambda: _subscribed(url), 180, "the breaker's subscription", every=0.1)
+                print(f"subscription confirmed {time.perf_counter() - waited:.1f} s after start")
+                latencies, loads = [], []
                 for _ in range(rounds):
+                    loads.append(os.getloadavg()[0])
                     started = time.perf_counter()
                     flood(url, automation)
                     wait_for(lambda: not enabled(), 30, "the pause", every=0.02)
@@ -100,20 +107,18 @@ def main(rounds: int = 5) -> None:
                 watcher.join(timeout=60 + 15 * rounds)
         finally:
             platform.stop()
-    print("| rounds | flood -> source paused, median s | max s |")
-    print("|---|---|---|")
-    print(f"| {rounds} | {statistics.median(latencies):.2f} | {max(latencies):.2f} |")
+    median, worst = statistics.median(latencies), max(latencies)
+    print("| rounds | flood -> source paused, median s | max s | load average (1 min) |")
+    print("|---|---|---|---|")
+    print(f"| {rounds} | {median:.2f} | {worst:.2f} | {min(loads):.1f}-{max(loads):.1f} |")
     print("per round: " + ", ".join(f"{x:.2f}" for x in latencies))
+    print("load per round: " + ", ".join(f"{x:.1f}" for x in loads))
 
 
-def _watch_running(url: str) -> bool:
-    """The storm-breaker flow run is Running (its first step only loads the guard file)."""
-    runs = httpx.post(
-        f"{url}/flow_runs/filter",
-        json={"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}},
-        timeout=10,
-    ).json()
-    return bool(runs)
+def _subscribed(url: str) -> bool:
+    """The storm-breaker run has logged that its subscription is open."""
+    logs = httpx.post(f"{url}/logs/filter", json={"limit": 200}, timeout=10).json()
+    return any(SUBSCRIBED in log["message"] for log in logs)
 
 
 if __name__ == "__main__":

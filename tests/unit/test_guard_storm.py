@@ -88,6 +88,21 @@ def test_it_closes_after_a_quiet_cooldown_and_a_new_flood_restarts_it() -> None:
     assert not storm.quiet()  # once
 
 
+def test_the_cooldown_counts_from_the_pause_when_pausing_took_longer() -> None:
+    clock = Clock()
+    storm = watch(clock)
+    for i in range(101):
+        clock.now = i * 0.001
+        storm.observe("x", (AUTO,))
+    clock.now = 70  # a pause that took 70 s (a loaded API): the sources were just paused
+    storm.sources_paused()
+    assert not storm.quiet()
+    clock.now = 129.9
+    assert not storm.quiet()
+    clock.now = 130
+    assert storm.quiet()
+
+
 def test_decisions_carry_the_seeds_reasoning() -> None:
     clock = Clock()
     storm = watch(clock)
