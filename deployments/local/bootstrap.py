@@ -190,12 +190,14 @@ def _apply_automations(client) -> None:
     """The platform's reactions (deployments/automations.yaml) as Prefect automations, applied
     idempotently; the logic is tasks/guard/automation_writes.py."""
     from blocks.automations import load_automations_file
+    from blocks.defaults import DEFAULT_AUTOMATIONS_FILE
     from blocks.errors import WardenError
     from tasks.guard.automation_writes import apply_automations
     from tasks.guard.reactions import describe_changes
 
     try:
-        console.print(describe_changes(apply_automations(client, load_automations_file())))
+        spec = load_automations_file(proc.ROOT / DEFAULT_AUTOMATIONS_FILE)
+        console.print(describe_changes(apply_automations(client, spec)), soft_wrap=True)
     except WardenError as exc:
         raise SystemExit(f"make run: {exc}") from exc
 

@@ -544,8 +544,9 @@ def test_kill_switch_turned_on_before_promotion_rolls_the_canary_back(
         == Pointers(stable="v1", canary=None)
         == Pointers(stable=report.stable_after)
     )
-    events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.pass"})
-    assert [e.event for e in events] == ["warden.gauntlet.begin", "warden.gauntlet.pass"]
+    expected = ["warden.gauntlet.begin", "warden.gauntlet.pass", "warden.gauntlet.rollback"]
+    events = gauntlet_events(since, set(expected))
+    assert [e.event for e in events] == expected  # the rollback notifies (automations.yaml)
 
 
 def test_a_failed_canary_deploy_gets_its_fail_event_and_the_rollback(tmp_path: Path, demo) -> None:
