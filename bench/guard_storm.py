@@ -8,8 +8,10 @@ API seconds after it is written, so the filter has long been registered). Then e
 posts 150 events of one type in one request (the 101st crosses the seed's > 100 events/s
 limit) naming an enabled automation, and times until the automation reads disabled through
 the API; then waits for the cooldown to restore it. Latency includes the server's event
-pipeline and the pause call. The 1-minute load average is printed per round (a shared
-machine). Usage: python bench/guard_storm.py [ROUNDS]
+pipeline and the pause call. Inside the breaker (same process) it also marks when the flood's
+first event reached the subscription and when the pause calls returned, so the breaker's own
+share (first event seen -> paused) is apart from the server's event pipeline. The 1-minute load
+average is printed per round (a shared machine). Usage: python bench/guard_storm.py [ROUNDS]
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from prefect.events.actions import DoNothing  # noqa: E402
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 
+from tasks.guard import event_stream  # noqa: E402
 from tasks.guard.steps import SUBSCRIBED  # noqa: E402
+from tasks.guard.storm import StormWatch  # noqa: E402
 from tasks.platform.clock import iso_utc, utc_now  # noqa: E402
 from tests.integration.conftest import start_prefect, wait_for  # noqa: E402
 
@@ -59,7 +63,37 @@ def flood(url: str, automation: str, count: int = 150) -> None:
     httpx.post(f"{url}/events", json=events, timeout=30).raise_for_status()
 
 
+class Marks:
+    """When, in this round, the breaker saw the flood's first event and finished pausing:
+    timestamps only (the wrapped calls run unchanged)."""
+
+    def __init__(self) -> None:
+        self.seen: float | None = None
+        self.detected: float | None = None  # the event that crossed the limit was counted
+        self.paused: float | None = None
+        observe, pause = StormWatch.observe, event_stream._pause
+
+        def observed(watch, event_type, sources):
+            if event_type == "bench.storm" and self.seen is None:
+                self.seen = time.perf_counter()
+            flood = observe(watch, event_type, sources)
+            if flood is not None and self.detected is None:
+                self.detected = time.perf_counter()
+            return flood
+
+        def paused(client, sources):
+            done = pause(client, sources)
+            self.paused = self.paused or time.perf_counter()
+            return done
+
+        StormWatch.observe, event_stream._pause = observed, paused
+
+    def reset(self) -> None:
+        self.seen = self.detected = self.paused = None
+
+
 def main(rounds: int = 5) -> None:
+    marks = Marks()
     with tempfile.TemporaryDirectory() as folder:
         platform = start_prefect(Path(folder) / "prefect")
         url = platform.url
@@ -96,23 +130,34 @@ def main(rounds: int = 5) -> None:
                 waited = time.perf_counter()
                 wait_for(lambda: _subscribed(url), 180, "the breaker's subscription", every=0.1)
                 print(f"subscription confirmed {time.perf_counter() - waited:.1f} s after start")
-                latencies, loads = [], []
+                latencies, loads, pipeline, breaker, counting = [], [], [], [], []
                 for _ in range(rounds):
                     loads.append(os.getloadavg()[0])
+                    marks.reset()
                     started = time.perf_counter()
                     flood(url, automation)
                     wait_for(lambda: not enabled(), 30, "the pause", every=0.02)
                     latencies.append(time.perf_counter() - started)
+                    pipeline.append(marks.seen - started)
+                    breaker.append(marks.paused - marks.seen)
+                    counting.append(marks.detected - marks.seen)
                     wait_for(enabled, 30, "the restore", every=0.1)
                 watcher.join(timeout=60 + 15 * rounds)
         finally:
             platform.stop()
-    median, worst = statistics.median(latencies), max(latencies)
-    print("| rounds | flood -> source paused, median s | max s | load average (1 min) |")
+    print("| s, median (max) | POST -> first event seen | seen -> paused | POST -> paused (API) |")
     print("|---|---|---|---|")
-    print(f"| {rounds} | {median:.2f} | {worst:.2f} | {min(loads):.1f}-{max(loads):.1f} |")
-    print("per round: " + ", ".join(f"{x:.2f}" for x in latencies))
-    print("load per round: " + ", ".join(f"{x:.1f}" for x in loads))
+    cells = [f"{statistics.median(x):.2f} ({max(x):.2f})" for x in (pipeline, breaker, latencies)]
+    load = f"{min(loads):.1f}-{max(loads):.1f}"
+    print(f"| {rounds} rounds, load {load} | " + " | ".join(cells) + " |")
+    for name, values in (
+        ("POST -> paused", latencies),
+        ("POST -> seen", pipeline),
+        ("seen -> paused", breaker),
+        ("seen -> limit crossed (counting 101 events)", counting),
+        ("load", loads),
+    ):
+        print(f"{name} per round: " + ", ".join(f"{x:.2f}" for x in values))
 
 
 def _subscribed(url: str) -> bool:

@@ -29,6 +29,7 @@ from blocks.automations import (
 from blocks.errors import ConfigError
 from tasks.guard.reactions import AutomationChange, ChangeKind, Existing, plan_changes
 
+PAGE = 200  # automations read per request (the API's default limit)
 NO_BLOCK = "DISABLED: no notification block {block} on this API; create it, then make run. "
 
 
@@ -40,7 +41,7 @@ def apply_automations(client: SyncPrefectClient, spec: AutomationsFile) -> list[
     }
     existing = [
         Existing(id=str(a.id), name=a.name, tags=list(a.tags), definition=a.model_dump(mode="json"))
-        for a in client.read_automations()
+        for a in _all_automations(client)
     ]
     wanted = {name: core.model_dump(mode="json") for name, core in desired.items()}
     waiting = f"waiting for notification block {spec.notification_block}"
@@ -58,6 +59,15 @@ def apply_automations(client: SyncPrefectClient, spec: AutomationsFile) -> list[
         elif change.kind is ChangeKind.UPDATE:
             client.update_automation(UUID(change.id), desired[change.name])
     return changes
+
+
+def _all_automations(client: SyncPrefectClient) -> list:
+    found: list = []
+    while page := client.read_automations(limit=PAGE, offset=len(found)):
+        found += page
+        if len(page) < PAGE:
+            break
+    return found
 
 
 def _waits_for_block(spec: AutomationsFile, name: str, block: UUID | None) -> bool:
