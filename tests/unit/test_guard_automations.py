@@ -180,3 +180,30 @@ def test_the_model_is_the_one_config_validation_uses(tmp_path: Path) -> None:
     from tasks.platform.configs import _model_for
 
     assert _model_for(a_file(NOTIFY)) is AutomationsFile
+
+
+class NoDeploymentsApi:
+    """A Prefect client with neither the notification block nor any deployment: applying must
+    stop before it reads or writes a single automation."""
+
+    def read_block_document_by_name(self, name: str, block_type_slug: str = ""):
+        from prefect.exceptions import ObjectNotFound
+
+        raise ObjectNotFound(http_exc=Exception(name))
+
+    read_deployment_by_name = read_block_document_by_name
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"{name} called before every name was resolved")
+
+
+def test_a_deployment_missing_from_the_api_stops_the_apply_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    from tasks.guard.automation_writes import apply_automations
+
+    path = write(tmp_path, a_file(NOTIFY, SHED))
+    with pytest.raises(ConfigError) as caught:
+        apply_automations(NoDeploymentsApi(), load_automations_file(path))
+    assert caught.value.code == ExitCode.USAGE_ERROR
+    assert caught.value.message.startswith(f"{path}:17: automations.1.actions.0.deployment")
