@@ -31,7 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from prefect.client.orchestration import get_client  # noqa: E402
+from prefect.client.orchestration import SyncPrefectClient, get_client  # noqa: E402
 from prefect.events.actions import DoNothing  # noqa: E402
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
@@ -71,7 +71,18 @@ class Marks:
         self.seen: float | None = None
         self.detected: float | None = None  # the event that crossed the limit was counted
         self.paused: float | None = None
+        self.write_sec: float | None = None  # the PATCH that disables the automation
         observe, pause = StormWatch.observe, event_stream._pause
+        patch = SyncPrefectClient.pause_automation
+
+        def timed_patch(client, automation_id):
+            began = time.perf_counter()
+            try:
+                return patch(client, automation_id)
+            finally:
+                self.write_sec = time.perf_counter() - began
+
+        SyncPrefectClient.pause_automation = timed_patch
 
         def observed(watch, event_type, sources):
             if event_type == "bench.storm" and self.seen is None:
@@ -89,7 +100,7 @@ class Marks:
         StormWatch.observe, event_stream._pause = observed, paused
 
     def reset(self) -> None:
-        self.seen = self.detected = self.paused = None
+        self.seen = self.detected = self.paused = self.write_sec = None
 
 
 def main(rounds: int = 5) -> None:
@@ -130,7 +141,7 @@ def main(rounds: int = 5) -> None:
                 waited = time.perf_counter()
                 wait_for(lambda: _subscribed(url), 180, "the breaker's subscription", every=0.1)
                 print(f"subscription confirmed {time.perf_counter() - waited:.1f} s after start")
-                latencies, loads, pipeline, breaker, counting = [], [], [], [], []
+                latencies, loads, pipeline, breaker, counting, writes = [], [], [], [], [], []
                 for _ in range(rounds):
                     loads.append(os.getloadavg()[0])
                     marks.reset()
@@ -138,9 +149,11 @@ def main(rounds: int = 5) -> None:
                     flood(url, automation)
                     wait_for(lambda: not enabled(), 30, "the pause", every=0.02)
                     latencies.append(time.perf_counter() - started)
+                    wait_for(lambda: marks.paused, 30, "the breaker's pause to return")
                     pipeline.append(marks.seen - started)
                     breaker.append(marks.paused - marks.seen)
                     counting.append(marks.detected - marks.seen)
+                    writes.append(marks.write_sec)
                     wait_for(enabled, 30, "the restore", every=0.1)
                 watcher.join(timeout=60 + 15 * rounds)
         finally:
@@ -155,6 +168,7 @@ def main(rounds: int = 5) -> None:
         ("POST -> seen", pipeline),
         ("seen -> paused", breaker),
         ("seen -> limit crossed (counting 101 events)", counting),
+        ("the pause's PATCH", writes),
         ("load", loads),
     ):
         print(f"{name} per round: " + ", ".join(f"{x:.2f}" for x in values))
