@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
+import pytest
+
+from tasks.guard.platform_writes import _soon
 from tasks.guard.storm import (
     Source,
     SourceKind,
@@ -116,3 +120,30 @@ def test_decisions_carry_the_seeds_reasoning() -> None:
     assert opened.why[-1] == "Auto-close after 60s cooldown"
     closed = close_decision(["automation:a1"], "No flood for 60s", when)
     assert closed.what is DecisionKind.CIRCUIT_CLOSE and "automation:a1" in closed.why[1]
+
+
+def test_a_pause_answered_503_is_retried_soon_and_other_errors_are_not() -> None:
+    """The embedded SQLite API answers 503 while it writes a flood (Prefect would wait 2 s)."""
+
+    def answered(status: int) -> httpx.HTTPStatusError:
+        request = httpx.Request("PATCH", "http://127.0.0.1/api/automations/a1")
+        return httpx.HTTPStatusError("", request=request, response=httpx.Response(status))
+
+    calls: list[int] = []
+
+    def busy_twice() -> str:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise answered(503)
+        return "paused"
+
+    assert _soon(busy_twice) == "paused" and len(calls) == 3
+
+    def refused() -> None:
+        calls.append(1)
+        raise answered(404)
+
+    calls.clear()
+    with pytest.raises(httpx.HTTPStatusError):
+        _soon(refused)
+    assert len(calls) == 1
