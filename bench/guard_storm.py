@@ -168,7 +168,7 @@ def main(rounds: int = 5) -> None:
         ("POST -> seen", pipeline),
         ("seen -> paused", breaker),
         ("seen -> limit crossed (counting 101 events)", counting),
-        ("the pause's PATCH", writes),
+        ("the pause's last PATCH", writes),
         ("load", loads),
     ):
         print(f"{name} per round: " + ", ".join(f"{x:.2f}" for x in values))

@@ -35,9 +35,9 @@ from tasks.guard.shedding import CancelOutcome, QueuedRun
 from tasks.guard.storm import Source, SourceKind
 
 T = TypeVar("T")
-# The embedded SQLite API answers 503 while it writes a flood of events; Prefect's client first
-# retries after 2 s (2**1). A breaker pausing that flood's sources retries sooner, then falls
-# back to Prefect's own retries (bench/RESULTS.md, storm detection latency).
+# The embedded SQLite API answers 503 (to reads too) while it writes a flood of events;
+# Prefect's client first retries after 2 s (2**1). A breaker pausing that flood's sources
+# retries sooner, then falls back to Prefect's own retries (bench/RESULTS.md, storm latency).
 SOON_SEC = (0.1, 0.2, 0.4, 0.8)
 
 
@@ -105,13 +105,13 @@ def pause_source(client: SyncPrefectClient, source: Source) -> list[str]:
     """Pause an enabled automation, or a deployment's active schedules; returns what it paused
     as ``automation:<id>`` / ``schedule:<deployment id>:<schedule id>`` (nothing already off)."""
     if source.kind is SourceKind.AUTOMATION:
-        automation = client.read_automation(source.id)
+        automation = _soon(lambda: client.read_automation(source.id))
         if automation is None or not automation.enabled:
             return []
         _soon(lambda: client.pause_automation(UUID(source.id)))
         return [f"automation:{source.id}"]
     paused = []
-    for schedule in client.read_deployment_schedules(UUID(source.id)):
+    for schedule in _soon(lambda: client.read_deployment_schedules(UUID(source.id))):
         if schedule.active:
             _soon(
                 lambda s=schedule: client.update_deployment_schedule(
@@ -140,15 +140,15 @@ def restore_paused(client: SyncPrefectClient, paused: list[str]) -> list[str]:
     return restored
 
 
-def _soon(write: Callable[[], T]) -> T:
-    """``write()``, retried after :data:`SOON_SEC` on a 503 with Prefect's retries off; then
-    once more with them on."""
+def _soon(call: Callable[[], T]) -> T:
+    """``call()`` (one API request), retried after :data:`SOON_SEC` on a 503 with Prefect's
+    retries off; then once more with them on."""
     for delay in SOON_SEC:
         try:
             with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
-                return write()
+                return call()
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code != 503:
                 raise
         time.sleep(delay)  # a short back-off between attempts, bounded by SOON_SEC
-    return write()
+    return call()
