@@ -17,6 +17,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.events.actions import RunDeployment
+from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 from prefect.exceptions import ObjectAlreadyExists
@@ -127,6 +128,15 @@ def relay(client, deployment) -> str:
     )
 
 
+def linked(client, run_id: str) -> bool:
+    """The ``prefect.automation.action.executed`` event naming ``run_id`` is stored."""
+    executed = EventFilter(
+        event=EventNameFilter(name=["prefect.automation.action.executed"]),
+        related=EventRelatedFilter(id=[f"prefect.flow-run.{run_id}"], role=["flow-run"]),
+    )
+    return bool(client.read_events(filter=executed, limit=1).events)
+
+
 def test_a_chain_continued_by_an_automation_is_stopped_at_10(
     local_prefect: LocalPrefect, tmp_path: Path
 ) -> None:
@@ -160,6 +170,11 @@ def test_a_chain_continued_by_an_automation_is_stopped_at_10(
             ids.append(run_id)
             if level < 12:
                 client.set_flow_run_state(run_id, Running(), force=True)
+        wait_for(  # each link reaches the API's event store shortly after its run
+            lambda: all(linked(client, run_id) for run_id in ids[7:]),
+            60,
+            "Prefect's records that the automation started levels 8-12",
+        )
         state = orchestration_cascade_breaker(str(config), return_state=True)
         kinds = [client.read_flow_run(run_id).state.type.value for run_id in ids]
         enabled = client.read_automation(automation).enabled
