@@ -27,6 +27,11 @@ def check_prefect_yaml(path: Path, data: Any) -> list[str]:
             continue
         name = deployment.get("name", f"#{index}")
         entrypoint = deployment.get("entrypoint", "")
+        if deployment.get("triggers"):  # one way of declaring reactions: automations.yaml
+            problems.append(
+                f"{path}: deployment {name!r}: triggers: declare reactions as automations in "
+                "deployments/automations.yaml (applied by make run), not here"
+            )
         try:
             flow = load_entrypoint(entrypoint)
             given = deployment.get("parameters") or {}

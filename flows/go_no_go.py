@@ -16,6 +16,7 @@ from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from blocks.automations import VERDICT_LABEL
 from blocks.errors import KillSwitchOn
 from blocks.gates import DEFAULT_GATES_FILE, Gate, GateMode
 from blocks.storage import persisted_results, warden_home
@@ -102,13 +103,8 @@ def go_no_go_gates(
     write_gate_outputs(report, str(out_dir))
     key = artifact_key(PROCESS, plan.profile)
     publish_summary(key, sign_off_markdown(report), table_rows(report), f"go/no-go {plan.profile}")
-    emit(
-        PROCESS,
-        "verdict",
-        "gates",
-        plan.profile,
-        {"verdict": report.verdict, "score": report.score},
-    )
+    verdict = {"verdict": report.verdict, "score": report.score}
+    emit(PROCESS, "verdict", "gates", plan.profile, verdict, {VERDICT_LABEL: str(report.verdict)})
     logger.info("verdict %s, score %.1f (%s)", report.verdict, report.score, report.band)
     message = f"{report.verdict}: score {report.score:.1f}; " + "; ".join(report.reasons)
     if report.exit_code:

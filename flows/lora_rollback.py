@@ -15,8 +15,8 @@ from prefect import flow
 from blocks.lora import DEFAULT_LORA_FILE, load_lora_file
 from blocks.storage import persisted_results
 from tasks.lora.registry import RollbackResult
-from tasks.lora.steps import PROCESS, roll_back
-from tasks.platform.steps import emit, run_logger
+from tasks.lora.steps import roll_back
+from tasks.platform.steps import run_logger
 
 
 @flow(
@@ -28,8 +28,6 @@ def lora_rollback(target: str = "demo", config: str = str(DEFAULT_LORA_FILE)) ->
     """Roll ``target``'s canary back; ``rolled_back`` is false when none was deployed."""
     lora = load_lora_file(config)
     lora.target(target)  # an unknown target is a usage error before anything else
-    result = roll_back(target, lora)
-    if result.rolled_back:
-        emit(PROCESS, "rollback", "lora-target", target, result.model_dump(mode="json"))
+    result = roll_back(target, lora)  # emits warden.gauntlet.rollback when it removed one
     run_logger().info(result.message)
     return result

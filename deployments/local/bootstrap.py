@@ -52,6 +52,7 @@ def up(demo: bool = True) -> int:
         _ensure_pool(client)
         _ensure_objects()
         _deploy()
+        _apply_automations(client)  # after the deployments they run
         _stop_other_supervisor(settings.workers)  # before the count changes under it
         _keep_workers(settings.workers)
         pid, started = proc.start(proc.supervisor(settings.workers))
@@ -183,6 +184,22 @@ def _ensure_objects() -> None:
 def _deploy() -> None:
     _prefect("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
     console.print("deployments: deployed from deployments/prefect.yaml")
+
+
+def _apply_automations(client) -> None:
+    """The platform's reactions (deployments/automations.yaml) as Prefect automations, applied
+    idempotently; the logic is tasks/guard/automation_writes.py."""
+    from blocks.automations import load_automations_file
+    from blocks.defaults import DEFAULT_AUTOMATIONS_FILE
+    from blocks.errors import WardenError
+    from tasks.guard.automation_writes import apply_automations
+    from tasks.guard.reactions import describe_changes
+
+    try:
+        spec = load_automations_file(proc.ROOT / DEFAULT_AUTOMATIONS_FILE)
+        console.print(describe_changes(apply_automations(client, spec)), soft_wrap=True)
+    except WardenError as exc:
+        raise SystemExit(f"make run: {exc}") from exc
 
 
 def _prefect(*args: str) -> None:

@@ -2,6 +2,11 @@
 their parents (subflows, ``run_deployment``) or by automations, deeper than the limit (10
 levels), are stopped: every active run below the limit is cancelled, the automations that
 started runs of the chain are paused, and the decision is recorded. Pure: no Prefect import.
+
+A run an automation started has no parent run: its link is in the events. Prefect records
+each action as ``prefect.automation.action.executed`` naming, as related resources, the run it
+created (role ``flow-run``) and the event that triggered it (``triggering-event``); that
+event is about (resource) or from within (related ``flow-run``) the run one level up.
 """
 
 from __future__ import annotations
@@ -13,12 +18,51 @@ from tasks.platform.decisions import Decision, DecisionKind
 
 CASCADE_BREAKER = "orchestration-cascade-breaker"
 ACTIVE = {"SCHEDULED", "PENDING", "RUNNING", "PAUSED"}
+ACTION_EXECUTED = "prefect.automation.action.executed"
+FLOW_RUN, EVENT = "prefect.flow-run.", "prefect.event."
+Related = list[tuple[str, str]]  # an event's related resources: (resource id, role)
+
+
+class ActionLink(Frozen):
+    """One executed automation action that created a run, and the event that triggered it."""
+
+    created_run: str
+    triggering_event: str
+
+
+def action_link(related: Related) -> ActionLink | None:
+    """The link an ``action.executed`` event records (None: the action created no run)."""
+    runs = [rid.removeprefix(FLOW_RUN) for rid, role in related if role == "flow-run"]
+    events = [rid.removeprefix(EVENT) for rid, role in related if role == "triggering-event"]
+    if len(runs) != 1 or len(events) != 1 or not runs[0] or not events[0]:
+        return None
+    return ActionLink(created_run=runs[0], triggering_event=events[0])
+
+
+def run_of_event(resource_id: str, related: Related) -> str | None:
+    """The flow run an event is about (its resource) or was emitted from (related flow-run)."""
+    if resource_id.startswith(FLOW_RUN):
+        return resource_id.removeprefix(FLOW_RUN)
+    runs = [rid.removeprefix(FLOW_RUN) for rid, role in related if role == "flow-run"]
+    return runs[0] if len(runs) == 1 else None
+
+
+def automation_parents(links: list[ActionLink], event_runs: dict[str, str]) -> dict[str, str]:
+    """Each automation-created run's parent: the run its triggering event came from (a run
+    whose triggering event names no run, or names itself, has none)."""
+    parents = {}
+    for link in links:
+        parent = event_runs.get(link.triggering_event)
+        if parent and parent != link.created_run:
+            parents[link.created_run] = parent
+    return parents
 
 
 class ChainRun(Frozen):
     id: str
     name: str
-    parent_id: str | None  # the parent flow run (through its task run), if any
+    parent_id: str | None  # the run one level up: parent flow run, or the run whose event
+    # triggered the automation that started this one
     state_type: str
     automation_id: str | None = None  # set when an automation created the run
 

@@ -40,15 +40,19 @@ class StormReport(BaseModel):
 
 
 def watch_storms(
-    guard: GuardFile, max_runtime_sec: float, record: Callable[[list[Decision]], object]
+    guard: GuardFile,
+    max_runtime_sec: float,
+    record: Callable[[list[Decision]], object],
+    subscribed: Callable[[], object] = lambda: None,
 ) -> StormReport:
-    """Watch the event stream for ``max_runtime_sec``; ``record`` takes each decision."""
+    """Watch the event stream for ``max_runtime_sec``; ``record`` takes each decision;
+    ``subscribed`` is called once the subscription is open (its filter sent)."""
     report = StormReport(started=utc_now())
-    asyncio.run(_watch(guard, max_runtime_sec, record, report))
+    asyncio.run(_watch(guard, max_runtime_sec, record, report, subscribed))
     return report
 
 
-async def _watch(guard: GuardFile, runtime: float, record, report: StormReport) -> None:
+async def _watch(guard: GuardFile, runtime: float, record, report: StormReport, subscribed) -> None:
     limits = guard.storm
     watch = StormWatch(limits.per_type_per_sec, limits.total_per_10s, limits.cooldown_sec)
     loop = asyncio.get_running_loop()
@@ -63,6 +67,7 @@ async def _watch(guard: GuardFile, runtime: float, record, report: StormReport) 
     client.__enter__()
     try:
         async with get_events_subscriber(filter=subscription) as subscriber:
+            subscribed()
             events = subscriber.__aiter__()
             while loop.time() < deadline:
                 try:
@@ -75,6 +80,7 @@ async def _watch(guard: GuardFile, runtime: float, record, report: StormReport) 
                     flood = watch.observe(event.event, sources_of(ids))
                     if flood is not None:
                         paused = _pause(client, flood.sources)
+                        watch.sources_paused()
                         report.paused_now += paused
                         report.opened += flood.opening
                         decide(open_decision(flood, paused, limits.cooldown_sec, utc_now()))

@@ -7,9 +7,13 @@ worker picked up meanwhile is left alone and reported as not cancelled.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
+import httpx
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import (
     DeploymentFilter,
@@ -23,11 +27,18 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.states import Cancelled
 
 from tasks.guard.platform_reads import PAGE, flows_filter
 from tasks.guard.shedding import CancelOutcome, QueuedRun
 from tasks.guard.storm import Source, SourceKind
+
+T = TypeVar("T")
+# The embedded SQLite API answers 503 (to reads too) while it writes a flood of events;
+# Prefect's client first retries after 2 s (2**1). A breaker pausing that flood's sources
+# retries sooner, then falls back to Prefect's own retries (bench/RESULTS.md, storm latency).
+SOON_SEC = (0.1, 0.2, 0.4, 0.8)
 
 
 def read_waiting_runs(client: SyncPrefectClient, pool: str, now: datetime) -> list[QueuedRun]:
@@ -94,15 +105,19 @@ def pause_source(client: SyncPrefectClient, source: Source) -> list[str]:
     """Pause an enabled automation, or a deployment's active schedules; returns what it paused
     as ``automation:<id>`` / ``schedule:<deployment id>:<schedule id>`` (nothing already off)."""
     if source.kind is SourceKind.AUTOMATION:
-        automation = client.read_automation(source.id)
+        automation = _soon(lambda: client.read_automation(source.id))
         if automation is None or not automation.enabled:
             return []
-        client.pause_automation(UUID(source.id))
+        _soon(lambda: client.pause_automation(UUID(source.id)))
         return [f"automation:{source.id}"]
     paused = []
-    for schedule in client.read_deployment_schedules(UUID(source.id)):
+    for schedule in _soon(lambda: client.read_deployment_schedules(UUID(source.id))):
         if schedule.active:
-            client.update_deployment_schedule(UUID(source.id), schedule.id, active=False)
+            _soon(
+                lambda s=schedule: client.update_deployment_schedule(
+                    UUID(source.id), s.id, active=False
+                )
+            )
             paused.append(f"schedule:{source.id}:{schedule.id}")
     return paused
 
@@ -113,9 +128,27 @@ def restore_paused(client: SyncPrefectClient, paused: list[str]) -> list[str]:
     for item in paused:
         kind, _, ids = item.partition(":")
         if kind == "automation":
-            client.resume_automation(UUID(ids))
+            _soon(lambda i=ids: client.resume_automation(UUID(i)))
         else:
             deployment, _, schedule = ids.partition(":")
-            client.update_deployment_schedule(UUID(deployment), UUID(schedule), active=True)
+            _soon(
+                lambda d=deployment, s=schedule: client.update_deployment_schedule(
+                    UUID(d), UUID(s), active=True
+                )
+            )
         restored.append(item)
     return restored
+
+
+def _soon(call: Callable[[], T]) -> T:
+    """``call()`` (one API request), retried after :data:`SOON_SEC` on a 503 with Prefect's
+    retries off; then once more with them on."""
+    for delay in SOON_SEC:
+        try:
+            with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+                return call()
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 503:
+                raise
+        time.sleep(delay)  # a short back-off between attempts, bounded by SOON_SEC
+    return call()

@@ -17,6 +17,7 @@ from tasks.platform.decisions import Decision, DecisionLog
 from tasks.platform.steps import emit, run_logger, step
 
 PROCESS = "orchestrator"  # events are warden.orchestrator.<verb>
+SUBSCRIBED = "storm breaker subscribed to the event stream"  # logged once it listens
 
 
 @step(cache_policy=NO_CACHE)
@@ -90,7 +91,10 @@ def watch_event_stream(guard: GuardFile, max_runtime_sec: float) -> StormReport:
     decision is recorded (event + durable log) the moment it is taken."""
     from tasks.guard.event_stream import watch_storms
 
-    return watch_storms(guard, max_runtime_sec, record_decisions.fn)
+    logger = run_logger()
+    return watch_storms(
+        guard, max_runtime_sec, record_decisions.fn, lambda: logger.info(SUBSCRIBED)
+    )
 
 
 @step(cache_policy=NO_CACHE)

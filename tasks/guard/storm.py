@@ -81,6 +81,7 @@ class StormWatch:
         self._recent: deque[tuple[float, str, tuple[Source, ...]]] = deque()
         self.is_open = False
         self.paused_sources: set[Source] = set()
+        self._held_since = 0.0  # the cooldown counts from here: the flood, or its pause done
 
     def observe(self, event_type: str, sources: tuple[Source, ...]) -> Flood | None:
         """Count one event; a Flood when it floods and names sources not yet paused (the first
@@ -93,6 +94,7 @@ class StormWatch:
             return None
         opening = not self.is_open
         self.is_open = True
+        self._held_since = now
         flood = self._flood(now)
         flood = flood.model_copy(
             update={
@@ -103,9 +105,17 @@ class StormWatch:
         self.paused_sources.update(flood.sources)
         return flood if opening or flood.sources else None
 
+    def sources_paused(self) -> None:
+        """The pause of a flood's sources has taken effect: the cooldown counts from now (a
+        pause slower than the cooldown would otherwise be undone at once)."""
+        self._held_since = self._clock()
+
     def quiet(self) -> bool:
-        """True once, when the breaker is open and no flood came for the cooldown: close it."""
-        if not self.is_open or self.breaker.state.value != "half_open":
+        """True once, when the breaker is open and no flood came for the cooldown since the
+        last flood and the last pause: close it."""
+        if not self.is_open or self._clock() - self._held_since < self.cooldown_sec:
+            return False
+        if self.breaker.state.value != "half_open":
             return False
         self.breaker.record_success()
         self.is_open = False

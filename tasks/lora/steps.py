@@ -107,8 +107,13 @@ def promote_canary(target: str, lora: LoraFile) -> Pointers:
 
 @step(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
 def roll_back(target: str, lora: LoraFile) -> RollbackResult:
-    """The rollback handler: restore the previous stable, unload the canary (idempotent)."""
-    return deploy_target(target, lora).rollback()
+    """The rollback handler: restore the previous stable, unload the canary (idempotent).
+    Every rollback that removed a canary (after a failed gauntlet, a stopped deploy, or by
+    hand) emits ``warden.gauntlet.rollback``: the operator's notification routes on it."""
+    result = deploy_target(target, lora).rollback()
+    if result.rolled_back:
+        emit(PROCESS, "rollback", "lora-target", target, result.model_dump(mode="json"))
+    return result
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from blocks.automations import VERDICT_LABEL
 from tasks.matrix.evidence import (
     GOOD,
     DigestState,
@@ -149,6 +150,12 @@ def event_payload(pack: EvidencePack) -> dict[str, Any]:
         "onboarding_verified": pack.onboarding_verified,
         "failure_codes": pack.failure_codes,
     }
+
+
+def event_labels(pack: EvidencePack) -> dict[str, str]:
+    """The verdict event's resource labels: its verdict, which automations can match (they
+    cannot match a payload)."""
+    return {VERDICT_LABEL: str(pack.verdict)}
 
 
 _MARK = {StepStatus.PASSED: "✓", StepStatus.FAILED: "✗", StepStatus.NOT_RUN: "–"}

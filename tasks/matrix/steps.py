@@ -51,7 +51,7 @@ from tasks.matrix.pools import (
     pools_of,
 )
 from tasks.matrix.promotion import promote, read_approved
-from tasks.matrix.report import event_payload, render_markdown, table_rows
+from tasks.matrix.report import event_labels, event_payload, render_markdown, table_rows
 from tasks.matrix.wiring import aws_access, digest_store, host_provider, providers_of
 from tasks.platform.clock import utc_now
 from tasks.platform.keys import artifact_key
@@ -393,7 +393,8 @@ def publish_evidence(process: str, pack: EvidencePack) -> EvidencePack:
             table_rows(pack) or [{"verdict": pack.verdict}],
             f"GPU matrix evidence {pack.environment}",
         )
-        emit(process, "verdict", "environment", pack.environment, event_payload(pack))
+        payload, labels = event_payload(pack), event_labels(pack)  # automations match labels
+        emit(process, "verdict", "environment", pack.environment, payload, labels)
     except Exception as exc:
         run_logger().warning("could not publish the evidence artifacts: %s", exc)
     return pack

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from blocks.automations import AutomationsFile
 from blocks.errors import ConfigError
 from blocks.gates import GatesFile
 from blocks.guard import GuardFile, ShedPlaybook
@@ -64,6 +65,7 @@ def _model_for(data: Any) -> type | None:
         ("targets", LoraFile),
         ("pools", GuardFile),
         ("playbook", ShedPlaybook),
+        ("automations", AutomationsFile),
     )
     for key, model in models:
         if key in data:

@@ -92,10 +92,22 @@ def publish_summary(key: str, markdown: str, rows: list[dict[str, Any]], descrip
     create_table_artifact(key=f"{key}-table", table=rows, description=description)
 
 
-def emit(process: str, verb: str, kind: str, name: str, payload: dict[str, Any]) -> None:
-    """Emit ``warden.<process>.<verb>`` about resource ``warden.<kind>.<name>``."""
+def emit(
+    process: str,
+    verb: str,
+    kind: str,
+    name: str,
+    payload: dict[str, Any],
+    labels: dict[str, str] | None = None,
+) -> None:
+    """Emit ``warden.<process>.<verb>`` about resource ``warden.<kind>.<name>``; ``labels`` go
+    on the resource, where automations can match them (they cannot match the payload)."""
     event = event_name(process, verb)
-    resource = {"prefect.resource.id": resource_id(kind, name), "prefect.resource.name": name}
+    resource = {
+        "prefect.resource.id": resource_id(kind, name),
+        "prefect.resource.name": name,
+        **(labels or {}),
+    }
     run = _ENGINELESS.get()
     if run is not None:
         run.record("events", {"event": event, "resource": resource, "payload": payload})

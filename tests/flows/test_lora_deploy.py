@@ -250,9 +250,12 @@ def test_degraded_adapter_is_rolled_back_and_the_run_fails(tmp_path: Path, demo)
     assert report.reasons and any("ACCURACY_DROP" in reason for reason in report.reasons)
     assert demo_registry().history()[-1]["action"] == "rollback"
 
-    events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.fail"})
+    expected = {"warden.gauntlet.begin", "warden.gauntlet.fail", "warden.gauntlet.rollback"}
+    events = gauntlet_events(since, expected)
     names = [e.event for e in events]
     assert "warden.gauntlet.pass" not in names
+    rollback = next(e for e in events if e.event == "warden.gauntlet.rollback")  # notifies
+    assert (rollback.payload["canary"], rollback.resource.id) == ("v2", "warden.lora-target.demo")
     fail = next(e for e in events if e.event == "warden.gauntlet.fail").payload
     assert fail["event_type"] == "GAUNTLET_FAIL"
     assert fail["metadata"]["pipeline"] == "lora_deployment"
@@ -541,8 +544,9 @@ def test_kill_switch_turned_on_before_promotion_rolls_the_canary_back(
         == Pointers(stable="v1", canary=None)
         == Pointers(stable=report.stable_after)
     )
-    events = gauntlet_events(since, {"warden.gauntlet.begin", "warden.gauntlet.pass"})
-    assert [e.event for e in events] == ["warden.gauntlet.begin", "warden.gauntlet.pass"]
+    expected = ["warden.gauntlet.begin", "warden.gauntlet.pass", "warden.gauntlet.rollback"]
+    events = gauntlet_events(since, set(expected))
+    assert [e.event for e in events] == expected  # the rollback notifies (automations.yaml)
 
 
 def test_a_failed_canary_deploy_gets_its_fail_event_and_the_rollback(tmp_path: Path, demo) -> None:

@@ -80,6 +80,9 @@ def test_make_run_deploys_everything_and_the_demo_run_completes(platform) -> Non
     assert list((platform["home"] / "out" / "matrix" / "local").glob("*/evidence.json"))
     history = (platform["home"] / "lora" / "demo" / "history.jsonl").read_text()
     assert '"action": "rollback"' in history, history
+    automations = httpx.post(f"{platform['api']}/automations/filter", json={}, timeout=10)
+    assert "warden-shed-on-queue-critical" in {a["name"] for a in automations.json()}
+    assert "automations: created" in up.stdout  # deployments/automations.yaml, applied
 
 
 def test_the_scheduler_creates_scheduled_runs(platform) -> None:
@@ -126,6 +129,7 @@ def test_running_it_again_reuses_server_and_worker(platform) -> None:
     again = platform["run"]("up", "--no-demo")  # the demo runs were checked above
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already running" in again.stdout
+    assert "automations: unchanged" in again.stdout and "automations: created" not in again.stdout
     assert _pids(platform["home"]) == before
 
 

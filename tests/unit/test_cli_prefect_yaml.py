@@ -67,6 +67,13 @@ def test_each_bad_deployment_is_one_problem_naming_it() -> None:
     assert "'bad-params'" in problems[1] and "ParameterTypeError" in problems[1]
 
 
+def test_a_deployment_trigger_is_refused_reactions_live_in_automations_yaml() -> None:
+    trigger = {"type": "event", "expect": ["warden.x"]}
+    data = {"deployments": [{"name": "t", "entrypoint": FLOW, "triggers": [trigger]}]}
+    (problem,) = check_prefect_yaml(Path("prefect.yaml"), data)
+    assert "'t'" in problem and "automations.yaml" in problem
+
+
 def test_validate_configs_hands_each_prefect_yaml_to_the_given_check(tmp_path: Path) -> None:
     prefect_yaml = tmp_path / "prefect.yaml"
     prefect_yaml.write_text("deployments: []\n")

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tasks.guard.cascade import ChainRun, cascade_decision, depths, plan_cascade_stops
+from tasks.guard.cascade import (
+    ChainRun,
+    action_link,
+    automation_parents,
+    cascade_decision,
+    depths,
+    plan_cascade_stops,
+    run_of_event,
+)
 from tasks.platform.decisions import DecisionKind
 
 
@@ -62,3 +70,51 @@ def test_the_decision_says_why() -> None:
     decision = cascade_decision(stop, ["r12", "r11"], [], 10, datetime(2026, 11, 30, tzinfo=UTC))
     assert decision.what is DecisionKind.CASCADE_STOP
     assert decision.why[0] == "Cascade depth: 12 levels (limit: 10)"
+
+
+# Runs linked only through events: what Prefect records when an automation starts a run.
+def executed(created: str, triggering: str) -> list[tuple[str, str]]:
+    """The related resources of a ``prefect.automation.action.executed`` event."""
+    return [
+        (f"prefect.flow-run.{created}", "flow-run"),
+        (f"prefect.event.{triggering}-x", "automation-triggered-event"),
+        (f"prefect.event.{triggering}", "triggering-event"),
+    ]
+
+
+def test_an_executed_action_links_the_run_it_created_to_its_triggering_event() -> None:
+    link = action_link(executed("r2", "e1"))
+    assert (link.created_run, link.triggering_event) == ("r2", "e1")
+    assert action_link([("prefect.event.e1", "triggering-event")]) is None  # created no run
+
+
+def test_an_event_is_about_its_flow_run_or_emitted_from_one() -> None:
+    assert run_of_event("prefect.flow-run.r1", []) == "r1"  # e.g. prefect.flow-run.Completed
+    emitted = [("prefect.flow.f", "flow"), ("prefect.flow-run.r1", "flow-run")]
+    assert run_of_event("warden.chain.step", emitted) == "r1"  # emitted inside run r1
+    assert run_of_event("warden.chain.step", []) is None
+
+
+def test_a_12_level_chain_of_automation_started_runs_is_stopped_at_10() -> None:
+    links = [action_link(executed(f"a{n}", f"e{n - 1}")) for n in range(2, 13)]
+    event_runs = {f"e{n}": f"a{n}" for n in range(1, 12)}  # run aN emitted event eN
+    parents = automation_parents(links, event_runs)
+    assert parents == {f"a{n}": f"a{n - 1}" for n in range(2, 13)}
+    runs = {
+        f"a{n}": ChainRun(
+            id=f"a{n}",
+            name=f"a{n}",
+            parent_id=parents.get(f"a{n}"),
+            state_type="SCHEDULED" if n == 12 else "RUNNING",
+            automation_id="auto-9" if n > 1 else None,
+        )
+        for n in range(1, 13)
+    }
+    (stop,) = plan_cascade_stops(runs, 10)
+    assert (stop.root, stop.depth, stop.automations) == ("a1", 12, ["auto-9"])
+    assert [r.id for r in stop.cancel] == ["a12", "a11"]
+
+
+def test_an_event_naming_no_run_or_the_run_itself_makes_no_parent() -> None:
+    links = [action_link(executed("b", "e-none")), action_link(executed("c", "e-self"))]
+    assert automation_parents(links, {"e-self": "c"}) == {}

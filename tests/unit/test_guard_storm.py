@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
+import pytest
+
+from tasks.guard.platform_writes import _soon
 from tasks.guard.storm import (
     Source,
     SourceKind,
@@ -88,6 +92,21 @@ def test_it_closes_after_a_quiet_cooldown_and_a_new_flood_restarts_it() -> None:
     assert not storm.quiet()  # once
 
 
+def test_the_cooldown_counts_from_the_pause_when_pausing_took_longer() -> None:
+    clock = Clock()
+    storm = watch(clock)
+    for i in range(101):
+        clock.now = i * 0.001
+        storm.observe("x", (AUTO,))
+    clock.now = 70  # a pause that took 70 s (a loaded API): the sources were just paused
+    storm.sources_paused()
+    assert not storm.quiet()
+    clock.now = 129.9
+    assert not storm.quiet()
+    clock.now = 130
+    assert storm.quiet()
+
+
 def test_decisions_carry_the_seeds_reasoning() -> None:
     clock = Clock()
     storm = watch(clock)
@@ -101,3 +120,30 @@ def test_decisions_carry_the_seeds_reasoning() -> None:
     assert opened.why[-1] == "Auto-close after 60s cooldown"
     closed = close_decision(["automation:a1"], "No flood for 60s", when)
     assert closed.what is DecisionKind.CIRCUIT_CLOSE and "automation:a1" in closed.why[1]
+
+
+def test_a_pause_answered_503_is_retried_soon_and_other_errors_are_not() -> None:
+    """The embedded SQLite API answers 503 while it writes a flood (Prefect would wait 2 s)."""
+
+    def answered(status: int) -> httpx.HTTPStatusError:
+        request = httpx.Request("PATCH", "http://127.0.0.1/api/automations/a1")
+        return httpx.HTTPStatusError("", request=request, response=httpx.Response(status))
+
+    calls: list[int] = []
+
+    def busy_twice() -> str:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise answered(503)
+        return "paused"
+
+    assert _soon(busy_twice) == "paused" and len(calls) == 3
+
+    def refused() -> None:
+        calls.append(1)
+        raise answered(404)
+
+    calls.clear()
+    with pytest.raises(httpx.HTTPStatusError):
+        _soon(refused)
+    assert len(calls) == 1

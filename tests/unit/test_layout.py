@@ -62,6 +62,7 @@ PREFECT_ADAPTERS = {
     "tasks/guard/platform_writes.py",
     "tasks/guard/chain_reads.py",
     "tasks/guard/event_stream.py",
+    "tasks/guard/automation_writes.py",
 }
 
 
