@@ -1,13 +1,12 @@
 """Prefect tasks of the GPU matrix: thin wrappers with their retry and cache policies.
 
-Legs with a ``work_pool`` are flow runs of the leg deployment on that pool
-(``run_leg_on_pool``; the rules in ``tasks.matrix.pools``). Side-effecting tasks (provision,
-terminate, promote) never cache; provisioning retries only
-what the provider marks retryable (capacity), with exponential backoff. A leg is one parent
-task (``run_leg``) whose stages each call a nested task, so the UI shows each stage with its
-own retries; ``tasks.matrix.pipeline`` runs them in order and always terminates the host. Each
-task run's name is its function's name. The IdToken travels only in memory: ``authenticate``
-does not persist its result, and task parameters are not stored by Prefect.
+Legs with a ``work_pool`` are flow runs of the leg deployment on that pool (``run_leg_on_pool``,
+rules in ``tasks.matrix.pools``). Side-effecting tasks (provision, terminate, promote) never
+cache; provisioning retries only what the provider marks retryable (capacity), with exponential
+backoff. A leg is one parent task (``run_leg``) whose stages each call a nested task, so the UI
+shows each stage with its own retries; ``tasks.matrix.pipeline`` runs them in order and always
+terminates the host. Each task run's name is its function's name. The IdToken travels only in
+memory: ``authenticate`` does not persist its result, and task parameters are not stored.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flows.workflow_health import classify_on_dask, classify_workflows
 
 pytestmark = pytest.mark.integration
