@@ -38,7 +38,6 @@ from prefect.artifacts import (
 )
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -56,6 +55,7 @@ from blocks.storage import warden_home
 from tasks.platform.clock import iso_utc, utc_now
 from tasks.platform.keys import event_name, resource_id, slug
 from tasks.platform.kill_switch import KILL_SWITCH_ENV, KILL_SWITCH_VARIABLE, is_on
+from tasks.platform.run_api import ensure_storage_ready, held_slot
 
 # Global concurrency limits the flows acquire (strict): name -> slots. One acquisition per
 # run, never per task: on the embedded SQLite API each acquisition costs a write, and many at
@@ -67,7 +67,7 @@ CONCURRENCY_LIMITS: dict[str, int] = {
 
 
 def ensure_kill_switch_off(process: str) -> None:
-    """Stop before the first side effect when an operator turned the kill switch on."""
+    """Stop before the first side effect: the operator's kill switch, then the result storage."""
     if _ENGINELESS.get() is not None:
         value = os.environ.get(KILL_SWITCH_ENV)
         if is_on(value):
@@ -79,6 +79,7 @@ def ensure_kill_switch_off(process: str) -> None:
     value = Variable.get(KILL_SWITCH_VARIABLE, default=False)
     if is_on(value):
         raise KillSwitchOn(f"{process}: the {KILL_SWITCH_VARIABLE} Variable is on ({value!r})")
+    ensure_storage_ready()  # once per run: a missing or denied bucket is named before any work
 
 
 def publish_summary(key: str, markdown: str, rows: list[dict[str, Any]], description: str) -> None:
@@ -188,7 +189,7 @@ def slot(limit: str, slots: int = 1) -> Iterator[None]:
     waiting like Prefect does when all are taken.
     """
     if _ENGINELESS.get() is None:
-        with concurrency(limit, occupy=1, strict=True):
+        with held_slot(limit):
             yield
         return
     folder = warden_home() / "locks"

@@ -62,6 +62,7 @@ PREFECT_ADAPTERS = {
     "tasks/guard/platform_writes.py",
     "tasks/guard/chain_reads.py",
     "tasks/guard/event_stream.py",
+    "tasks/platform/run_api.py",  # the run's own client and context: its slot, its storage check
 }
 
 
