@@ -79,6 +79,8 @@ def main() -> int:
     cluster_options = {"threads_per_worker": 1, "processes": True, "host": "127.0.0.1"}
     cluster_options["dashboard_address"] = ":0"
     variants = [None if v == "auto" else int(v) for v in args.batch_sizes.split(",")]
+    if None not in variants:
+        variants.insert(0, None)  # the flow's own rule is always measured: the goal is its
     times = {v: {1: [], 2: []} for v in variants}
     loads: list[float] = [os.getloadavg()[0]]
     with (
@@ -114,7 +116,7 @@ def main() -> int:
                     )
     print("| batch_size | 1 worker (s) | 2 workers (s) | speed-up per round | median |")
     print("|---|---|---|---|---|")
-    best = 0.0
+    medians = {}
     for variant in variants:
         one_w, two_w = times[variant][1], times[variant][2]
         pairs = [
@@ -122,7 +124,7 @@ def main() -> int:
             for r in range(args.rounds)
         ]
         speedup = statistics.median(pairs)
-        best = max(best, speedup)
+        medians[variant] = speedup
         print(
             f"| {variant or 'auto (about 8 batches a job)'} | "
             f"{', '.join(f'{t:.1f}' for t in one_w)} | {', '.join(f'{t:.1f}' for t in two_w)} | "
@@ -132,9 +134,10 @@ def main() -> int:
     print(
         f"cpus: {os.cpu_count()} (usable {len(os.sched_getaffinity(0))}); "
         f"1-min load average during the runs: {min(loads):.1f}-{max(loads):.1f}; "
-        f"goal >= {GOAL}x: {'met' if best >= GOAL else 'NOT met'}"
+        f"goal >= {GOAL}x with the flow's own batches: "
+        f"{'met' if medians[None] >= GOAL else 'NOT met'}"
     )
-    return 0 if best >= GOAL else 1
+    return 0 if medians[None] >= GOAL else 1
 
 
 if __name__ == "__main__":
