@@ -4,11 +4,15 @@ For each database the bench brings the platform up with ``bootstrap.py up --no-d
 (``WARDEN_DB=sqlite`` / ``postgres``, a fresh WARDEN_HOME and free ports each), deploys one
 trivial flow to its own process pool ``warden-bench`` served by 2 workers (``--limit 2`` each),
 creates N flow runs at once and waits for all of them. The trivial flow takes one slot of the
-global concurrency limit ``bench-slot`` (4 slots: never more runs than slots, so any wait is
-the API's, not contention) through the project's own ``slot()`` and records how long the
-acquisition took. Reported per database: runs per minute (N / first creation to last end),
-p95 scheduled->running (queueing behind the backlog included), p95 pending->running (the
-worker's submission to the flow's start) and the slot-wait p50/p95/max.
+global concurrency limit ``bench-slot`` (4 slots: never more runs than slots, so no run ever
+waits for another; the 423 Locked answers are counted to prove it) and records how long the
+acquisition took, its requests and their round trips. Runs alternate between two ways of taking
+the slot, at the same moments under the same load: ``prefect`` (Prefect's ``concurrency()``, what
+``slot()`` used before) and ``warden`` (the project's ``slot()``: one request on the run's own
+client). Reported per database: runs per minute (N / first creation to last end), p95
+scheduled->running (queueing behind the backlog included), p95 pending->running (the worker's
+submission to the flow's start) and per way the slot-wait p50/p95/max, the 423 count, the
+increment round trip p95 and the wait besides the requests (client-side set-up) p95.
 
     python bench/platform_throughput.py [--runs 200] [--db sqlite,postgres]
 """
@@ -32,17 +36,67 @@ BOOTSTRAP = ROOT / "deployments" / "local" / "bootstrap.py"
 POOL, SLOT, SLOTS, WORKERS, PER_WORKER = "warden-bench", "bench-slot", 4, 2, 2
 
 
+WAYS = ("prefect", "warden")  # Prefect's concurrency() (what slot() used before) / slot() now
+
+
 @flow(name="bench-trivial", persist_result=False, log_prints=False)
-def bench_trivial(out_dir: str) -> None:
+def bench_trivial(out_dir: str, way: str = "warden") -> None:
+    from prefect.concurrency.sync import concurrency
     from prefect.runtime import flow_run
 
     from tasks.platform.steps import slot
 
+    requests = _count_increments()
     started = time.monotonic()
-    with slot(SLOT):
+    with slot(SLOT) if way == "warden" else concurrency(SLOT, occupy=1, strict=True):
         waited = time.monotonic() - started
-    record = {"flow_run_id": str(flow_run.id), "slot_wait_sec": waited}
+    record = {"flow_run_id": str(flow_run.id), "way": way, "slot_wait_sec": waited, **requests}
     (Path(out_dir) / f"{flow_run.id}.json").write_text(json.dumps(record))
+
+
+def _count_increments() -> dict:
+    """Count this process's slot requests, their 423 Locked answers and their round trips (both
+    Prefect clients: the async one Prefect's concurrency() uses, the sync one slot() uses)."""
+    import functools
+
+    import httpx
+    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
+
+    seen = {"increments": 0, "locked_423": 0, "increment_sec": 0.0}
+
+    def timed(call, is_async):
+        def account(began, exc):
+            seen["increments"] += 1
+            seen["increment_sec"] += time.monotonic() - began
+            if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 423:
+                seen["locked_423"] += 1
+
+        async def async_call(*args, **kwargs):
+            began, failed = time.monotonic(), None
+            try:
+                return await call(*args, **kwargs)
+            except Exception as exc:
+                failed = exc
+                raise
+            finally:
+                account(began, failed)
+
+        def sync_call(*args, **kwargs):
+            began, failed = time.monotonic(), None
+            try:
+                return call(*args, **kwargs)
+            except Exception as exc:
+                failed = exc
+                raise
+            finally:
+                account(began, failed)
+
+        return functools.wraps(call)(async_call if is_async else sync_call)
+
+    name = "increment_concurrency_slots_with_lease"
+    for cls, is_async in ((PrefectClient, True), (SyncPrefectClient, False)):
+        setattr(cls, name, timed(getattr(cls, name), is_async))
+    return seen
 
 
 def _free_port() -> int:
@@ -88,9 +142,10 @@ def measure(runs: int, home: Path) -> dict:
                     raise RuntimeError("the bench workers did not come online within 120 s")
                 time.sleep(0.5)
             started = time.time()
-            for _ in range(runs):
+            for number in range(runs):  # the two ways alternate: same moments, same load
+                way = WAYS[number % len(WAYS)]
                 client.create_flow_run_from_deployment(
-                    deployment_id, parameters={"out_dir": str(out)}
+                    deployment_id, parameters={"out_dir": str(out), "way": way}
                 )
             only_ours = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
             deadline = time.monotonic() + 3600
@@ -115,7 +170,7 @@ def measure(runs: int, home: Path) -> dict:
                 stop_group(worker.pid, 15)
     ends = [r.end_time.timestamp() for r in flow_runs if r.end_time is not None]
     elapsed = (max(ends) if ends else time.time()) - started
-    waits = [json.loads(f.read_text())["slot_wait_sec"] for f in out.glob("*.json")]
+    records = [json.loads(f.read_text()) for f in out.glob("*.json")]
     return {
         "runs": runs,
         "completed": sum(1 for r in flow_runs if r.state.is_completed()),
@@ -123,11 +178,25 @@ def measure(runs: int, home: Path) -> dict:
         "runs_per_min": round(runs / elapsed * 60, 1),
         "p95_scheduled_to_running_sec": round(_percentile(scheduled_to_running, 0.95), 2),
         "p95_pending_to_running_sec": round(_percentile(pending_to_running, 0.95), 2),
-        "slot_wait_p50_sec": round(_percentile(waits, 0.5), 3),
-        "slot_wait_p95_sec": round(_percentile(waits, 0.95), 3),
-        "slot_wait_max_sec": round(max(waits, default=0.0), 3),
-        "slot_waits_over_0_2_sec": sum(1 for w in waits if w > 0.2),
-        "slot_waits_recorded": len(waits),
+        **{k: v for way in WAYS for k, v in _slot_figures(way, records).items()},
+    }
+
+
+def _slot_figures(way: str, records: list[dict]) -> dict:
+    mine = [r for r in records if r["way"] == way]
+    waits = [r["slot_wait_sec"] for r in mine]
+    trips = [r["increment_sec"] for r in mine]
+    setup = [r["slot_wait_sec"] - r["increment_sec"] for r in mine]
+    return {
+        f"{way}_slot_waits_recorded": len(mine),
+        f"{way}_slot_wait_p50_sec": round(_percentile(waits, 0.5), 3),
+        f"{way}_slot_wait_p95_sec": round(_percentile(waits, 0.95), 3),
+        f"{way}_slot_wait_max_sec": round(max(waits, default=0.0), 3),
+        f"{way}_slot_waits_over_0_2_sec": sum(1 for w in waits if w > 0.2),
+        f"{way}_increment_requests": sum(r["increments"] for r in mine),
+        f"{way}_locked_423_answers": sum(r["locked_423"] for r in mine),
+        f"{way}_increment_round_trip_p95_sec": round(_percentile(trips, 0.95), 3),
+        f"{way}_wait_besides_requests_p95_sec": round(_percentile(setup, 0.95), 3),
     }
 
 
@@ -201,9 +270,9 @@ def main() -> None:
         print(db, json.dumps(results[db]), flush=True)  # usable even if a later one fails
     print(f"{args.runs} trivial flow runs, {WORKERS} workers (--limit {PER_WORKER}), {SLOTS} slots")
     names = list(next(iter(results.values())))
-    print(f"{'':32}" + "".join(f"{db:>12}" for db in results))
+    print(f"{'':40}" + "".join(f"{db:>12}" for db in results))
     for name in names:
-        print(f"{name:32}" + "".join(f"{results[db][name]:>12}" for db in results))
+        print(f"{name:40}" + "".join(f"{results[db][name]:>12}" for db in results))
     print(json.dumps(results))
 
 

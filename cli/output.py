@@ -66,7 +66,7 @@ def flow_result(load: str | Callable[[], Any], *, needs_api: str | None = None, 
     else:
         flow = load()
     if engine.api_url is None:
-        from tasks.platform.steps import run_engineless
+        from tasks.platform.engineless import run_engineless
 
         try:
             state_name, result = run_engineless(flow, parameters)

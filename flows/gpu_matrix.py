@@ -44,6 +44,7 @@ from tasks.platform.steps import (
     emit,
     ensure_concurrency_limits,
     ensure_kill_switch_off,
+    ensure_storage_ready,
     run_logger,
     slot,
 )
@@ -139,10 +140,9 @@ def gpu_matrix_janitor(
     ttl_hours: float | None = None,
     invariants: str = str(DEFAULT_INVARIANTS),
 ) -> list[str]:
-    """Terminate this environment's expired hosts; returns their ids.
-
-    Cleanup: it keeps working when the kill switch is on (it only ever terminates).
-    """
+    """Terminate this environment's expired hosts; returns their ids. Cleanup: it keeps working
+    when the kill switch is on (it only ever terminates); its result storage must work."""
+    ensure_storage_ready()
     env = load_invariants(invariants).environment(environment)
     terminated = sweep_expired_hosts(env, ttl_hours)
     emit(PROCESS, "janitor", "environment", environment, {"terminated": terminated})

@@ -16,7 +16,7 @@ from blocks.lora import DEFAULT_LORA_FILE, load_lora_file
 from blocks.storage import persisted_results
 from tasks.lora.registry import RollbackResult
 from tasks.lora.steps import roll_back
-from tasks.platform.steps import run_logger
+from tasks.platform.steps import ensure_storage_ready, run_logger
 
 
 @flow(
@@ -26,6 +26,7 @@ from tasks.platform.steps import run_logger
 )
 def lora_rollback(target: str = "demo", config: str = str(DEFAULT_LORA_FILE)) -> RollbackResult:
     """Roll ``target``'s canary back; ``rolled_back`` is false when none was deployed."""
+    ensure_storage_ready()  # no kill switch (a rollback undoes), but its result storage must work
     lora = load_lora_file(config)
     lora.target(target)  # an unknown target is a usage error before anything else
     result = roll_back(target, lora)  # emits warden.gauntlet.rollback when it removed one

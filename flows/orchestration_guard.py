@@ -34,7 +34,7 @@ from tasks.guard.watch import (
 )
 from tasks.platform.clock import utc_now
 from tasks.platform.keys import artifact_key
-from tasks.platform.steps import emit, publish_summary, run_logger
+from tasks.platform.steps import emit, ensure_storage_ready, publish_summary, run_logger
 
 READINESS = "orchestration-readiness"
 
@@ -49,6 +49,7 @@ def orchestration_readiness(
 ) -> State:
     """Every readiness check of the guarded pools (or just ``pool``); the run ends Completed
     only when the verdict is healthy. ``boot_guard`` records a refusal decision when not."""
+    ensure_storage_ready()  # no kill switch (it only reads), but its result storage must work
     guard = load_guard(config)
     snapshot = read_platform(guard, guard.pool_names(pool))
     readiness = assess(snapshot, guard)
@@ -82,6 +83,7 @@ def orchestration_watchdog(
 ) -> WatchdogReport:
     """Check until ``cycles`` checks are done or ``max_runtime_sec`` has passed, whichever is
     first; the deployment's schedule starts the next run (one at a time)."""
+    ensure_storage_ready()
     guard = load_guard(config)
     report = WatchdogReport(started=utc_now(), pools=guard.pool_names())
     cadence = Cadence(

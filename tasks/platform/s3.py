@@ -103,6 +103,20 @@ def check_result_storage() -> str:
     return f"results in s3://{bucket.name}/{bucket.folder}"
 
 
+_PROVEN: dict[str, str] = {}  # flow run id -> what its preflight proved
+
+
+def check_result_storage_once(run: str) -> str:
+    """:func:`check_result_storage` for the flow run ``run``: checked on its first call, and
+    what was proven returned on the next (a flow may pass its start gate more than once).
+    A failed check is not remembered."""
+    if run not in _PROVEN:
+        if len(_PROVEN) >= 1024:  # a long-lived process (a served flow) runs many
+            _PROVEN.clear()
+        _PROVEN[run] = check_result_storage()
+    return _PROVEN[run]
+
+
 def arrow_s3_options(access: AwsAccess) -> dict[str, Any]:
     """``pyarrow.fs.S3FileSystem`` keyword arguments for ``access``: the session's credentials,
     region and endpoint (so pyarrow uses the block, never its own default chain)."""

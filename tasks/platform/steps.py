@@ -9,24 +9,18 @@ pool, so a verdict costs the steps and nothing more: no temporary server to star
 retry conditions behave as in Prefect; events and summaries are appended under
 ``$WARDEN_HOME/local-runs/``; global concurrency limits become file-lock slots under
 ``$WARDEN_HOME/locks/`` (one machine); the kill switch is the ``WARDEN_KILL_SWITCH``
-environment variable.
+environment variable. The engine-less run itself is ``tasks.platform.engineless``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import fcntl
-import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import as_completed as futures_completed
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from prefect import Task, get_run_logger
@@ -38,24 +32,21 @@ from prefect.artifacts import (
 )
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.flow_runs import pause_flow_run
 from prefect.futures import as_completed as prefect_completed
 from prefect.input import RunInput
-from prefect.settings import PREFECT_LOGGING_LEVEL
-from prefect.states import Failed, State
-from prefect.utilities.annotations import BaseAnnotation
-from prefect.utilities.timeout import timeout
 from prefect.variables import Variable
 
 from blocks.errors import KillSwitchOn, WardenError
 from blocks.storage import warden_home
-from tasks.platform.clock import iso_utc, utc_now
+from tasks.platform.engineless import ENGINELESS as _ENGINELESS
+from tasks.platform.engineless import LocalFuture
 from tasks.platform.keys import event_name, resource_id, slug
 from tasks.platform.kill_switch import KILL_SWITCH_ENV, KILL_SWITCH_VARIABLE, is_on
+from tasks.platform.run_api import ensure_storage_ready, held_slot
 
 # Global concurrency limits the flows acquire (strict): name -> slots. One acquisition per
 # run, never per task: on the embedded SQLite API each acquisition costs a write, and many at
@@ -67,7 +58,7 @@ CONCURRENCY_LIMITS: dict[str, int] = {
 
 
 def ensure_kill_switch_off(process: str) -> None:
-    """Stop before the first side effect when an operator turned the kill switch on."""
+    """Stop before the first side effect: the operator's kill switch, then the result storage."""
     if _ENGINELESS.get() is not None:
         value = os.environ.get(KILL_SWITCH_ENV)
         if is_on(value):
@@ -79,6 +70,7 @@ def ensure_kill_switch_off(process: str) -> None:
     value = Variable.get(KILL_SWITCH_VARIABLE, default=False)
     if is_on(value):
         raise KillSwitchOn(f"{process}: the {KILL_SWITCH_VARIABLE} Variable is on ({value!r})")
+    ensure_storage_ready()  # once per run: a missing or denied bucket is named before any work
 
 
 def publish_summary(key: str, markdown: str, rows: list[dict[str, Any]], description: str) -> None:
@@ -200,7 +192,7 @@ def slot(limit: str, slots: int = 1) -> Iterator[None]:
     waiting like Prefect does when all are taken.
     """
     if _ENGINELESS.get() is None:
-        with concurrency(limit, occupy=1, strict=True):
+        with held_slot(limit):
             yield
         return
     folder = warden_home() / "locks"
@@ -272,133 +264,3 @@ def step(fn: Callable | None = None, **options: Any) -> Any:
     if fn is None:
         return lambda function: Step(fn=function, **options)
     return Step(fn=fn, **options)
-
-
-@dataclass(eq=False)  # identity: flows keep futures in sets
-class LocalFuture:
-    """What ``Step.submit`` returns in an engine-less run: ``result()`` like a Prefect future."""
-
-    inner: Future
-
-    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
-        """The step's return value; its exception is raised, or returned when
-        ``raise_on_failure`` is false (as a Prefect future's failed state gives it)."""
-        try:
-            return self.inner.result(timeout=timeout)
-        except Exception as exc:
-            if raise_on_failure:
-                raise
-            return exc
-
-    def wait(self, timeout: float | None = None) -> None:
-        with contextlib.suppress(Exception):
-            self.inner.result(timeout=timeout)
-
-
-@dataclass
-class EnginelessRun:
-    """One flow run without a Prefect API: its steps on a thread pool, its records on disk."""
-
-    flow_name: str
-    max_workers: int = 16
-    logger: logging.Logger = field(init=False)
-    folder: Path = field(init=False)
-    _pool: ThreadPoolExecutor = field(init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.logger = logging.getLogger(f"warden.{self.flow_name}")
-        self.logger.setLevel(PREFECT_LOGGING_LEVEL.value())  # on the console as a run's logs are
-        self.folder = warden_home() / "local-runs" / self.flow_name
-        self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix=self.flow_name)
-
-    def call(self, task: Task, args: tuple, kwargs: dict) -> Any:
-        args, kwargs = _resolved(args), {key: _resolved(value) for key, value in kwargs.items()}
-        attempts = 1 + (task.retries or 0)
-        for attempt in range(1, attempts + 1):
-            try:
-                with timeout(task.timeout_seconds):
-                    return task.fn(*args, **kwargs)
-            except Exception as exc:
-                if attempt == attempts or not _should_retry(task, exc):
-                    raise
-                delay = _retry_delay(task, attempt)
-                self.logger.warning(
-                    "%s failed (%s: %s); retry %d of %d in %.0f s",
-                    task.name,
-                    type(exc).__name__,
-                    exc,
-                    attempt,
-                    attempts - 1,
-                    delay,
-                )
-                time.sleep(delay)
-        raise AssertionError("unreachable")
-
-    def submit(self, task: Task, args: tuple, kwargs: dict) -> LocalFuture:
-        context = contextvars.copy_context()  # the step sees this run (and may submit its own)
-        return LocalFuture(self._pool.submit(context.run, self.call, task, args, kwargs))
-
-    def record(self, kind: str, entry: dict[str, Any]) -> None:
-        """Append an event or a summary to ``local-runs/<flow>/<kind>.jsonl`` (best effort)."""
-        line = json.dumps({"at": iso_utc(utc_now()), **entry}, default=str)
-        try:
-            with self._lock:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                with (self.folder / f"{kind}.jsonl").open("a", encoding="utf-8") as handle:
-                    handle.write(line + "\n")
-        except OSError as exc:
-            self.logger.warning("could not record the run's %s in %s: %s", kind, self.folder, exc)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-_ENGINELESS: contextvars.ContextVar[EnginelessRun | None] = contextvars.ContextVar(
-    "warden_engineless_run", default=None
-)
-
-
-def run_engineless(flow: Any, parameters: dict[str, Any]) -> tuple[str, Any]:
-    """Run ``flow``'s body without the Prefect engine; returns (state name, result).
-
-    A body that returns a Prefect state gives that state's name and data (``Failed`` runs keep
-    their report); an exception propagates, as a Failed run's result would raise.
-    """
-    runner = getattr(flow, "task_runner", None)
-    workers = getattr(runner, "_max_workers", None) or 16
-    run = EnginelessRun(flow.name, max_workers=workers)
-    token = _ENGINELESS.set(run)
-    try:
-        value = flow.fn(**parameters)
-    finally:
-        _ENGINELESS.reset(token)
-        run.close()
-    if isinstance(value, State):
-        return value.name, value.data
-    return "Completed", value
-
-
-def _resolved(value: Any) -> Any:
-    """Arguments as a Prefect task would receive them: futures waited for, quotes removed."""
-    if isinstance(value, LocalFuture):
-        return value.result()
-    if isinstance(value, BaseAnnotation):
-        return value.unquote()
-    if isinstance(value, list):
-        return [_resolved(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(_resolved(item) for item in value)
-    return value
-
-
-def _should_retry(task: Task, exc: Exception) -> bool:
-    condition = task.retry_condition_fn
-    return condition is None or bool(condition(task, None, Failed(data=exc)))
-
-
-def _retry_delay(task: Task, attempt: int) -> float:
-    delay = task.retry_delay_seconds or 0
-    if isinstance(delay, list):
-        delay = delay[min(attempt - 1, len(delay) - 1)] if delay else 0
-    return float(delay)

@@ -14,9 +14,9 @@ from prefect.utilities.annotations import quote
 from blocks.migration_rules import load_rules
 from blocks.workflows import adhoc_workflows_file, load_workflows_file
 from tasks.platform.clock import utc_now
-from tasks.platform.s3 import check_result_storage
 from tasks.platform.steps import (
     as_completed,
+    ensure_storage_ready,
     progress,
     retry_if_retryable,
     step,
@@ -69,13 +69,10 @@ def load_corpus(config: str | None, corpus: str, overrides: CorpusOverrides) -> 
 
 @step(cache_policy=NO_CACHE)
 def check_storage(plan: CorpusPlan) -> list[str]:
-    """The preflight: the result storage and (when the run is recorded) the history can be
-    written, before any file is checked; a missing bucket or block, or denied access, ends the
-    run here with the fix, having changed nothing."""
-    checked = [check_result_storage()]
-    if plan.record:
-        checked.append(check_history(history_of(plan)))
-    return checked
+    """The preflight's second half: a recorded run's history can be written, before any file is
+    checked (the result storage was proven at the kill switch, once per run, as in every flow);
+    a missing bucket or block, or denied access, ends the run here with the fix."""
+    return [check_history(history_of(plan))] if plan.record else []
 
 
 def history_of(plan: CorpusPlan) -> HistoryLocation:
@@ -253,11 +250,13 @@ def write_parse_baseline(results: list[FileResult], output: str) -> BaselineDocu
 
 @step(cache_policy=NO_CACHE)
 def compare_baselines(new: str, ref: str, options: RegressionOptions) -> RegressionReport:
+    ensure_storage_ready()  # the gate's first step: its result storage, before any work
     return compare_baseline_files(Path(new), Path(ref), now=utc_now(), **options.keywords())
 
 
 @step(cache_policy=NO_CACHE)
 def plan_files_migration(paths: list[str], patterns: list[str], rules: str) -> MigrationPlan:
+    ensure_storage_ready()  # the migration's first step: its result storage, before any work
     files = discover([Path(p) for p in paths], patterns)
     return plan_migration(files, load_rules(rules), root=Path.cwd())
 

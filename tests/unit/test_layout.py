@@ -63,6 +63,8 @@ PREFECT_ADAPTERS = {
     "tasks/guard/chain_reads.py",
     "tasks/guard/event_stream.py",
     "tasks/guard/automation_writes.py",
+    "tasks/platform/run_api.py",  # the run's own client and context: its slot, its storage check
+    "tasks/platform/engineless.py",  # the engine-less run: Prefect's task semantics, no API
 }
 
 
