@@ -4,6 +4,7 @@ test starts and stops. Everything it starts is killed by process group at teardo
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -84,20 +85,27 @@ class LocalPrefect:
 
     def start_worker(self, pool: str, name: str, heartbeat_sec: float = 2.0) -> None:
         """``prefect worker start --pool POOL --type process``; returns once it heartbeats."""
-        log = (self.home / f"worker-{name}.log").open("wb")
-        self.logs.append(log)
-        self.workers[name] = subprocess.Popen(
-            [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process"]
-            + ["--name", name],
-            env=self.env(
-                PREFECT_WORKER_HEARTBEAT_SECONDS=str(heartbeat_sec),
-                PREFECT_WORKER_QUERY_SECONDS="2",
-            ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for(lambda: self._worker_seen(pool, name), 90, f"worker {name} in pool {pool}")
+        self.start_workers((pool, name), heartbeat_sec=heartbeat_sec)
+
+    def start_workers(self, *workers: tuple[str, str], heartbeat_sec: float = 2.0) -> None:
+        """Start each (pool, name) worker at once; return when every one heartbeats."""
+        for pool, name in workers:
+            log = (self.home / f"worker-{name}.log").open("wb")
+            self.logs.append(log)
+            self.workers[name] = subprocess.Popen(
+                [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process"]
+                + ["--name", name],
+                env=self.env(
+                    PREFECT_WORKER_HEARTBEAT_SECONDS=str(heartbeat_sec),
+                    PREFECT_WORKER_QUERY_SECONDS="2",
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        for pool, name in workers:
+            seen = functools.partial(self._worker_seen, pool, name)
+            wait_for(seen, 90, f"worker {name} in pool {pool}")
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL: the worker stops without a goodbye, as a crashed host's would."""

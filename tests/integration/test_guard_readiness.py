@@ -42,10 +42,12 @@ POOLS = {
 @pytest.fixture(scope="module")
 def platform(local_prefect: LocalPrefect) -> LocalPrefect:
     """Workers in their pools, a paused pool, and a deployment with an active schedule."""
-    local_prefect.start_worker("ready-pool", "ready-1")
-    local_prefect.start_worker("short-pool", "short-1")
-    local_prefect.start_worker("stale-pool", "stale-1")
-    local_prefect.start_worker("stale-pool", "stale-2")
+    local_prefect.start_workers(
+        ("ready-pool", "ready-1"),
+        ("short-pool", "short-1"),
+        ("stale-pool", "stale-1"),
+        ("stale-pool", "stale-2"),
+    )
     with (
         using_api(local_prefect.url),
         get_client(sync_client=True) as client,
