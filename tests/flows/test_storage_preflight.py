@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from prefect_aws import AwsCredentials, S3Bucket
 from prefect_aws.client_parameters import AwsClientParameters
@@ -24,7 +22,7 @@ from flows.lora_rollback import lora_rollback
 from flows.workflow_health import baseline_regression_gate
 from tasks.platform.aws import open_aws
 from tasks.platform.s3 import S3AccessDenied, S3BucketMissing
-from tests.conftest import py
+from tests.conftest import moto_checks_auth, py
 from tests.flows.gate_files import write_gates
 
 REGION = "us-east-1"
@@ -70,16 +68,6 @@ def bucket(moto_endpoint: str) -> Iterator[str]:
     for item in s3.list_objects_v2(Bucket=name).get("Contents", []):
         s3.delete_object(Bucket=name, Key=item["Key"])
     s3.delete_bucket(Bucket=name)
-
-
-@contextmanager
-def moto_checks_auth(endpoint: str) -> Iterator[None]:
-    """moto refuses what its IAM does not allow from now on (until the block ends)."""
-    httpx.post(f"{endpoint}/moto-api/reset-auth", content=b"0").raise_for_status()
-    try:
-        yield
-    finally:
-        httpx.post(f"{endpoint}/moto-api/reset-auth", content=b"inf").raise_for_status()
 
 
 def gates_touching(tmp_path: Path) -> tuple[Path, Path]:

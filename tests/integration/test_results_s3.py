@@ -14,10 +14,8 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from prefect.serializers import JSONSerializer
 from prefect_aws import AwsCredentials, S3Bucket
@@ -29,6 +27,7 @@ from blocks.s3 import S3BucketBlockMissing
 from blocks.storage import ResultStorageBlockMissing, persisted_results
 from tasks.platform.aws import open_aws
 from tasks.platform.s3 import S3AccessDenied, S3BucketMissing, check_result_storage
+from tests.conftest import moto_checks_auth
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"
@@ -197,16 +196,6 @@ def test_a_missing_history_block_is_named(
     assert isinstance(state.result(raise_on_failure=False), S3BucketBlockMissing)
     assert not (tmp_path / "out").exists()
     assert not [k for k in keys_in(admin(moto_endpoint), bucket) if "history" in k]
-
-
-@contextmanager
-def moto_checks_auth(moto_endpoint: str) -> Iterator[None]:
-    """moto refuses requests its IAM does not allow from now on (until the test ends)."""
-    httpx.post(f"{moto_endpoint}/moto-api/reset-auth", content=b"0").raise_for_status()
-    try:
-        yield
-    finally:
-        httpx.post(f"{moto_endpoint}/moto-api/reset-auth", content=b"inf").raise_for_status()
 
 
 def test_a_bucket_that_denies_access_fails_the_preflight(
