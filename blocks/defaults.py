@@ -12,3 +12,4 @@ DEFAULT_INVARIANTS = Path(__file__).resolve().parents[1] / "deployments" / "inva
 DEFAULT_GUARD_FILE = Path("deployments/guard.yaml")
 DEFAULT_SHED_PLAYBOOK = Path("deployments/playbooks/scheduler_load_shedding.yaml")
 DEFAULT_INTENTS_FILE = Path("deployments/intents.yaml")
+DEFAULT_DRILLS_FILE = Path("deployments/drills.yaml")

@@ -1,0 +1,145 @@
+"""worker-dropout (seed 002 §5 L2_worker_dropout_chaos): with runs in progress, SIGKILL a
+fraction of the workers (their whole process group: the runs they were running die with them).
+The worker supervisor must restart them; the runs that died are detected (Running, but their
+process is gone) and rescheduled; every run completes. Time to recovery is measured: workers
+back online, and every run completed, from the kill."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from typing import Any
+
+from tasks.drills import platform_api as api
+from tasks.drills.activities import run_states, wait_completed
+from tasks.drills.local_platform import pid_alive, worker_pids
+from tasks.drills.world import Drill, current, wait_until
+
+
+def wait_running(timeout_sec: float) -> dict[str, Any]:
+    """Until as many runs run as there are workers (each worker has work when it dies)."""
+    drill = current()
+    want = min(len(drill.notes["runs"]), len(_workers(drill)))
+
+    def busy() -> int:
+        with api.api(drill.api_url) as client:
+            states = run_states(drill, client).values()
+        return sum(s == "RUNNING" for s in states) >= want
+
+    if not wait_until(busy, timeout_sec, every=0.5):
+        raise TimeoutError(f"fewer than {want} runs running within {timeout_sec:g} s")
+    return {"running_at_least": want}
+
+
+def _workers(drill: Drill) -> dict[str, int]:
+    if drill.home is None:
+        raise RuntimeError("worker-dropout needs the platform's home (its workers' pid files)")
+    return worker_pids(drill.home)
+
+
+def victims(workers: dict[str, int], fraction: float, busy: set[int]) -> dict[str, int]:
+    """``ceil(fraction x workers)`` workers (at least one), those running runs (``busy``
+    process groups) first, then by name."""
+    count = min(len(workers), max(1, math.ceil(len(workers) * fraction)))
+    ranked = sorted(workers.items(), key=lambda item: (item[1] not in busy, item[0]))
+    return dict(ranked[:count])
+
+
+def _busy_groups(drill: Drill) -> set[int]:
+    """The process groups (a worker's pid) of the runs running now."""
+    with api.api(drill.api_url) as client:
+        runs = api.runs_tagged(client, drill.tag)
+    groups = set()
+    for run in runs:
+        pid = str(run.get("infrastructure_pid") or "").rpartition(":")[2]
+        if run["state_type"] == "RUNNING" and pid.isdigit():
+            try:
+                groups.add(os.getpgid(int(pid)))
+            except OSError:
+                continue
+    return groups
+
+
+def kill_workers(fraction: float) -> dict[str, Any]:
+    drill = current()
+    chosen = victims(_workers(drill), fraction, _busy_groups(drill))
+    for pid in chosen.values():
+        os.killpg(pid, signal.SIGKILL)  # the worker and every run process it started
+    drill.notes.update(killed=chosen, killed_at=time.monotonic())
+    return {"killed": sorted(chosen), "of": len(_workers(drill)) + len(chosen)}
+
+
+def dead_runs(runs: list[dict[str, Any]], alive) -> list[str]:
+    """Runs Running or Pending whose process (``host:pid``) is gone: they died with a worker."""
+    dead = []
+    for run in runs:
+        if run["state_type"] not in ("RUNNING", "PENDING"):
+            continue
+        pid = str(run.get("infrastructure_pid") or "").rpartition(":")[2]
+        if pid.isdigit() and not alive(int(pid)):
+            dead.append(run["id"])
+    return dead
+
+
+def reschedule_dead_runs(timeout_sec: float) -> dict[str, Any]:
+    """Until every run completed: reschedule each run found dead (once per death)."""
+    drill = current()
+    rescheduled: list[str] = drill.notes.setdefault("rescheduled", [])
+    ids = set(drill.notes["runs"])
+
+    def settled() -> bool:
+        with api.api(drill.api_url) as client:
+            runs = [r for r in api.runs_tagged(client, drill.tag) if r["id"] in ids]
+            for run_id in dead_runs(runs, pid_alive):
+                message = "its process died with its worker: rescheduled by the drill"
+                if api.set_run_state(client, run_id, "SCHEDULED", message, name="Rescheduled"):
+                    rescheduled.append(run_id)
+        return all(r["state_type"] == "COMPLETED" for r in runs) and len(runs) == len(ids)
+
+    wait_until(settled, timeout_sec, every=1.0)
+    drill.notes["runs_recovered_at"] = time.monotonic()
+    return {"rescheduled": len(rescheduled)}
+
+
+def verify_workers_restarted(timeout_sec: float) -> dict[str, Any]:
+    drill = current()
+    killed: dict[str, int] = drill.notes["killed"]
+
+    def back() -> bool:
+        now = _workers(drill)
+        return all(name in now and now[name] != pid for name, pid in killed.items())
+
+    restarted = wait_until(back, timeout_sec, every=0.5)
+    after = time.monotonic() - drill.notes["killed_at"]
+    online = {}
+    with api.api(drill.api_url) as client:
+        online = api.online_workers(client, drill.pool)
+    return drill.verification(
+        "workers-restarted",
+        bool(restarted),
+        f"{len(killed)} killed worker(s) {'restarted' if restarted else 'NOT restarted'} by the "
+        f"supervisor (checked {after:.1f} s after the kill); online now: {len(online)}",
+        killed=len(killed),
+        online=len(online),
+    )
+
+
+def verify_all_complete() -> dict[str, Any]:
+    drill = current()
+    ids = drill.notes["runs"]
+    states = wait_completed(drill, ids, 0)
+    done = sum(s == "COMPLETED" for s in states.values())
+    rescheduled = drill.notes.get("rescheduled", [])
+    recovery = drill.notes.get("runs_recovered_at", time.monotonic()) - drill.notes["killed_at"]
+    passed = done == len(ids) and bool(rescheduled)
+    return drill.verification(
+        "dead-runs-rerun-all-complete",
+        passed,
+        f"{len(rescheduled)} run(s) that died with their worker detected and rescheduled; "
+        f"{done} of {len(ids)} runs completed; recovered {recovery:.1f} s after the kill",
+        rescheduled=len(rescheduled),
+        completed=done,
+        recovery_sec=round(recovery, 2),
+    )
