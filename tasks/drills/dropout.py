@@ -10,12 +10,16 @@ import math
 import os
 import signal
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from tasks.drills import platform_api as api
 from tasks.drills.activities import run_states, wait_completed
 from tasks.drills.local_platform import pid_alive, worker_pids
 from tasks.drills.world import Drill, current, wait_until
+from tasks.platform.clock import utc_now
+
+PENDING_GRACE_SEC = 10.0  # a run Pending this long after the kill lost its worker
 
 
 def wait_running(timeout_sec: float) -> dict[str, Any]:
@@ -67,19 +71,23 @@ def kill_workers(fraction: float) -> dict[str, Any]:
     chosen = victims(_workers(drill), fraction, _busy_groups(drill))
     for pid in chosen.values():
         os.killpg(pid, signal.SIGKILL)  # the worker and every run process it started
-    drill.notes.update(killed=chosen, killed_at=time.monotonic())
+    drill.notes.update(killed=chosen, killed_at=time.monotonic(), killed_at_utc=utc_now())
     return {"killed": sorted(chosen), "of": len(_workers(drill)) + len(chosen)}
 
 
-def dead_runs(runs: list[dict[str, Any]], alive) -> list[str]:
-    """Runs Running or Pending whose process (``host:pid``) is gone: they died with a worker."""
+def dead_runs(runs: list[dict[str, Any]], alive, stuck_before: datetime | None) -> list[str]:
+    """Runs that died with a worker: Running while their process (``host:pid``) is gone, or
+    Pending since before ``stuck_before`` (a worker that died between taking a run and
+    starting its process; a live worker starts it within seconds)."""
     dead = []
     for run in runs:
-        if run["state_type"] not in ("RUNNING", "PENDING"):
-            continue
         pid = str(run.get("infrastructure_pid") or "").rpartition(":")[2]
-        if pid.isdigit() and not alive(int(pid)):
+        if run["state_type"] == "RUNNING" and pid.isdigit() and not alive(int(pid)):
             dead.append(run["id"])
+        elif run["state_type"] == "PENDING" and stuck_before is not None:
+            since = datetime.fromisoformat(run["state"]["timestamp"].replace("Z", "+00:00"))
+            if since < stuck_before:
+                dead.append(run["id"])
     return dead
 
 
@@ -92,7 +100,9 @@ def reschedule_dead_runs(timeout_sec: float) -> dict[str, Any]:
     def settled() -> bool:
         with api.api(drill.api_url) as client:
             runs = [r for r in api.runs_tagged(client, drill.tag) if r["id"] in ids]
-            for run_id in dead_runs(runs, pid_alive):
+            late = utc_now() - timedelta(seconds=PENDING_GRACE_SEC)
+            stuck = drill.notes["killed_at_utc"] if late > drill.notes["killed_at_utc"] else None
+            for run_id in dead_runs(runs, pid_alive, stuck):
                 message = "its process died with its worker: rescheduled by the drill"
                 if api.set_run_state(client, run_id, "SCHEDULED", message, name="Rescheduled"):
                     rescheduled.append(run_id)
@@ -107,22 +117,30 @@ def verify_workers_restarted(timeout_sec: float) -> dict[str, Any]:
     drill = current()
     killed: dict[str, int] = drill.notes["killed"]
 
+    seen = {"restarted_at": None, "online": 0}
+
     def back() -> bool:
         now = _workers(drill)
-        return all(name in now and now[name] != pid for name, pid in killed.items())
+        restarted = all(name in now and now[name] != pid for name, pid in killed.items())
+        if restarted and seen["restarted_at"] is None:
+            seen["restarted_at"] = time.monotonic()
+        with api.api(drill.api_url) as client:
+            seen["online"] = len(api.online_workers(client, drill.pool, since=killed_at))
+        return restarted and seen["online"] >= len(now)
 
-    restarted = wait_until(back, timeout_sec, every=0.5)
+    killed_at = drill.notes["killed_at_utc"]
+    recovered = wait_until(back, timeout_sec, every=0.5)
     after = time.monotonic() - drill.notes["killed_at"]
-    online = {}
-    with api.api(drill.api_url) as client:
-        online = api.online_workers(client, drill.pool)
+    restarted = seen["restarted_at"]
     return drill.verification(
         "workers-restarted",
-        bool(restarted),
+        bool(recovered),
         f"{len(killed)} killed worker(s) {'restarted' if restarted else 'NOT restarted'} by the "
-        f"supervisor (checked {after:.1f} s after the kill); online now: {len(online)}",
+        f"supervisor; {seen['online']} worker(s) heartbeating since the kill, "
+        f"{after:.1f} s after it",
         killed=len(killed),
-        online=len(online),
+        restarted_sec=None if restarted is None else round(restarted - drill.notes["killed_at"], 2),
+        workers_recovered_sec=round(after, 2) if recovered else None,
     )
 
 

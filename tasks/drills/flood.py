@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,7 +15,7 @@ from tasks.drills import platform_api as api
 from tasks.drills.activities import marker_file, wait_completed, workload
 from tasks.drills.world import Drill, current
 
-DRILL_INTENT = "drill_task"  # the drills' intents file (flows/chaos_drill_wiring.py) has it
+DRILL_INTENT = "drill_task"  # the drills' intents file (flows/chaos_drill_guard.py) has it
 # The kinds of invalid intent, in turn, with the router's code each must be rejected with.
 INVALID = (
     ({"intent_type": "no_such_intent"}, "unknown_intent"),
@@ -57,7 +58,9 @@ def flood_intents(intents: int, invalid_fraction: float, routers: int) -> dict[s
         answers = list(pool.map(lambda i: _route(drill, i), batch))
     elapsed = time.monotonic() - started
     drill.notes["flood"] = answers
+    unrouted = [a["reason"] for a in answers if a["expect"] is None and not a["approved"]]
     return {
+        "unrouted_valid": Counter(unrouted).most_common(3),
         "intents": len(answers),
         "invalid": sum(a["expect"] is not None for a in answers),
         "seconds": round(elapsed, 2),

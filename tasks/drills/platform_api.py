@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ WORKLOAD_SCHEMA = {
 }
 
 
-RETRIES = 6  # a SQLite-backed server answers 503 while its database is locked: retry those
+RETRIES = 8  # a SQLite-backed server answers 503 while its database is locked: retry (~25 s)
 
 
 class RetryBusy(httpx.HTTPTransport):
@@ -142,10 +143,21 @@ def pool_paused(client: httpx.Client, pool: str) -> bool:
     return bool(_json(client.get(f"work_pools/{pool}"))["is_paused"])
 
 
-def online_workers(client: httpx.Client, pool: str) -> dict[str, str | None]:
-    """Workers Prefect calls online, with their last heartbeat (ISO)."""
+def online_workers(
+    client: httpx.Client, pool: str, since: datetime | None = None
+) -> dict[str, str | None]:
+    """Workers Prefect calls online (with a heartbeat after ``since``), by last heartbeat."""
     seen = _json(client.post(f"work_pools/{pool}/workers/filter", json={}))
-    return {w["name"]: w.get("last_heartbeat_time") for w in seen if w.get("status") == "ONLINE"}
+    return {
+        w["name"]: w.get("last_heartbeat_time")
+        for w in seen
+        if w.get("status") == "ONLINE"
+        and (since is None or _after(w.get("last_heartbeat_time"), since))
+    }
+
+
+def _after(stamp: str | None, since: datetime) -> bool:
+    return stamp is not None and datetime.fromisoformat(stamp.replace("Z", "+00:00")) > since
 
 
 def create_source_automation(client: httpx.Client, name: str) -> str:

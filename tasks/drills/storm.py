@@ -33,7 +33,7 @@ def start_storm_breaker(storm_sec: float) -> dict[str, Any]:
     """The storm breaker in a thread for the storm, its cooldown and a margin."""
     drill = current()
     decisions: list[dict[str, Any]] = drill.notes.setdefault("storm_decisions", [])
-    runtime = storm_sec + drill.guard_file.storm.cooldown_sec + 10.0
+    runtime = storm_sec + drill.guard_file.storm.cooldown_sec + 5.0
     outcome: dict[str, Any] = {}
 
     def record(decision: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ its process and every state transition are the platform's own.
 Parameters of the run: ``mode`` ``work`` (sleep ``seconds``, then append the run's id to
 ``marker``: a run processed twice shows twice) or ``chain`` (start the same deployment one
 ``level`` deeper as a child run, until ``levels``, and wait for it: a run_deployment chain).
+A run asked to cancel (Cancelling) while it waits ends itself Cancelled, as the engine would.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from tasks.drills.platform_api import RetryBusy
 
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 POLL_SEC = 0.5
@@ -55,26 +58,42 @@ def start_child(client: httpx.Client, run: dict, level: int) -> str:
     return child.json()["id"]
 
 
-def wait_final(client: httpx.Client, run_id: str) -> str:
+def state_of(client: httpx.Client, run_id: str) -> str:
+    reply = client.get(f"/flow_runs/{run_id}")
+    reply.raise_for_status()
+    return reply.json()["state"]["type"]
+
+
+def wait(client: httpx.Client, run_id: str, child: str | None, seconds: float) -> bool:
+    """Until the child run is final (or ``seconds`` passed); False when this run was asked to
+    cancel meanwhile (Cancelling): it then ends Cancelled itself."""
+    deadline = time.monotonic() + seconds
     while True:
-        state = client.get(f"/flow_runs/{run_id}").json()["state"]["type"]
-        if state in FINAL:
-            return state
-        time.sleep(POLL_SEC)
+        if state_of(client, run_id) == "CANCELLING":
+            set_state(client, run_id, "CANCELLED", "drill workload: cancel request honoured")
+            return False
+        if child is not None and state_of(client, child) in FINAL:
+            return True
+        if child is None and time.monotonic() >= deadline:
+            return True
+        time.sleep(POLL_SEC if child is not None else min(POLL_SEC, seconds))
 
 
 def main() -> int:
     run_id = os.environ["PREFECT__FLOW_RUN_ID"]
-    with httpx.Client(base_url=os.environ["PREFECT_API_URL"], timeout=30) as client:
-        if not set_state(client, run_id, "RUNNING"):
-            return 0  # cancelled (or taken) before it started: nothing to do
+    api_url = os.environ["PREFECT_API_URL"]
+    with httpx.Client(base_url=api_url, timeout=30, transport=RetryBusy()) as client:
+        if not set_state(client, run_id, "RUNNING"):  # cancelled before it started
+            if state_of(client, run_id) == "CANCELLING":
+                set_state(client, run_id, "CANCELLED", "drill workload: cancelled before start")
+            return 0
         run = client.get(f"/flow_runs/{run_id}").json()
         params = run["parameters"]
         level = int(params.get("level", 1))
-        if params.get("mode") == "chain" and level < int(params.get("levels", 1)):
-            wait_final(client, start_child(client, run, level))
-        else:
-            time.sleep(float(params.get("seconds", 0)))
+        chain = params.get("mode") == "chain" and level < int(params.get("levels", 1))
+        child = start_child(client, run, level) if chain else None
+        if not wait(client, run_id, child, float(params.get("seconds", 0))):
+            return 0
         marker = params.get("marker")
         if marker:
             with Path(marker).open("a", encoding="utf-8") as handle:

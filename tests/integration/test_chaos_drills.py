@@ -59,3 +59,31 @@ def test_scheduler_pause(platform: LocalPlatform) -> None:
     assert measured(result, "watchdog-reported-pause")["reported_after_sec"] <= 30
     exactly_once = measured(result, "all-processed-exactly-once")
     assert exactly_once["completed"] == exactly_once["runs"] and exactly_once["twice"] == 0
+
+
+def test_queue_flood(platform: LocalPlatform) -> None:
+    result = drill("queue-flood", platform)
+    processed = measured(result, "valid-routed-and-processed")
+    assert processed["completed"] == processed["valid"] > 0
+    assert measured(result, "invalid-rejected-with-reason")["wrong"] == 0
+    assert measured(result, "routing-p99")["p99_sec"] < 5
+
+
+def test_policy_cascade(platform: LocalPlatform) -> None:
+    result = drill("policy-cascade", platform)
+    cascade = measured(result, "nothing-past-the-limit")
+    assert cascade["past_limit"] >= 1 and cascade["past_limit_completed"] == 0
+
+
+def test_worker_dropout(platform: LocalPlatform) -> None:
+    result = drill("worker-dropout", platform)
+    assert measured(result, "workers-restarted")["workers_recovered_sec"] is not None
+    rerun = measured(result, "dead-runs-rerun-all-complete")
+    assert rerun["rescheduled"] >= 1 and rerun["recovery_sec"] > 0
+
+
+def test_event_storm_on_a_platform_the_drill_starts_itself() -> None:
+    result = drill("event-storm")
+    assert result.disposable and not result.api_url.endswith(":4200/api")
+    lost = measured(result, "no-event-lost")
+    assert lost["sent"] == lost["stored"] + lost["spooled"] > 0

@@ -6,6 +6,7 @@ run)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -67,8 +68,8 @@ def _catalog_text() -> str:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (("ci: {intents: 40,", "ci: {intents: 1,"), "drills"),
-        (("ci: {runs: 12,", "ci: {runs: 12, colour: red,"), "drills"),
+        (("ci: {intents: 20,", "ci: {intents: 1,"), "drills"),
+        (("ci: {runs: 6,", "ci: {runs: 6, colour: red,"), "drills"),
         (("  worker-dropout:", "  worker-dropouts:"), "drills"),
         (("workers: 2    ", "workers: 0    "), "platform.workers"),
         (("cascade_max_depth: 10", "cascade_max_depth: 0"), "guard.storm.cascade_max_depth"),
@@ -189,14 +190,21 @@ def test_dropout_kills_workers_with_running_runs_first() -> None:
     assert len(victims({"worker": 1}, 0.5, set())) == 1
 
 
-def test_dead_runs_are_active_runs_whose_process_is_gone() -> None:
+def test_dead_runs_are_running_without_their_process_or_pending_since_the_kill() -> None:
+    def run(id: str, kind: str, pid: str | None, at: str = "2026-01-01T00:00:10Z") -> dict:
+        state = {"timestamp": at}
+        return {"id": id, "state_type": kind, "infrastructure_pid": pid, "state": state}
+
     runs = [
-        {"id": "a", "state_type": "RUNNING", "infrastructure_pid": "host:11"},
-        {"id": "b", "state_type": "RUNNING", "infrastructure_pid": "host:12"},
-        {"id": "c", "state_type": "COMPLETED", "infrastructure_pid": "host:11"},
-        {"id": "d", "state_type": "PENDING", "infrastructure_pid": None},
+        run("a", "RUNNING", "host:11"),
+        run("b", "RUNNING", "host:12"),
+        run("c", "COMPLETED", "host:11"),
+        run("d", "PENDING", "host:11", "2026-01-01T00:00:00Z"),  # pending since before the kill
+        run("e", "PENDING", None, "2026-01-01T00:00:00Z"),
     ]
-    assert dead_runs(runs, alive=lambda pid: pid == 12) == ["a"]
+    kill = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    assert dead_runs(runs, alive=lambda pid: pid == 12, stuck_before=None) == ["a"]
+    assert dead_runs(runs, alive=lambda pid: pid == 12, stuck_before=kill) == ["a", "d", "e"]
 
 
 def _tiny(passed: bool) -> dict:
