@@ -4,7 +4,7 @@ Each drill runs through the real ``chaos-drill`` flow (engine-less: no Prefect A
 and starts its own disposable platform (a real Prefect server, the worker supervisor and its
 process workers), stops it after. Prints one markdown row per drill: ok, wall time, and every
 verification's measured figures (rates, p99, recovery time). Also written as JSON next to the
-journals. Usage: python bench/drills.py [--scale full|ci] [DRILL ...]
+journals. Usage: python bench/drills.py [--scale full|ci] [--config FILE] [DRILL ...]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tasks.platform.steps import run_engineless  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="full", choices=["ci", "full"])
+    parser.add_argument("--config", default="deployments/drills.yaml", help="drills catalog")
     parser.add_argument("drills", nargs="*", default=[d.value for d in DrillName])
     args = parser.parse_args()
     print("| drill | scale | ok | wall s | verification: figures |")
@@ -33,7 +34,9 @@ def main() -> int:
     failed = 0
     for name in args.drills:
         started = time.monotonic()
-        state, result = run_engineless(chaos_drill, {"drill": name, "scale": args.scale})
+        state, result = run_engineless(
+            chaos_drill, {"drill": name, "scale": args.scale, "config": args.config}
+        )
         wall = time.monotonic() - started
         if not hasattr(result, "verifications"):
             print(f"| {name} | {args.scale} | error | {wall:.0f} | {state}: {result} |", flush=True)

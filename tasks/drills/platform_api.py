@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -37,15 +38,26 @@ WORKLOAD_SCHEMA = {
 
 
 RETRIES = 8  # a SQLite-backed server answers 503 while its database is locked: retry (~25 s)
+IDEMPOTENT = "X-Warden-Idempotent"  # a request that may be sent again after a timeout
 
 
 class RetryBusy(httpx.HTTPTransport):
-    """Retry a request the server answered 503 (busy), with a short exponential backoff."""
+    """Retry a request the server answered 503 (busy), with a short exponential backoff; a
+    read (GET, a ``/filter`` or ``/count`` query) or a request marked idempotent is also sent
+    again after a timeout (a loaded server can stall for longer than one read timeout)."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        again = request.method == "GET" or IDEMPOTENT in request.headers
+        again |= request.url.path.endswith(("/filter", "/event"))
         for attempt in range(RETRIES):
-            response = super().handle_request(request)
-            if response.status_code != 503 or attempt == RETRIES - 1:
+            last = attempt == RETRIES - 1
+            try:
+                response = super().handle_request(request)
+            except httpx.TimeoutException:
+                if not again or last:
+                    raise
+                continue
+            if response.status_code != 503 or last:
                 return response
             response.close()
             time.sleep(0.2 * 2**attempt)
@@ -109,8 +121,13 @@ def read_deployment(client: httpx.Client, name: str) -> dict[str, Any] | None:
 def create_run(
     client: httpx.Client, deployment_id: str, parameters: dict[str, Any], tags: list[str]
 ) -> str:
-    body = {"parameters": parameters, "tags": tags}
-    return _json(client.post(f"deployments/{deployment_id}/create_flow_run", json=body))["id"]
+    """A run of the deployment; sent again after a timeout with the same idempotency key, so
+    the server creates it once."""
+    body = {"parameters": parameters, "tags": tags, "idempotency_key": uuid.uuid4().hex}
+    reply = client.post(
+        f"deployments/{deployment_id}/create_flow_run", json=body, headers={IDEMPOTENT: "1"}
+    )
+    return _json(reply)["id"]
 
 
 def runs_tagged(client: httpx.Client, tag: str) -> list[dict[str, Any]]:

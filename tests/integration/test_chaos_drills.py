@@ -34,13 +34,18 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
         stop_platform(started)
 
 
-def drill(name: str, platform: LocalPlatform | None = None) -> DrillResult:
-    """The chaos-drill flow, engine-less (no Prefect API of its own to record on)."""
+def drill(name: str, platform: LocalPlatform | None = None, engine: bool = False) -> DrillResult:
+    """The chaos-drill flow: engine-less (no Prefect API of its own to record on), or with
+    ``engine`` a Prefect flow run recorded on the drilled platform's own API."""
     parameters = {"drill": name, "scale": "ci"}
     if platform is not None:
         parameters |= {"api_url": platform.api_url, "platform_home": str(platform.home)}
     with using_api(platform.api_url if platform else "http://127.0.0.1:9/api"):
-        state, result = run_engineless(chaos_drill, parameters)
+        if engine:
+            final = chaos_drill(**parameters, return_state=True)
+            state, result = final.name, final.result(raise_on_failure=False)
+        else:
+            state, result = run_engineless(chaos_drill, parameters)
     assert isinstance(result, DrillResult), result
     failed = [v for v in result.verifications if not v.passed]
     assert result.ok, (state, result.status, result.error, failed, result.readiness)
@@ -54,8 +59,8 @@ def measured(result: DrillResult, verification: str) -> dict:
     return next(v.measured for v in result.verifications if v.name == verification)
 
 
-def test_scheduler_pause(platform: LocalPlatform) -> None:
-    result = drill("scheduler-pause", platform)
+def test_scheduler_pause_as_a_prefect_flow_run(platform: LocalPlatform) -> None:
+    result = drill("scheduler-pause", platform, engine=True)
     assert measured(result, "watchdog-reported-pause")["reported_after_sec"] <= 30
     exactly_once = measured(result, "all-processed-exactly-once")
     assert exactly_once["completed"] == exactly_once["runs"] and exactly_once["twice"] == 0

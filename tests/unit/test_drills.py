@@ -274,3 +274,36 @@ def test_a_platform_not_ready_before_stops_the_drill_before_its_method(tmp_path:
     journal, _ = run_experiment(drill, experiment)
     assert "called" not in drill.notes or "act" not in drill.notes["called"]
     assert verdict(journal, experiment).ok is False
+
+
+def _warden(*args: str):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_drill_list_names_every_drill_with_both_scales() -> None:
+    result = _warden("drill", "list")
+    assert result.exit_code == 0, result.output
+    for name in DrillName:
+        assert name.value in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["drill", "run", "nope"], ExitCode.USAGE_ERROR),
+        (["drill", "run", "queue-flood", "--scale", "huge"], ExitCode.USAGE_ERROR),
+        (["drill", "run", "queue-flood", "--config", "no/such.yaml"], ExitCode.USAGE_ERROR),
+        (
+            ["drill", "run", "queue-flood", "--api-url", "http://127.0.0.1:9/api"],
+            ExitCode.BACKEND_UNAVAILABLE,
+        ),
+    ],
+    ids=["unknown-drill", "bad-scale", "no-catalog", "unreachable-platform"],
+)
+def test_drill_run_refuses_bad_usage_before_anything_starts(args: list[str], code: int) -> None:
+    result = _warden(*args)
+    assert result.exit_code == code, result.output
