@@ -3,10 +3,9 @@
 drill's platform. A concern never imports another, so the flow layer wires them into
 :class:`tasks.drills.world.GuardPort`.
 
-Everything runs with this thread's Prefect API switched to the drill's platform for the call
-only; the kill switch is read outside it (where the drill's own run is recorded). Decisions go
-to a 5W1H log in the drill's folder, not as events (Prefect's event worker is process-wide and
-would send them to the other API).
+Each call switches this thread's Prefect API to the drill's platform for its own length; the
+kill switch is read outside it (where the drill's run is recorded). Decisions go to a 5W1H log
+in the drill's folder, not as events (Prefect's event worker is process-wide).
 """
 
 from __future__ import annotations
@@ -75,8 +74,7 @@ class DrillGuard:
 
     def readiness(self) -> dict[str, Any]:
         with self._on_platform():
-            snapshot = read_snapshot(self.guard, self.guard.pool_names())
-        verdict = assess(snapshot, self.guard)
+            verdict = assess(read_snapshot(self.guard, self.guard.pool_names()), self.guard)
         failed = [f"{c.where}: {c.name.value}: {c.reason}" for c in verdict.failed]
         return {"status": verdict.status.value, "failed": failed}
 
@@ -110,9 +108,9 @@ class DrillGuard:
         return self._record(decisions)
 
     def route(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """The router's rules (tier, alignment, parameter schema, run tags) on one intent, the
-        run started on the drill's platform. The route-intent flow's own approval rounds and
-        artifacts are left out: one flow run per intent would time the flow engine."""
+        """The router's rules (tier, alignment, parameter schema, run tags) on one intent, its
+        run started on the drill's platform (no route-intent flow run per intent: that would
+        time the flow engine, and tier 2 has no approval round)."""
         intent = Intent(**raw)
         answer = RoutingAnswer(intent_type=intent.intent_type, actor=intent.actor, approved=False)
         try:

@@ -18,6 +18,7 @@ from tasks.drills.activities import run_states, wait_completed
 from tasks.drills.local_platform import pid_alive, worker_pids
 from tasks.drills.world import Drill, current, wait_until
 from tasks.platform.clock import utc_now
+from tasks.platform.decisions import LOG_FILE, DecisionKind, DecisionLog
 
 PENDING_GRACE_SEC = 10.0  # a run Pending this long after the kill lost its worker
 
@@ -142,17 +143,28 @@ def verify_workers_restarted(timeout_sec: float) -> dict[str, Any]:
         return False
 
     recovered = wait_until(back, timeout_sec, every=0.5)
+    recorded = _restart_records(drill, killed_at)
+    recovered = recovered and recorded >= len(killed)
     start = drill.notes["killed_at"]
     restarted, back_at = drill.notes.get("restarted_at"), drill.notes.get("workers_back_at")
     return drill.verification(
         "workers-restarted",
         bool(recovered),
         f"{len(killed)} killed worker(s) {'restarted' if restarted else 'NOT restarted'} by the "
-        f"supervisor; {seen['online']} worker(s) heartbeating since the kill",
+        f"supervisor ({recorded} worker-restart decision(s) in its 5W1H log); "
+        f"{seen['online']} worker(s) heartbeating since the kill",
         killed=len(killed),
+        restart_decisions=recorded,
         restarted_sec=None if restarted is None else round(restarted - start, 2),
         workers_recovered_sec=None if back_at is None else round(back_at - start, 2),
     )
+
+
+def _restart_records(drill: Drill, since: datetime) -> int:
+    """The supervisor's worker-restart decisions since the kill, in the platform's own log."""
+    assert drill.home is not None
+    log = DecisionLog(drill.home / "guard" / LOG_FILE)
+    return len(log.read(utc_now() - since, DecisionKind.WORKER_RESTART))
 
 
 def verify_all_complete() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from blocks.drills import load_drills_file
+from blocks.drills import DrillName, Scale, load_drills_file
 from flows.chaos_drill import chaos_drill
 from tasks.drills.local_platform import LocalPlatform, start_platform, stop_platform
 from tasks.drills.report import DrillResult
@@ -27,7 +27,8 @@ CATALOG = load_drills_file(ROOT / "deployments" / "drills.yaml")
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     home = tmp_path_factory.mktemp("drill-platform")
-    started = start_platform(home, CATALOG.platform.workers, CATALOG.platform.start_timeout_sec)
+    workers = CATALOG.sizes(DrillName.WORKER_DROPOUT, Scale.CI).workers  # the most any drill needs
+    started = start_platform(home, workers, CATALOG.platform.start_timeout_sec)
     try:
         yield started
     finally:

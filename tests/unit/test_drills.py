@@ -71,7 +71,7 @@ def _catalog_text() -> str:
         (("ci: {intents: 20,", "ci: {intents: 1,"), "drills"),
         (("ci: {runs: 6,", "ci: {runs: 6, colour: red,"), "drills"),
         (("  worker-dropout:", "  worker-dropouts:"), "drills"),
-        (("workers: 2    ", "workers: 0    "), "platform.workers"),
+        (("workers: 1    ", "workers: 0    "), "platform.workers"),
         (("cascade_max_depth: 10", "cascade_max_depth: 0"), "guard.storm.cascade_max_depth"),
     ],
     ids=["too-few-intents", "unknown-size", "unknown-drill", "no-workers", "no-depth"],
