@@ -29,6 +29,11 @@ def check(passed: bool) -> dict:
     return current().verification("check", passed, "a fake verification")
 
 
+def fail() -> dict:
+    current().notes.setdefault("called", []).append("fail")
+    raise RuntimeError("this action fails")
+
+
 def undo() -> dict:
     current().notes.setdefault("called", []).append("undo")
     return {"undone": True}

@@ -207,7 +207,7 @@ def test_dead_runs_are_running_without_their_process_or_pending_since_the_kill()
     assert dead_runs(runs, alive=lambda pid: pid == 12, stuck_before=kill) == ["a", "d", "e"]
 
 
-def _tiny(passed: bool) -> dict:
+def _tiny(passed: bool, first: str = "act") -> dict:
     def fake(kind: str, name: str, func: str, **arguments) -> dict:
         provider = {"type": "python", "module": "tests.unit.drill_fakes", "func": func}
         return {"type": kind, "name": name, "provider": provider | {"arguments": arguments}}
@@ -221,7 +221,7 @@ def _tiny(passed: bool) -> dict:
                 "provider": {
                     "type": "python",
                     "module": "tasks.drills.controls",
-                    "arguments": {"guarded": ["act"]},
+                    "arguments": {"guarded": [first, "act"]},
                 },
             }
         ],
@@ -230,6 +230,7 @@ def _tiny(passed: bool) -> dict:
             "probes": [{**fake("probe", "ready", "status"), "tolerance": "healthy"}],
         },
         "method": [
+            *([fake("action", first, first)] if first != "act" else []),
             fake("action", "act", "act"),
             fake("probe", "verify-check", "check", passed=passed),
         ],
@@ -265,6 +266,16 @@ def test_the_kill_switch_interrupts_the_method_and_the_rollbacks_still_run(tmp_p
     assert journal["status"] == "interrupted"
     assert drill.notes["called"] == ["undo"]  # never acted, but cleaned up
     assert drill.notes["kill_switch"] == "act"
+    assert verdict(journal, experiment).ok is False
+
+
+def test_a_failed_action_stops_the_method_and_the_rollbacks_still_run(tmp_path: Path) -> None:
+    drill = _drill(tmp_path, FakeGuard())
+    experiment = _tiny(True, first="fail")
+    journal, _ = run_experiment(drill, experiment)
+    assert journal["status"] == "interrupted"
+    assert drill.notes["called"] == ["fail", "undo"]  # "act" never ran after the failure
+    assert drill.notes["stopped_after"] == "fail"
     assert verdict(journal, experiment).ok is False
 
 
