@@ -1,16 +1,14 @@
-"""The chaos drills' view of the orchestration guard and the intents router: their own code
-(readiness, watchdog alerts, storm breaker, cascade breaker, routing rules) pointed at the
-drill's platform. A concern never imports another, so the flow layer wires them into
-:class:`tasks.drills.world.GuardPort`.
-
-Each call switches this thread's Prefect API to the drill's platform for its own length; the
-kill switch is read outside it (where the drill's run is recorded). Decisions go to a 5W1H log
-in the drill's folder, not as events (Prefect's event worker is process-wide).
-"""
+"""The guard and the intents router as the drills' :class:`tasks.drills.world.GuardPort`: their
+own code (readiness, watchdog alerts, storm and cascade breakers, routing rules) pointed at the
+drill's platform (a concern never imports another: the flow layer wires them). Each call
+switches this thread's Prefect API for its own length; the kill switch is read outside it.
+Decisions go to a 5W1H log in the drill's folder, not as events (Prefect's event worker is
+process-wide)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,8 +44,8 @@ from tasks.platform.decisions import DecisionLog
 from tasks.platform.steps import ensure_kill_switch_off
 from tasks.platform.ui_links import flow_run_link
 
-# The drills' intents file: one tier-2 intent type that starts the drill workload (the flood
-# needs an autonomous tier; tiers 0 and 3 wait for people). Approvers are never asked.
+# The drills' intents file: one tier-2 type starting the drill workload (tiers 0 and 3 wait
+# for people: no flood). Its approver is never asked.
 DRILL_INTENTS = IntentsFile(
     approvers=[Approver(name="drill", secret_block="drill-approver")],
     quorum=1,
@@ -99,7 +97,7 @@ class DrillGuard:
 
     def stop_cascades(self) -> list[dict[str, Any]]:
         limit = self.guard.storm.cascade_max_depth
-        decisions = []
+        decisions = []  # one pass of the cascade breaker's own plan and stop
         with self._on_platform():
             for stop in plan_cascade_stops(read_run_chains.fn(self.guard), limit):
                 message = f"stopped by {CASCADE_BREAKER}: chain of {stop.depth} levels (drill)"
@@ -111,6 +109,7 @@ class DrillGuard:
         """The router's rules (tier, alignment, parameter schema, run tags) on one intent, its
         run started on the drill's platform (no route-intent flow run per intent: that would
         time the flow engine, and tier 2 has no approval round)."""
+        started = time.monotonic()
         intent = Intent(**raw)
         answer = RoutingAnswer(intent_type=intent.intent_type, actor=intent.actor, approved=False)
         try:
@@ -120,7 +119,8 @@ class DrillGuard:
             check_parameters(intent.parameters, schema, defaults)
         except IntentInputError as exc:
             answer = rejected(answer, exc.reason, f"Refused: {exc.message}")
-        else:
+        decided = time.monotonic() - started
+        if answer.code is None:
             tags = [*run_tags(entry, intent, answer.alignment or 0.0), self.tag]
             with platform_api.api(self.api_url) as client:
                 run_id = platform_api.create_run(client, deployment_id, intent.parameters, tags)
@@ -129,7 +129,7 @@ class DrillGuard:
                 update={"approved": True, "flow_run": FlowRunRef(id=run_id, name=run_id, link=link)}
             )
         self._record([routing_decision(intent, answer, self.tag, utc_now())])
-        return answer.model_dump(mode="json")
+        return answer.model_dump(mode="json") | {"decided_sec": decided}
 
     def _target(self, deployment: str) -> tuple[dict, dict, str]:
         if deployment not in self._targets:
