@@ -77,13 +77,15 @@ def kill_workers(fraction: float) -> dict[str, Any]:
 
 
 def dead_runs(runs: list[dict[str, Any]], alive, stuck_before: datetime | None) -> list[str]:
-    """Runs that died with a worker: Running while their process (``host:pid``) is gone, or
-    Pending since before ``stuck_before`` (a worker that died between taking a run and
-    starting its process; a live worker starts it within seconds)."""
+    """Runs that died: Running while their process (``host:pid``) is gone (it died with its
+    worker), Crashed (a worker saw its process die), or Pending since before ``stuck_before``
+    (a worker that died between taking a run and starting its process; a live worker starts
+    it within seconds)."""
     dead = []
     for run in runs:
         pid = str(run.get("infrastructure_pid") or "").rpartition(":")[2]
-        if run["state_type"] == "RUNNING" and pid.isdigit() and not alive(int(pid)):
+        gone = run["state_type"] == "RUNNING" and pid.isdigit() and not alive(int(pid))
+        if gone or run["state_type"] == "CRASHED":
             dead.append(run["id"])
         elif run["state_type"] == "PENDING" and stuck_before is not None:
             since = datetime.fromisoformat(run["state"]["timestamp"].replace("Z", "+00:00"))

@@ -190,7 +190,7 @@ def test_dropout_kills_workers_with_running_runs_first() -> None:
     assert len(victims({"worker": 1}, 0.5, set())) == 1
 
 
-def test_dead_runs_are_running_without_their_process_or_pending_since_the_kill() -> None:
+def test_dead_runs_are_running_without_their_process_crashed_or_pending_since_the_kill() -> None:
     def run(id: str, kind: str, pid: str | None, at: str = "2026-01-01T00:00:10Z") -> dict:
         state = {"timestamp": at}
         return {"id": id, "state_type": kind, "infrastructure_pid": pid, "state": state}
@@ -201,10 +201,11 @@ def test_dead_runs_are_running_without_their_process_or_pending_since_the_kill()
         run("c", "COMPLETED", "host:11"),
         run("d", "PENDING", "host:11", "2026-01-01T00:00:00Z"),  # pending since before the kill
         run("e", "PENDING", None, "2026-01-01T00:00:00Z"),
+        run("f", "CRASHED", "host:12"),
     ]
     kill = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
-    assert dead_runs(runs, alive=lambda pid: pid == 12, stuck_before=None) == ["a"]
-    assert dead_runs(runs, alive=lambda pid: pid == 12, stuck_before=kill) == ["a", "d", "e"]
+    assert dead_runs(runs, alive=lambda pid: pid == 12, stuck_before=None) == ["a", "f"]
+    assert dead_runs(runs, alive=lambda pid: pid == 12, stuck_before=kill) == ["a", "d", "e", "f"]
 
 
 def _tiny(passed: bool, first: str = "act") -> dict:
