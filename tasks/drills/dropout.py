@@ -69,11 +69,12 @@ def _busy_groups(drill: Drill) -> set[int]:
 
 def kill_workers(fraction: float) -> dict[str, Any]:
     drill = current()
-    chosen = victims(_workers(drill), fraction, _busy_groups(drill))
+    workers = _workers(drill)
+    chosen = victims(workers, fraction, _busy_groups(drill))
     for pid in chosen.values():
         os.killpg(pid, signal.SIGKILL)  # the worker and every run process it started
     drill.notes.update(killed=chosen, killed_at=time.monotonic(), killed_at_utc=utc_now())
-    return {"killed": sorted(chosen), "of": len(_workers(drill)) + len(chosen)}
+    return {"killed": sorted(chosen), "of": len(workers)}
 
 
 def dead_runs(runs: list[dict[str, Any]], alive, stuck_before: datetime | None) -> list[str]:
