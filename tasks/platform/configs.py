@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from blocks.drills import DrillsFile
 from blocks.errors import ConfigError
 from blocks.gates import GatesFile
 from blocks.guard import GuardFile, ShedPlaybook
@@ -62,6 +63,7 @@ def _model_for(data: Any) -> type | None:
         ("rules", RuleSet),
         ("environments", InvariantsFile),
         ("targets", LoraFile),
+        ("drills", DrillsFile),  # before "pools": the drills catalog holds a guard file
         ("pools", GuardFile),
         ("playbook", ShedPlaybook),
     )

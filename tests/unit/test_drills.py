@@ -319,3 +319,11 @@ def test_drill_list_names_every_drill_with_both_scales() -> None:
 def test_drill_run_refuses_bad_usage_before_anything_starts(args: list[str], code: int) -> None:
     result = _warden(*args)
     assert result.exit_code == code, result.output
+
+
+def test_config_validate_checks_the_drills_catalog(tmp_path: Path) -> None:
+    path = tmp_path / "drills.yaml"
+    path.write_text(_catalog_text().replace("levels: 11,", "levels: 1,"))
+    result = _warden("config", "validate", str(path))
+    assert result.exit_code == ExitCode.USAGE_ERROR, result.output
+    assert _warden("config", "validate", "deployments/drills.yaml").exit_code == 0
