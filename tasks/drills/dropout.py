@@ -102,8 +102,8 @@ def reschedule_dead_runs(timeout_sec: float) -> dict[str, Any]:
     ids = set(drill.notes["runs"])
 
     def settled() -> bool:
-        _note_restart(drill)
         with api.api(drill.api_url) as client:
+            _workers_back(drill, client)
             runs = [r for r in api.runs_tagged(client, drill.tag) if r["id"] in ids]
             late = utc_now() - timedelta(seconds=PENDING_GRACE_SEC)
             stuck = drill.notes["killed_at_utc"] if late > drill.notes["killed_at_utc"] else None
@@ -128,6 +128,17 @@ def _note_restart(drill: Drill) -> bool:
     return restarted
 
 
+def _workers_back(drill: Drill, client) -> tuple[bool, int]:
+    """Every killed worker restarted and every worker heartbeating since the kill (noted the
+    first time it is seen, while the runs recover); and how many heartbeat."""
+    restarted = _note_restart(drill)
+    online = len(api.online_workers(client, drill.pool, since=drill.notes["killed_at_utc"]))
+    if restarted and online >= len(_workers(drill)):
+        drill.notes.setdefault("workers_back_at", time.monotonic())
+        return True, online
+    return False, online
+
+
 def verify_workers_restarted(timeout_sec: float) -> dict[str, Any]:
     """Every killed worker restarted (new pid) and every worker heartbeating since the kill;
     ``workers_recovered_sec``: from the kill to that (first seen, polled every 0.5-1 s)."""
@@ -137,13 +148,9 @@ def verify_workers_restarted(timeout_sec: float) -> dict[str, Any]:
     seen = {"online": 0}
 
     def back() -> bool:
-        restarted = _note_restart(drill)
         with api.api(drill.api_url) as client:
-            seen["online"] = len(api.online_workers(client, drill.pool, since=killed_at))
-        if restarted and seen["online"] >= len(_workers(drill)):
-            drill.notes.setdefault("workers_back_at", time.monotonic())
-            return True
-        return False
+            back, seen["online"] = _workers_back(drill, client)
+        return back
 
     recovered = wait_until(back, timeout_sec, every=0.5)
     recorded = _restart_records(drill, killed_at)
