@@ -55,8 +55,11 @@ def flood_intents(intents: int, invalid_fraction: float, routers: int) -> dict[s
     with api.api(drill.api_url) as client:
         workload(drill, client)  # the valid intents' deployment
     started = time.monotonic()
-    with ThreadPoolExecutor(routers, thread_name_prefix="drill-router") as pool:
+    pool = ThreadPoolExecutor(routers, thread_name_prefix="drill-router")
+    try:
         answers = list(pool.map(lambda i: _route(drill, i), batch))
+    finally:  # interrupted (SIGTERM): the intents not yet routed are dropped, not waited for
+        pool.shutdown(wait=True, cancel_futures=True)
     elapsed = time.monotonic() - started
     drill.notes["flood"] = answers
     unrouted = [a["reason"] for a in answers if a["expect"] is None and not a["approved"]]
