@@ -93,7 +93,8 @@ def _json(reply: httpx.Response) -> Any:
 
 def ensure_workload(client: httpx.Client, pool: str, deployment: str) -> str:
     """The workload deployment ``chaos-drill-workload/<deployment>`` on ``pool`` (upserted)."""
-    flow = _json(client.post("flows/", json={"name": WORKLOAD_FLOW}))
+    again = {IDEMPOTENT: "1"}  # both are upserts: sending them twice changes nothing
+    flow = _json(client.post("flows/", json={"name": WORKLOAD_FLOW}, headers=again))
     body = {
         "name": deployment,
         "flow_id": flow["id"],
@@ -108,7 +109,7 @@ def ensure_workload(client: httpx.Client, pool: str, deployment: str) -> str:
         },
         "enforce_parameter_schema": True,
     }
-    return _json(client.post("deployments/", json=body))["id"]
+    return _json(client.post("deployments/", json=body, headers=again))["id"]
 
 
 def read_deployment(client: httpx.Client, name: str) -> dict[str, Any] | None:
@@ -153,7 +154,10 @@ def set_run_state(
 
 
 def set_pool_paused(client: httpx.Client, pool: str, paused: bool) -> None:
-    client.patch(f"work_pools/{pool}", json={"is_paused": paused}).raise_for_status()
+    reply = client.patch(
+        f"work_pools/{pool}", json={"is_paused": paused}, headers={IDEMPOTENT: "1"}
+    )
+    reply.raise_for_status()
 
 
 def pool_paused(client: httpx.Client, pool: str) -> bool:
