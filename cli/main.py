@@ -13,7 +13,19 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer  # noqa: E402
 
-from cli import checkpoint, configs, gates, guard, intent, lora, matrix, plan, trends, workflows  # noqa: E402
+from cli import (  # noqa: E402
+    checkpoint,
+    configs,
+    drill,
+    gates,
+    guard,
+    intent,
+    lora,
+    matrix,
+    plan,
+    trends,
+    workflows,
+)
 
 app = typer.Typer(
     name="warden",
@@ -47,6 +59,7 @@ app.add_typer(
 )
 app.add_typer(configs.app, name="config", help="Validate the YAML configs under deployments/.")
 app.add_typer(intent.app, name="intent", help="Intent governance: submit, approve, reject.")
+app.add_typer(drill.app, name="drill", help="Chaos drills (Layer 2): list, run.")
 app.add_typer(checkpoint.app, name="checkpoint", help="Seal and verify checkpoint directories.")
 # The first spellings, kept for scripts that use them (not listed in --help).
 app.command("trends", help=TRENDS_HELP, hidden=True)(trends.trends)

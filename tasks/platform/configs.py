@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from blocks.automations import AutomationsFile
+from blocks.drills import DrillsFile
 from blocks.errors import ConfigError
 from blocks.gates import GatesFile
 from blocks.guard import GuardFile, ShedPlaybook
@@ -63,6 +64,7 @@ def _model_for(data: Any) -> type | None:
         ("rules", RuleSet),
         ("environments", InvariantsFile),
         ("targets", LoraFile),
+        ("drills", DrillsFile),  # before "pools": the drills catalog holds a guard file
         ("pools", GuardFile),
         ("playbook", ShedPlaybook),
         ("automations", AutomationsFile),

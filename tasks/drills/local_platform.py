@@ -1,0 +1,109 @@
+"""The disposable platform a drill starts for itself: ``deployments/local/disposable.py`` (make
+run's server, pool, supervisor and workers) on a free loopback port, with its own home under
+``$WARDEN_HOME/drills/platforms/``; stopped afterwards, whatever happened."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from blocks.errors import BackendUnavailable
+from tasks.platform.processes import run_command
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "deployments" / "local" / "disposable.py"
+# Drill workers look for runs every 2 s and heartbeat every 5 s (make run's: 10 s, 30 s): a
+# drill measures the platform's recovery, not the polling interval. Faster than this, the
+# embedded SQLite server spends a loaded 2-core machine on its workers' writes.
+WORKER_ENV = {"PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_HEARTBEAT_SECONDS": "5"}
+
+
+@dataclass(frozen=True)
+class LocalPlatform:
+    api_url: str
+    home: Path
+    port: int
+
+    def env(self) -> dict[str, str]:
+        """Environment of the platform's processes (and of ``down``)."""
+        keep = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        return (
+            keep
+            | WORKER_ENV
+            | {
+                "WARDEN_HOME": str(self.home),
+                "WARDEN_PORT": str(self.port),
+                "PYTHONPATH": str(ROOT),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            }
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_platform(home: Path, workers: int, timeout_sec: float) -> LocalPlatform:
+    """Server + pool + supervisor with ``workers`` workers, all heartbeating; raises
+    :class:`BackendUnavailable` (the platform is stopped again) when it does not come up."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    platform = LocalPlatform(api_url=f"http://127.0.0.1:{port}/api", home=home, port=port)
+    done = _script(platform, ["up", str(workers), str(timeout_sec)], timeout_sec + 30)
+    if done.exit_code != 0:
+        stop_platform(platform)
+        raise BackendUnavailable(
+            f"the drill's disposable platform did not start: {done.output[-2000:]}",
+            remediation=f"Read the logs under {home / 'logs'}; is the machine short of memory?",
+        )
+    return platform
+
+
+def stop_platform(platform: LocalPlatform) -> str:
+    """Stop the supervisor, the workers and the server (by their pid files)."""
+    return _script(platform, ["down"], 120).output
+
+
+def _script(platform: LocalPlatform, args: list[str], timeout_sec: float):
+    return run_command(
+        [sys.executable, str(SCRIPT), *args],
+        timeout_sec=timeout_sec,
+        cwd=ROOT,
+        env=platform.env(),
+    )
+
+
+def worker_pids(home: Path) -> dict[str, int]:
+    """The platform's live workers by service name, from its pid files (make run's layout)."""
+    found = {}
+    for pid_file in sorted((home / "run").glob("worker*.pid")):
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid_alive(pid):
+            found[pid_file.stem] = pid
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
