@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from blocks.drills import DrillName  # noqa: E402
 from flows.chaos_drill import chaos_drill  # noqa: E402
-from tasks.platform.steps import run_engineless  # noqa: E402
+from tasks.platform.engineless import run_engineless  # noqa: E402
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from blocks.drills import DrillName, Scale, load_drills_file
 from flows.chaos_drill import chaos_drill
 from tasks.drills.local_platform import LocalPlatform, start_platform, stop_platform
 from tasks.drills.report import DrillResult
-from tasks.platform.steps import run_engineless
+from tasks.platform.engineless import run_engineless
 from tests.conftest import ROOT
 from tests.integration.conftest import using_api
 
