@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -70,11 +71,15 @@ def json_server(body: dict[str, Any]) -> Iterator[str]:
 
 
 def gauntlet_events(
-    since: datetime, expected: set[str], timeout_sec: float = 20.0, prefix: str = "warden.gauntlet."
+    since: datetime,
+    expected: Iterable[str],
+    timeout_sec: float = 20.0,
+    prefix: str = "warden.gauntlet.",
 ) -> list:
     """``warden.gauntlet.*`` (or ``prefix``) events that occurred since ``since``, oldest first.
 
-    Events reach the API asynchronously: poll until every name in ``expected`` is there.
+    Events reach the API asynchronously: poll until every name in ``expected`` is there, as
+    many times as it is listed (a name listed twice waits for two events of that name).
     """
     from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 
@@ -87,7 +92,7 @@ def gauntlet_events(
                 occurred=EventOccurredFilter(since=since),
             )
             events = client.read_events(query, limit=50).events
-            if expected <= {event.event for event in events}:
+            if Counter(expected) <= Counter(event.event for event in events):
                 break
             time.sleep(0.25)
     return sorted(events, key=lambda event: event.occurred)
