@@ -22,7 +22,8 @@ from tests.integration.conftest import using_api
 
 pytestmark = pytest.mark.integration
 # Under the whole suite on 2 cores (another pytest worker starting make-run platforms beside
-# them) these failed (policy-cascade once: its verification 'nothing-past-the-limit'); these two failed in CI on 2026-11-30 from the disposable platform's SQLite API stalling:
+# them) these failed in CI on 2026-11-30 from the disposable platform's SQLite API stalling
+# (policy-cascade once: its verification nothing-past-the-limit). The first two:
 # queue-flood had 3 of 10 valid intents' runs not created within 194 s; event-storm read its
 # automation still disabled after the breaker's restore. Both pass run alone (195 s for the
 # file). Issue 15 keeps them open: a disposable platform on PostgreSQL first, then back here.
