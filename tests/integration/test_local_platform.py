@@ -20,6 +20,7 @@ import pytest
 
 from tasks.platform.decisions import DecisionKind, DecisionLog
 from tests.conftest import ROOT
+from tests.integration.conftest import wait_for
 from tests.loopback import free_port
 
 pytestmark = pytest.mark.integration
@@ -102,13 +103,12 @@ def test_a_worker_that_dies_is_restarted_and_the_restart_recorded(platform) -> N
     home = platform["home"]
     dead = _pids(home)["worker"]
     os.killpg(dead, signal.SIGKILL)  # as a crashed worker: no goodbye
-    deadline, restarted = time.monotonic() + 60, None
-    while time.monotonic() < deadline and restarted is None:
+
+    def new_worker() -> int | None:
         pid = _pids(home).get("worker")
-        if pid not in (None, dead) and _alive(pid):
-            restarted = pid
-        time.sleep(0.5)
-    assert restarted is not None, "the supervisor did not restart the killed worker"
+        return pid if pid not in (None, dead) and _alive(pid) else None
+
+    restarted = wait_for(new_worker, 60, "the supervisor to restart the killed worker", every=0.5)
     log = DecisionLog(home / "guard" / "decisions.sqlite")
     records = log.read(timedelta(hours=1), DecisionKind.WORKER_RESTART)
     assert [(r.where, r.context["old_pid"], r.context["new_pid"]) for r in records] == [
