@@ -42,6 +42,7 @@ from prefect.variables import Variable
 
 from blocks.errors import KillSwitchOn, WardenError
 from blocks.storage import warden_home
+from tasks.platform import engine_fixes  # noqa: F401  (applied on import: see its docstring)
 from tasks.platform.engineless import ENGINELESS as _ENGINELESS
 from tasks.platform.engineless import LocalFuture
 from tasks.platform.keys import event_name, resource_id, slug
