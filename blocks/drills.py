@@ -82,7 +82,15 @@ class DrillEntry(Strict):
     sizes: dict[Scale, dict[str, float | int]]
 
 
+class PlatformDatabase(StrEnum):
+    POSTGRES = "postgres"  # a throwaway PostgreSQL 15 cluster (WARDEN_DB=postgres's code)
+    SQLITE = "sqlite"  # the embedded default: stalls under 8 polling workers or a flood
+
+
 class PlatformSettings(Strict):
+    database: PlatformDatabase = Field(
+        PlatformDatabase.POSTGRES, description="the disposable platform's server database"
+    )
     workers: int = Field(2, ge=1, le=16, description="process workers of a disposable platform")
     start_timeout_sec: float = Field(180.0, gt=0, le=1800)
     recovery_sec: float = Field(90.0, gt=0, le=3600, description="ready again after the method")

@@ -1,6 +1,7 @@
 """The disposable platform a drill starts for itself: ``deployments/local/disposable.py`` (make
 run's server, pool, supervisor and workers) on a free loopback port, with its own home under
-``$WARDEN_HOME/drills/platforms/``; stopped afterwards, whatever happened."""
+``$WARDEN_HOME/drills/platforms/``, its server on a throwaway PostgreSQL cluster (or SQLite, as
+deployments/drills.yaml's ``platform.database`` says); stopped afterwards, whatever happened."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from blocks.errors import BackendUnavailable
+from blocks.errors import BackendUnavailable, ConfigError
 from tasks.platform.processes import run_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,13 +49,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_platform(home: Path, workers: int, timeout_sec: float) -> LocalPlatform:
-    """Server + pool + supervisor with ``workers`` workers, all heartbeating; raises
-    :class:`BackendUnavailable` (the platform is stopped again) when it does not come up."""
+def start_platform(
+    home: Path, workers: int, timeout_sec: float, database: str = "postgres"
+) -> LocalPlatform:
+    """Server (on ``database``) + pool + supervisor with ``workers`` workers, all heartbeating.
+
+    Raises :class:`ConfigError` when the database cannot be had (PostgreSQL not installed) and
+    :class:`BackendUnavailable` when the platform does not come up; either way it is stopped
+    again and nothing of it is left running."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     platform = LocalPlatform(api_url=f"http://127.0.0.1:{port}/api", home=home, port=port)
-    done = _script(platform, ["up", str(workers), str(timeout_sec)], timeout_sec + 30)
+    args = ["up", str(workers), str(timeout_sec), database]
+    done = _script(platform, args, timeout_sec + 90)  # + the cluster's own start limit
+    if done.exit_code == 2:
+        stop_platform(platform)
+        raise ConfigError(
+            f"the drill's disposable platform was refused: {done.output.strip()[-1000:]}",
+            remediation="Install PostgreSQL 15 (apt-get install postgresql-15), or set "
+            "platform.database: sqlite in deployments/drills.yaml.",
+        )
     if done.exit_code != 0:
         stop_platform(platform)
         raise BackendUnavailable(

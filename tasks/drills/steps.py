@@ -62,12 +62,14 @@ def open_platform(
         return Target(api_url=api_url, home=Path(home) if home else None, disposable=False)
     workers = sizes.workers if isinstance(sizes, WorkerDropoutSizes) else catalog.platform.workers
     started = time.monotonic()
+    database = catalog.platform.database.value
     platform: LocalPlatform = start_platform(
-        folder / "platform", workers, catalog.platform.start_timeout_sec
+        folder / "platform", workers, catalog.platform.start_timeout_sec, database
     )
     run_logger().info(
-        "disposable platform at %s, %d workers, up in %.1f s",
+        "disposable platform at %s on %s, %d workers, up in %.1f s",
         platform.api_url,
+        database,
         workers,
         time.monotonic() - started,
     )

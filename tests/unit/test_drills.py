@@ -45,6 +45,10 @@ def test_the_catalog_has_every_drill_at_both_scales_with_the_seeds_full_sizes() 
     assert full[DrillName.WORKER_DROPOUT].kill_fraction == 0.5
     assert CATALOG.guard.storm.cascade_max_depth == 10
     assert CATALOG.sizes(DrillName.POLICY_CASCADE, Scale.CI).levels > 10  # it tries to go past
+    # CI runs the CI sizes: 500 intents, 1,000 events/s for 5 s, 100 runs.
+    assert CATALOG.sizes(DrillName.QUEUE_FLOOD, Scale.CI).intents == 500
+    assert CATALOG.sizes(DrillName.EVENT_STORM, Scale.CI).rate_per_sec == 1_000
+    assert CATALOG.sizes(DrillName.SCHEDULER_PAUSE, Scale.CI).runs == 100
 
 
 @pytest.mark.parametrize("text", ["nope", "", "QUEUE-FLOOD"])
@@ -68,13 +72,21 @@ def _catalog_text() -> str:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (("ci: {intents: 20,", "ci: {intents: 1,"), "drills"),
-        (("ci: {runs: 6,", "ci: {runs: 6, colour: red,"), "drills"),
+        (("ci: {intents: 500,", "ci: {intents: 1,"), "drills"),
+        (("ci: {runs: 100,", "ci: {runs: 100, colour: red,"), "drills"),
+        (("database: postgres", "database: mysql"), "platform.database"),
         (("  worker-dropout:", "  worker-dropouts:"), "drills"),
         (("workers: 1    ", "workers: 0    "), "platform.workers"),
         (("cascade_max_depth: 10", "cascade_max_depth: 0"), "guard.storm.cascade_max_depth"),
     ],
-    ids=["too-few-intents", "unknown-size", "unknown-drill", "no-workers", "no-depth"],
+    ids=[
+        "too-few-intents",
+        "unknown-size",
+        "unknown-db",
+        "unknown-drill",
+        "no-workers",
+        "no-depth",
+    ],
 )
 def test_a_bad_catalog_is_refused_naming_the_field(
     tmp_path: Path, change: tuple[str, str], field: str
