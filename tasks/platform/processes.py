@@ -155,11 +155,16 @@ def kill_process_group(proc: subprocess.Popen[Any]) -> None:
     proc.wait()
 
 
+KILLED_GONE_SEC = 10.0  # a SIGKILLed member is gone once its parent (init) reaps it
+
+
 def stop_group(pgid: int, grace_sec: float) -> bool:
     """Stop a group we hold no child handle for (started by an earlier process); True if killed.
 
-    SIGTERM, then wait up to ``grace_sec`` for every member to exit; SIGKILL what is left. A
-    group we may not signal (another user's) raises ``PermissionError``: it is not ours to stop.
+    SIGTERM, then wait up to ``grace_sec`` for every member to exit; SIGKILL what is left and
+    wait (up to ``KILLED_GONE_SEC``) until the kernel has removed it, so a caller that returns
+    leaves no member behind. A group we may not signal (another user's) raises
+    ``PermissionError``: it is not ours to stop.
     """
     signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace_sec
@@ -168,6 +173,9 @@ def stop_group(pgid: int, grace_sec: float) -> bool:
     if not group_alive(pgid):
         return False
     signal_group(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + KILLED_GONE_SEC
+    while time.monotonic() < deadline and group_alive(pgid):
+        time.sleep(STOP_POLL_SEC)
     return True
 
 
