@@ -1,8 +1,8 @@
 """worker-dropout (seed 002 §5 L2_worker_dropout_chaos): with runs in progress, SIGKILL a
 fraction of the workers (their whole process group: the runs they were running die with them).
-The worker supervisor must restart them; the runs that died are detected (Running, but their
-process is gone) and rescheduled; every run completes. Time to recovery is measured: workers
-back online, and every run completed, from the kill."""
+The platform's worker supervisor must restart them and reschedule the runs that died (the drill
+does not: it reads the supervisor's 5W1H decisions in the platform's log); every run completes.
+Time to recovery is measured: workers back online, and every run completed, from the kill."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import math
 import os
 import signal
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tasks.drills import platform_api as api
 from tasks.drills.activities import run_states, wait_completed
-from tasks.drills.local_platform import pid_alive, worker_pids
+from tasks.drills.local_platform import worker_pids
 from tasks.drills.world import Drill, current, wait_until
 from tasks.platform.clock import utc_now
-from tasks.platform.decisions import LOG_FILE, DecisionKind, DecisionLog
+from tasks.platform.decisions import LOG_FILE, Decision, DecisionKind, DecisionLog
 
-PENDING_GRACE_SEC = 10.0  # a run Pending this long after the kill lost its worker
+SUPERVISOR = "make-run-supervisor"  # who the platform's worker supervisor is in its log
 
 
 def wait_running(timeout_sec: float) -> dict[str, Any]:
@@ -77,45 +77,22 @@ def kill_workers(fraction: float) -> dict[str, Any]:
     return {"killed": sorted(chosen), "of": len(workers)}
 
 
-def dead_runs(runs: list[dict[str, Any]], alive, stuck_before: datetime | None) -> list[str]:
-    """Runs that died: Running while their process (``host:pid``) is gone (it died with its
-    worker), Crashed (a worker saw its process die), or Pending since before ``stuck_before``
-    (a worker that died between taking a run and starting its process; a live worker starts
-    it within seconds)."""
-    dead = []
-    for run in runs:
-        pid = str(run.get("infrastructure_pid") or "").rpartition(":")[2]
-        gone = run["state_type"] == "RUNNING" and pid.isdigit() and not alive(int(pid))
-        if gone or run["state_type"] == "CRASHED":
-            dead.append(run["id"])
-        elif run["state_type"] == "PENDING" and stuck_before is not None:
-            since = datetime.fromisoformat(run["state"]["timestamp"].replace("Z", "+00:00"))
-            if since < stuck_before:
-                dead.append(run["id"])
-    return dead
-
-
-def reschedule_dead_runs(timeout_sec: float) -> dict[str, Any]:
-    """Until every run completed: reschedule each run found dead (once per death)."""
+def wait_all_complete(timeout_sec: float) -> dict[str, Any]:
+    """Until every run completed; the platform (make run's worker supervisor) reschedules the
+    runs that died, the drill does not. Notes when every run was first seen completed."""
     drill = current()
-    rescheduled: list[str] = drill.notes.setdefault("rescheduled", [])
     ids = set(drill.notes["runs"])
 
     def settled() -> bool:
         with api.api(drill.api_url) as client:
             _workers_back(drill, client)
             runs = [r for r in api.runs_tagged(client, drill.tag) if r["id"] in ids]
-            late = utc_now() - timedelta(seconds=PENDING_GRACE_SEC)
-            stuck = drill.notes["killed_at_utc"] if late > drill.notes["killed_at_utc"] else None
-            for run_id in dead_runs(runs, pid_alive, stuck):
-                message = "its process died with its worker: rescheduled by the drill"
-                if api.set_run_state(client, run_id, "SCHEDULED", message, name="Rescheduled"):
-                    rescheduled.append(run_id)
         return all(r["state_type"] == "COMPLETED" for r in runs) and len(runs) == len(ids)
 
-    wait_until(settled, timeout_sec, every=1.0)
-    drill.notes["runs_recovered_at"] = time.monotonic()
-    return {"rescheduled": len(rescheduled)}
+    done = wait_until(settled, timeout_sec, every=1.0)
+    if done:
+        drill.notes["runs_recovered_at"] = time.monotonic()
+    return {"all_completed": bool(done)}
 
 
 def _note_restart(drill: Drill) -> bool:
@@ -172,25 +149,42 @@ def verify_workers_restarted(timeout_sec: float) -> dict[str, Any]:
 
 def _restart_records(drill: Drill, since: datetime) -> int:
     """The supervisor's worker-restart decisions since the kill, in the platform's own log."""
-    assert drill.home is not None
+    return len(_records(drill, since, DecisionKind.WORKER_RESTART))
+
+
+def _records(drill: Drill, since: datetime, kind: DecisionKind) -> list[Decision]:
+    """The supervisor's decisions of ``kind`` since ``since``, in the platform's own log."""
+    if drill.home is None:
+        raise RuntimeError("worker-dropout needs the platform's home (its decision log)")
     log = DecisionLog(drill.home / "guard" / LOG_FILE)
-    return len(log.read(utc_now() - since, DecisionKind.WORKER_RESTART))
+    return [d for d in log.read(utc_now() - since, kind) if d.who == SUPERVISOR]
 
 
 def verify_all_complete() -> dict[str, Any]:
+    """Every run completed, and the platform proved it rescheduled the dead ones: the
+    supervisor's ``dead-run-rescheduled`` decisions since the kill about the drill's runs (at
+    least one: the drill killed workers that were running runs), each of those runs completed.
+    ``recovery_sec``: from the kill to every run first seen completed (None: never)."""
     drill = current()
     ids = drill.notes["runs"]
     states = wait_completed(drill, ids, 0)
     done = sum(s == "COMPLETED" for s in states.values())
-    rescheduled = drill.notes.get("rescheduled", [])
-    recovery = drill.notes.get("runs_recovered_at", time.monotonic()) - drill.notes["killed_at"]
-    passed = done == len(ids) and bool(rescheduled)
+    decisions = _records(drill, drill.notes["killed_at_utc"], DecisionKind.DEAD_RUN_RESCHEDULED)
+    rescheduled = sorted({str(d.context.get("flow_run_id")) for d in decisions} & set(ids))
+    rerun = sum(states.get(run_id) == "COMPLETED" for run_id in rescheduled)
+    recovered = drill.notes.get("runs_recovered_at")
+    recovery = None if recovered is None else round(recovered - drill.notes["killed_at"], 2)
+    passed = done == len(ids) and bool(rescheduled) and rerun == len(rescheduled)
     return drill.verification(
         "dead-runs-rerun-all-complete",
         passed,
-        f"{len(rescheduled)} run(s) that died with their worker detected and rescheduled; "
-        f"{done} of {len(ids)} runs completed; recovered {recovery:.1f} s after the kill",
+        f"{len(rescheduled)} run(s) that died with their worker rescheduled by the supervisor "
+        f"({len(decisions)} dead-run-rescheduled decision(s) in its 5W1H log since the kill), "
+        f"{rerun} of them completed; {done} of {len(ids)} runs completed; "
+        + ("never all" if recovery is None else f"all {recovery:.1f} s after the kill"),
         rescheduled=len(rescheduled),
+        rescheduled_completed=rerun,
+        reschedule_decisions=len(decisions),
         completed=done,
-        recovery_sec=round(recovery, 2),
+        recovery_sec=recovery,
     )

@@ -1,10 +1,11 @@
 """The 5W1H decision record (seed 002's clarity log) and its durable local log.
 
 Shared machinery: every decision the orchestration guard takes (an alert, a shed run, a breaker
-opening or closing, a cascade stopped, a boot-guard refusal) and every decision the intent
-router takes (an intent routed or rejected, an approval rejected, a quorum reached) is one
-:class:`Decision`: who, what, where, when, why (the reasoning chain), how, and context. It goes
-out as a Prefect event (the concern's step), into the run's artifact, and into
+opening or closing, a cascade stopped, a boot-guard refusal), every decision the intent
+router takes (an intent routed or rejected, an approval rejected, a quorum reached) and every
+one of make run's worker supervisor (a worker restarted, a run that died with it rescheduled)
+is one :class:`Decision`: who, what, where, when, why (the reasoning chain), how, and context.
+It goes out as a Prefect event (the concern's step), into the run's artifact, and into
 :class:`DecisionLog`, a SQLite file under ``$WARDEN_HOME/guard/`` that ``warden guard log``
 reads without importing Prefect. No Prefect import here.
 """
@@ -48,6 +49,7 @@ class DecisionKind(StrEnum):
     APPROVAL_REJECTED = "approval-rejected"  # wrong, foreign or reused proof; unknown approver
     QUORUM_REACHED = "quorum-reached"
     WORKER_RESTART = "worker-restart"  # make run's supervisor restarted a worker that died
+    DEAD_RUN_RESCHEDULED = "dead-run-rescheduled"  # ...and rescheduled a run that died with it
 
 
 class Decision(BaseModel):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from blocks.drills import DrillName, Scale, load_drills_file
@@ -17,6 +19,8 @@ from blocks.errors import ConfigError, ExitCode
 from flows.chaos_drill import chaos_drill
 from tasks.drills.local_platform import LocalPlatform, start_platform, stop_platform
 from tasks.drills.report import DrillResult
+from tasks.platform.dead_runs import WORKER_LABEL
+from tasks.platform.decisions import LOG_FILE, DecisionKind, DecisionLog
 from tasks.platform.engineless import run_engineless
 from tests.conftest import ROOT
 from tests.integration.conftest import using_api
@@ -106,6 +110,19 @@ def test_worker_dropout(platform: LocalPlatform) -> None:
     assert measured(result, "workers-restarted")["workers_recovered_sec"] is not None
     rerun = measured(result, "dead-runs-rerun-all-complete")
     assert rerun["rescheduled"] >= 1 and rerun["recovery_sec"] > 0
+    assert rerun["rescheduled_completed"] == rerun["rescheduled"]
+    # The platform rescheduled them (the drill only waited): its supervisor's 5W1H decisions.
+    log = DecisionLog(platform.home / "guard" / LOG_FILE)
+    decisions = log.read(timedelta(hours=1), DecisionKind.DEAD_RUN_RESCHEDULED)
+    assert len(decisions) == rerun["reschedule_decisions"] >= rerun["rescheduled"]
+    assert {d.who for d in decisions} == {"make-run-supervisor"}
+    assert {d.context["sweep"] for d in decisions} == {"worker-gone"}
+    # Prefect 3.8 labels each run with the worker that took it (the supervisor matches on it).
+    with httpx.Client(base_url=platform.api_url + "/", timeout=30) as client:
+        run = client.get(f"flow_runs/{decisions[0].context['flow_run_id']}").json()
+    assert run["state_type"] == "COMPLETED"
+    assert run["labels"][WORKER_LABEL].startswith("warden-local-worker")
+    assert all(d.context["dead_worker"].startswith("warden-local-worker") for d in decisions)
 
 
 def test_event_storm_on_a_platform_the_drill_starts_itself() -> None:
