@@ -54,8 +54,13 @@ PG_CTL := /usr/lib/postgresql/15/bin/pg_ctl
 $(PG_CTL):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15
 
+# The chaos drills' disposable platform runs Prefect's Redis messaging on Debian's redis-server.
+REDIS_SERVER := /usr/bin/redis-server
+$(REDIS_SERVER):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
+
 # One pytest worker per core; a test file stays on one worker (its module fixtures start once).
-test: $(STAMP) $(PROMETHEUS) $(PG_CTL)
+test: $(STAMP) $(PROMETHEUS) $(PG_CTL) $(REDIS_SERVER)
 	WARDEN_REQUIRE_PROMETHEUS=1 WARDEN_REQUIRE_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider \
 		-n auto --dist loadfile --durations=15
 

@@ -87,9 +87,17 @@ class PlatformDatabase(StrEnum):
     SQLITE = "sqlite"  # the embedded default: stalls under 8 polling workers or a flood
 
 
+class PlatformMessaging(StrEnum):
+    REDIS = "redis"  # Prefect's Redis messaging (prefect-redis) on a redis-server of its own
+    MEMORY = "memory"  # the in-process bus: its 10,000-message queues drop under a storm
+
+
 class PlatformSettings(Strict):
     database: PlatformDatabase = Field(
         PlatformDatabase.POSTGRES, description="the disposable platform's server database"
+    )
+    messaging: PlatformMessaging = Field(
+        PlatformMessaging.REDIS, description="the disposable platform's server event bus"
     )
     workers: int = Field(2, ge=1, le=16, description="process workers of a disposable platform")
     start_timeout_sec: float = Field(180.0, gt=0, le=1800)

@@ -3,19 +3,28 @@ server, the ``warden-process`` pool, its worker supervisor and workers) under an
 port, so a drill never touches the operator's platform.
 
 Run with ``WARDEN_HOME`` and ``WARDEN_PORT`` set (``tasks/drills/local_platform.py`` does):
-``up WORKERS TIMEOUT [DATABASE]`` starts the server, creates the pool, starts the supervisor
-(which starts and keeps the workers) and returns once every worker heartbeats; ``down`` stops
-what ``up`` started, supervisor first (it would restart the workers being stopped).
+``up WORKERS TIMEOUT [DATABASE [MESSAGING]]`` starts the server, creates the pool, starts the
+supervisor (which starts and keeps the workers) and returns once every worker heartbeats;
+``down`` stops what ``up`` started, supervisor first (it would restart the workers being
+stopped).
 
 ``DATABASE`` is ``postgres`` (the default of deployments/drills.yaml) or ``sqlite``. On
 PostgreSQL the server's database is a throwaway cluster made by ``WARDEN_DB=postgres make
 run``'s own code (postgres.py) on a free loopback port, in a temporary folder the ``postgres``
 user can reach (a drill's home may sit under folders closed to it); ``down`` stops the cluster
-and deletes the folder. Exit 2: a setting refused before anything started (PostgreSQL missing).
+and deletes the folder.
+
+``MESSAGING`` is ``redis`` (the default of deployments/drills.yaml) or ``memory``. With
+``redis`` the server's event bus is Prefect's Redis messaging (prefect-redis: a Redis stream
+per topic, read by consumer groups) on a ``redis-server`` of its own, loopback only, nothing
+saved to disk; ``memory`` is Prefect's in-process bus, whose queues hold 10,000 messages and
+drop what a slow consumer has not taken. Exit 2: a setting refused before anything started
+(PostgreSQL or redis-server missing).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sys
@@ -27,16 +36,25 @@ import httpx
 import processes as proc
 from postgres import Cluster
 
-from blocks.errors import WardenError
+from blocks.errors import ConfigError, WardenError
 
 POOL = "warden-process"
 DATABASES = ("postgres", "sqlite")
+MESSAGING = ("redis", "memory")
 PG_FOLDER_FILE = proc.RUN_DIR / "postgres.folder"  # where ``up`` made the cluster
+REDIS_SERVER = Path(os.environ.get("WARDEN_REDIS_SERVER", "/usr/bin/redis-server"))
+REDIS_START_SEC = 30.0
 
 
-def up(workers: int, timeout_sec: float, database: str) -> int:
+def up(workers: int, timeout_sec: float, database: str, messaging: str) -> int:
     deadline = time.monotonic() + timeout_sec
-    server_env = _start_database(database)
+    if messaging == "redis" and not REDIS_SERVER.exists():  # before anything starts
+        raise ConfigError(
+            f"redis-server is not at {REDIS_SERVER}",
+            remediation="apt-get install redis-server (or set WARDEN_REDIS_SERVER to it), or "
+            "set platform.messaging: memory in deployments/drills.yaml",
+        )
+    server_env = _start_database(database) | _start_messaging(messaging)
     proc.start(proc.SERVER, server_env)
     proc.wait_healthy(timeout_sec)
     reply = httpx.post(
@@ -69,6 +87,45 @@ def _start_database(database: str) -> dict[str, str]:
     return {"PREFECT_API_DATABASE_CONNECTION_URL": cluster.url()}
 
 
+def redis_service(port: int) -> proc.Service:
+    argv = [str(REDIS_SERVER), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+            "--appendonly", "no", "--dir", str(proc.RUN_DIR)]  # fmt: skip
+    return proc.Service("redis", argv, marker=b"redis-server")
+
+
+ANY_REDIS = proc.Service("redis", [], marker=b"redis-server")
+
+
+def _start_messaging(messaging: str) -> dict[str, str]:
+    """The server's event bus settings: on Redis, a fresh ``redis-server`` of its own."""
+    if messaging == "memory":
+        return {}
+    port = _free_port()
+    redis = redis_service(port)
+    proc.start(redis)
+    deadline = time.monotonic() + REDIS_START_SEC
+    while not _answers(port):
+        if proc.running_pid(redis) is None or time.monotonic() > deadline:
+            tail = redis.log_file.read_text(errors="replace")[-2000:]
+            raise SystemExit(f"redis-server did not start on 127.0.0.1:{port}:\n{tail}")
+        time.sleep(0.1)
+    return {
+        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_REDIS_MESSAGING_URL": f"redis://127.0.0.1:{port}/0",
+    }
+
+
+def _answers(port: int) -> bool:
+    """Whether a Redis server answers PING on ``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -76,7 +133,7 @@ def _free_port() -> int:
 
 
 def down() -> int:
-    for service in (proc.ANY_SUPERVISOR, *proc.recorded_workers(), proc.SERVER):
+    for service in (proc.ANY_SUPERVISOR, *proc.recorded_workers(), proc.SERVER, ANY_REDIS):
         print(proc.stop(service, grace_sec=5.0), flush=True)
     if PG_FOLDER_FILE.exists():
         folder = Path(PG_FOLDER_FILE.read_text().strip())
@@ -92,11 +149,13 @@ def down() -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["up"]:
         database = sys.argv[4] if len(sys.argv) > 4 else "postgres"
-        if database not in DATABASES:
-            print(f"unknown database {database!r}: use one of {', '.join(DATABASES)}")
+        messaging = sys.argv[5] if len(sys.argv) > 5 else "redis"
+        if database not in DATABASES or messaging not in MESSAGING:
+            print(f"unknown database {database!r} or messaging {messaging!r}: use one of "
+                  f"{', '.join(DATABASES)} and one of {', '.join(MESSAGING)}")  # fmt: skip
             sys.exit(2)
         try:
-            sys.exit(up(int(sys.argv[2]), float(sys.argv[3]), database))
+            sys.exit(up(int(sys.argv[2]), float(sys.argv[3]), database, messaging))
         except WardenError as exc:  # refused before the server started: say what and the fix
             print(f"{type(exc).__name__}: {exc} ({exc.remediation})", flush=True)
             sys.exit(int(exc.code))

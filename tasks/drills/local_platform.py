@@ -1,7 +1,8 @@
 """The disposable platform a drill starts for itself: ``deployments/local/disposable.py`` (make
 run's server, pool, supervisor and workers) on a free loopback port, with its own home under
-``$WARDEN_HOME/drills/platforms/``, its server on a throwaway PostgreSQL cluster (or SQLite, as
-deployments/drills.yaml's ``platform.database`` says); stopped afterwards, whatever happened."""
+``$WARDEN_HOME/drills/platforms/``, its server on a throwaway PostgreSQL cluster (or SQLite) and
+Prefect's Redis messaging (or the in-memory bus), as deployments/drills.yaml's ``platform:``
+says; stopped afterwards, whatever happened."""
 
 from __future__ import annotations
 
@@ -50,24 +51,31 @@ def free_port() -> int:
 
 
 def start_platform(
-    home: Path, workers: int, timeout_sec: float, database: str = "postgres"
+    home: Path,
+    workers: int,
+    timeout_sec: float,
+    database: str = "postgres",
+    messaging: str = "redis",
 ) -> LocalPlatform:
-    """Server (on ``database``) + pool + supervisor with ``workers`` workers, all heartbeating.
+    """Server (on ``database``, its event bus ``messaging``) + pool + supervisor with
+    ``workers`` workers, all heartbeating.
 
-    Raises :class:`ConfigError` when the database cannot be had (PostgreSQL not installed) and
+    Raises :class:`ConfigError` when the database or the bus cannot be had (PostgreSQL or
+    redis-server not installed) and
     :class:`BackendUnavailable` when the platform does not come up; either way it is stopped
     again and nothing of it is left running."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     platform = LocalPlatform(api_url=f"http://127.0.0.1:{port}/api", home=home, port=port)
-    args = ["up", str(workers), str(timeout_sec), database]
+    args = ["up", str(workers), str(timeout_sec), database, messaging]
     done = _script(platform, args, timeout_sec + 90)  # + the cluster's own start limit
     if done.exit_code == 2:
         stop_platform(platform)
         raise ConfigError(
             f"the drill's disposable platform was refused: {done.output.strip()[-1000:]}",
-            remediation="Install PostgreSQL 15 (apt-get install postgresql-15), or set "
-            "platform.database: sqlite in deployments/drills.yaml.",
+            remediation="Install what it names (apt-get install postgresql-15 redis-server), "
+            "or set platform.database: sqlite / platform.messaging: memory in "
+            "deployments/drills.yaml.",
         )
     if done.exit_code != 0:
         stop_platform(platform)

@@ -62,14 +62,15 @@ def open_platform(
         return Target(api_url=api_url, home=Path(home) if home else None, disposable=False)
     workers = sizes.workers if isinstance(sizes, WorkerDropoutSizes) else catalog.platform.workers
     started = time.monotonic()
-    database = catalog.platform.database.value
+    database, messaging = catalog.platform.database.value, catalog.platform.messaging.value
     platform: LocalPlatform = start_platform(
-        folder / "platform", workers, catalog.platform.start_timeout_sec, database
+        folder / "platform", workers, catalog.platform.start_timeout_sec, database, messaging
     )
     run_logger().info(
-        "disposable platform at %s on %s, %d workers, up in %.1f s",
+        "disposable platform at %s on %s with %s messaging, %d workers, up in %.1f s",
         platform.api_url,
         database,
+        messaging,
         workers,
         time.monotonic() - started,
     )

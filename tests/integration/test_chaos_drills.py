@@ -33,8 +33,9 @@ CATALOG = load_drills_file(ROOT / "deployments" / "drills.yaml")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     home = tmp_path_factory.mktemp("drill-platform")
     workers = CATALOG.sizes(DrillName.WORKER_DROPOUT, Scale.CI).workers  # the most any drill needs
+    settings = CATALOG.platform
     started = start_platform(
-        home, workers, CATALOG.platform.start_timeout_sec, CATALOG.platform.database.value
+        home, workers, settings.start_timeout_sec, settings.database.value, settings.messaging.value
     )
     try:
         yield started
@@ -67,19 +68,30 @@ def measured(result: DrillResult, verification: str) -> dict:
     return next(v.measured for v in result.verifications if v.name == verification)
 
 
-def test_the_disposable_platform_runs_on_postgresql(platform: LocalPlatform) -> None:
+def test_the_disposable_platform_runs_on_postgresql_and_redis(platform: LocalPlatform) -> None:
     assert CATALOG.platform.database.value == "postgres"
+    assert CATALOG.platform.messaging.value == "redis"
     assert (platform.home / "run" / "postgres.folder").is_file()  # its throwaway cluster
     assert not (platform.home / "prefect.db").exists()  # no SQLite database was made
+    redis_pid = int((platform.home / "run" / "redis.pid").read_text())
+    server_pid = int((platform.home / "run" / "server.pid").read_text())
+    assert b"redis-server" in Path(f"/proc/{redis_pid}/cmdline").read_bytes()
+    server_env = Path(f"/proc/{server_pid}/environ").read_bytes().split(b"\0")
+    assert b"PREFECT_MESSAGING_BROKER=prefect_redis.messaging" in server_env
 
 
-def test_a_platform_without_postgresql_is_refused_before_anything_starts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("missing", "database", "messaging"),
+    [("WARDEN_PG_BIN", "postgres", "memory"), ("WARDEN_REDIS_SERVER", "sqlite", "redis")],
+    ids=["no-postgresql", "no-redis-server"],
+)
+def test_a_platform_without_its_database_or_bus_is_refused_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str, database: str, messaging: str
 ) -> None:
-    monkeypatch.setenv("WARDEN_PG_BIN", str(tmp_path / "no-postgres"))
+    monkeypatch.setenv(missing, str(tmp_path / "not-installed"))
     home = tmp_path / "platform"
     with pytest.raises(ConfigError) as error:
-        start_platform(home, 1, 60, "postgres")
+        start_platform(home, 1, 60, database, messaging)
     assert error.value.code == ExitCode.USAGE_ERROR
     assert not list((home / "run").glob("*.pid"))  # no server, supervisor or worker was left
 
