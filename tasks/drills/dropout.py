@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from tasks.drills import platform_api as api
-from tasks.drills.activities import run_states, wait_completed
+from tasks.drills.activities import all_completed, run_states, wait_completed
 from tasks.drills.local_platform import worker_pids
 from tasks.drills.world import Drill, current, wait_until
 from tasks.platform.clock import utc_now
@@ -86,8 +86,7 @@ def wait_all_complete(timeout_sec: float) -> dict[str, Any]:
     def settled() -> bool:
         with api.api(drill.api_url) as client:
             _workers_back(drill, client)
-            runs = [r for r in api.runs_tagged(client, drill.tag) if r["id"] in ids]
-        return all(r["state_type"] == "COMPLETED" for r in runs) and len(runs) == len(ids)
+            return all_completed(drill, client, ids)
 
     done = wait_until(settled, timeout_sec, every=1.0)
     if done:
