@@ -13,11 +13,23 @@ from tasks.drills import platform_api as api
 from tasks.drills.activities import ACTIVE, marker_file, workload
 from tasks.drills.world import current, wait_until
 
+# The chain's last run works this long before it completes, as the flow at the end of a real
+# cascade would. The breaker looks once a second: a run past the limit that started and ended
+# between two of its passes would be out of any poller's reach (CI saw a leaf that did nothing
+# complete 0.1 s after it was created, before the breaker's next pass).
+LEAF_WORK_SEC = 30
+
 
 def start_chain(levels: int) -> dict[str, Any]:
     drill = current()
     with api.api(drill.api_url) as client:
-        params = {"mode": "chain", "level": 1, "levels": levels, "marker": marker_file(drill)}
+        params = {
+            "mode": "chain",
+            "level": 1,
+            "levels": levels,
+            "seconds": LEAF_WORK_SEC,  # only the last run waits it: the others wait their child
+            "marker": marker_file(drill),
+        }
         root = api.create_run(client, workload(drill, client), params, [drill.tag])
     drill.notes["chain_root"] = root
     return {"root": root, "levels": levels}

@@ -1,12 +1,12 @@
-"""The five chaos drills at CI scale against real platforms: one disposable platform for the
-module (started by the drills' own code: a real Prefect server, the worker supervisor and its
-process workers), the drills pointed at it with ``api_url``; and one drill that starts (and
-stops) its own platform. Each must come back ``ok``: steady state held before and after, every
-verification passed, journal ``completed``."""
+"""The chaos drills at CI scale against one real disposable platform for the module (started
+by the drills' own code: a real Prefect server on PostgreSQL and Redis, the worker supervisor
+and its process workers), the drills pointed at it with ``api_url``. The storm, on a platform
+of its own, is in test_chaos_drill_storm.py (xdist runs the two files side by side). Each must
+come back ``ok``: steady state held before and after, every verification passed, journal
+``completed``."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,19 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from blocks.drills import DrillName, Scale, load_drills_file
-from blocks.errors import ConfigError, ExitCode
-from flows.chaos_drill import chaos_drill
+from blocks.drills import DrillName, Scale
 from tasks.drills.local_platform import LocalPlatform, start_platform, stop_platform
-from tasks.drills.report import DrillResult
 from tasks.platform.dead_runs import WORKER_LABEL
 from tasks.platform.decisions import LOG_FILE, DecisionKind, DecisionLog
-from tasks.platform.engineless import run_engineless
-from tests.conftest import ROOT
-from tests.integration.conftest import using_api
+from tests.integration.drills_support import CATALOG, drill, measured
 
 pytestmark = pytest.mark.integration
-CATALOG = load_drills_file(ROOT / "deployments" / "drills.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -43,31 +37,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
         stop_platform(started)
 
 
-def drill(name: str, platform: LocalPlatform | None = None, engine: bool = False) -> DrillResult:
-    """The chaos-drill flow: engine-less (no Prefect API of its own to record on), or with
-    ``engine`` a Prefect flow run recorded on the drilled platform's own API."""
-    parameters = {"drill": name, "scale": "ci"}
-    if platform is not None:
-        parameters |= {"api_url": platform.api_url, "platform_home": str(platform.home)}
-    with using_api(platform.api_url if platform else "http://127.0.0.1:9/api"):
-        if engine:
-            final = chaos_drill(**parameters, return_state=True)
-            state, result = final.name, final.result(raise_on_failure=False)
-        else:
-            state, result = run_engineless(chaos_drill, parameters)
-    assert isinstance(result, DrillResult), result
-    failed = [v for v in result.verifications if not v.passed]
-    assert result.ok, (state, result.status, result.error, failed, result.readiness)
-    assert state == "Completed"
-    journal = json.loads(Path(result.journal_file).read_text())
-    assert journal["status"] == "completed" and journal["deviated"] is False
-    return result
-
-
-def measured(result: DrillResult, verification: str) -> dict:
-    return next(v.measured for v in result.verifications if v.name == verification)
-
-
 def test_the_disposable_platform_runs_on_postgresql_and_redis(platform: LocalPlatform) -> None:
     assert CATALOG.platform.database.value == "postgres"
     assert CATALOG.platform.messaging.value == "redis"
@@ -78,22 +47,6 @@ def test_the_disposable_platform_runs_on_postgresql_and_redis(platform: LocalPla
     assert b"redis-server" in Path(f"/proc/{redis_pid}/cmdline").read_bytes()
     server_env = Path(f"/proc/{server_pid}/environ").read_bytes().split(b"\0")
     assert b"PREFECT_MESSAGING_BROKER=prefect_redis.messaging" in server_env
-
-
-@pytest.mark.parametrize(
-    ("missing", "database", "messaging"),
-    [("WARDEN_PG_BIN", "postgres", "memory"), ("WARDEN_REDIS_SERVER", "sqlite", "redis")],
-    ids=["no-postgresql", "no-redis-server"],
-)
-def test_a_platform_without_its_database_or_bus_is_refused_before_anything_starts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str, database: str, messaging: str
-) -> None:
-    monkeypatch.setenv(missing, str(tmp_path / "not-installed"))
-    home = tmp_path / "platform"
-    with pytest.raises(ConfigError) as error:
-        start_platform(home, 1, 60, database, messaging)
-    assert error.value.code == ExitCode.USAGE_ERROR
-    assert not list((home / "run").glob("*.pid"))  # no server, supervisor or worker was left
 
 
 def test_scheduler_pause_as_a_prefect_flow_run(platform: LocalPlatform) -> None:
@@ -135,10 +88,3 @@ def test_worker_dropout(platform: LocalPlatform) -> None:
     assert run["state_type"] == "COMPLETED"
     assert run["labels"][WORKER_LABEL].startswith("warden-local-worker")
     assert all(d.context["dead_worker"].startswith("warden-local-worker") for d in decisions)
-
-
-def test_event_storm_on_a_platform_the_drill_starts_itself() -> None:
-    result = drill("event-storm")
-    assert result.disposable and not result.api_url.endswith(":4200/api")
-    lost = measured(result, "no-event-lost")
-    assert lost["sent"] == lost["stored"] + lost["spooled"] > 0

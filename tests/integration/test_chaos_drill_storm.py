@@ -1,0 +1,38 @@
+"""The chaos drills that start (and stop) their own platform: the event storm at CI scale,
+and the refusals before a platform starts. Beside test_chaos_drills.py (its shared platform),
+so that xdist runs the two files on two workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from blocks.errors import ConfigError, ExitCode
+from tasks.drills.local_platform import start_platform
+from tests.integration.drills_support import drill, measured
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("missing", "database", "messaging"),
+    [("WARDEN_PG_BIN", "postgres", "memory"), ("WARDEN_REDIS_SERVER", "sqlite", "redis")],
+    ids=["no-postgresql", "no-redis-server"],
+)
+def test_a_platform_without_its_database_or_bus_is_refused_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str, database: str, messaging: str
+) -> None:
+    monkeypatch.setenv(missing, str(tmp_path / "not-installed"))
+    home = tmp_path / "platform"
+    with pytest.raises(ConfigError) as error:
+        start_platform(home, 1, 60, database, messaging)
+    assert error.value.code == ExitCode.USAGE_ERROR
+    assert not list((home / "run").glob("*.pid"))  # no server, supervisor or worker was left
+
+
+def test_event_storm_on_a_platform_the_drill_starts_itself() -> None:
+    result = drill("event-storm")
+    assert result.disposable and not result.api_url.endswith(":4200/api")
+    lost = measured(result, "no-event-lost")
+    assert lost["sent"] == lost["stored"] + lost["spooled"] > 0
