@@ -99,14 +99,6 @@ def _count_increments() -> dict:
     return seen
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
@@ -201,6 +193,8 @@ def _slot_figures(way: str, records: list[dict]) -> dict:
 
 
 def run_one(db: str, runs: int) -> dict:
+    from tasks.platform.processes import free_port
+
     folder = Path(tempfile.mkdtemp(prefix=f"warden-bench-{db}-"))
     folder.chmod(0o755)  # the postgres user must reach its cluster under it
     home = folder / ".warden"
@@ -208,12 +202,12 @@ def run_one(db: str, runs: int) -> dict:
         **os.environ,
         "WARDEN_HOME": str(home),
         "WARDEN_DB": db,
-        "WARDEN_PORT": str(_free_port()),
-        "WARDEN_DEMO_LLM_PORT": str(_free_port()),
+        "WARDEN_PORT": str(free_port()),
+        "WARDEN_DEMO_LLM_PORT": str(free_port()),
         "WARDEN_WORKERS": "1",
     }
     if db == "postgres":
-        env["WARDEN_PG_PORT"] = str(_free_port())
+        env["WARDEN_PG_PORT"] = str(free_port())
     for name in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "WARDEN_AUTH_FILE"):
         env.pop(name, None)
     python = [sys.executable]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tasks.platform.processes import free_port  # noqa: F401  (tests import it from here)
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -60,11 +61,3 @@ def host_port(server: ThreadingHTTPServer) -> str:
 def closed_port_url() -> str:
     """An http URL on a loopback port nothing listens on: connecting is refused."""
     return f"http://127.0.0.1:{free_port()}"
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now (bound, then released): a closed port for
-    connection-refused tests, or a port for a server started later."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

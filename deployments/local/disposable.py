@@ -37,6 +37,7 @@ import processes as proc
 from postgres import Cluster
 
 from blocks.errors import ConfigError, WardenError
+from tasks.platform.processes import free_port
 
 POOL = "warden-process"
 DATABASES = ("postgres", "sqlite")
@@ -82,7 +83,7 @@ def _start_database(database: str) -> dict[str, str]:
     folder.chmod(0o755)  # the postgres user must reach its data folder
     proc.RUN_DIR.mkdir(parents=True, exist_ok=True)
     PG_FOLDER_FILE.write_text(str(folder))  # before the cluster: down() finds it whatever happens
-    cluster = Cluster(folder, _free_port())
+    cluster = Cluster(folder, free_port())
     print(cluster.up(), flush=True)
     return {"PREFECT_API_DATABASE_CONNECTION_URL": cluster.url()}
 
@@ -100,7 +101,7 @@ def _start_messaging(messaging: str) -> dict[str, str]:
     """The server's event bus settings: on Redis, a fresh ``redis-server`` of its own."""
     if messaging == "memory":
         return {}
-    port = _free_port()
+    port = free_port()
     redis = redis_service(port)
     proc.start(redis)
     deadline = time.monotonic() + REDIS_START_SEC
@@ -124,12 +125,6 @@ def _answers(port: int) -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def down() -> int:

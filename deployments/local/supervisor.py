@@ -24,7 +24,6 @@ import os
 import socket
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,6 +39,7 @@ from tasks.platform.dead_runs import (
     state_id,
 )
 from tasks.platform.decisions import Decision, DecisionKind, DecisionLog
+from tasks.platform.processes import process_started
 
 WHO = "make-run-supervisor"
 POOL = "warden-process"
@@ -88,19 +88,6 @@ def reschedule_decision(dead: DeadRun) -> Decision:
             "sweep": "supervisor-start" if sweep.dead_worker is None else "worker-gone",
         },
     )
-
-
-def process_started(pid: int) -> datetime | None:
-    """When the live process ``pid`` started (from /proc); None when it is gone or a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, IndexError, ValueError):
-        return None
-    if stat[0] == "Z":
-        return None
-    ago = uptime - int(stat[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start, in ticks
-    return utc_now() - timedelta(seconds=ago)
 
 
 def prefect_name(service: proc.Service) -> str:

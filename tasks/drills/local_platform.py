@@ -7,13 +7,12 @@ says; stopped afterwards, whatever happened."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from blocks.errors import BackendUnavailable, ConfigError
-from tasks.platform.processes import run_command
+from tasks.platform.processes import free_port, process_started, run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deployments" / "local" / "disposable.py"
@@ -44,12 +43,6 @@ class LocalPlatform:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_platform(
     home: Path,
     workers: int,
@@ -61,9 +54,8 @@ def start_platform(
     ``workers`` workers, all heartbeating.
 
     Raises :class:`ConfigError` when the database or the bus cannot be had (PostgreSQL or
-    redis-server not installed) and
-    :class:`BackendUnavailable` when the platform does not come up; either way it is stopped
-    again and nothing of it is left running."""
+    redis-server not installed) and :class:`BackendUnavailable` when the platform does not
+    come up; either way it is stopped again and nothing of it is left running."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     platform = LocalPlatform(api_url=f"http://127.0.0.1:{port}/api", home=home, port=port)
@@ -108,24 +100,6 @@ def worker_pids(home: Path) -> dict[str, int]:
             pid = int(pid_file.read_text().strip())
         except (OSError, ValueError):
             continue
-        if pid_alive(pid):
+        if process_started(pid) is not None:  # alive, not a zombie
             found[pid_file.stem] = pid
     return found
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

@@ -11,12 +11,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from tasks.platform.clock import utc_now
 
 TERM_GRACE_SEC = 1.0  # between SIGTERM and SIGKILL of the process group
 DRAIN_SEC = 2.0  # how long to read what is left in the pipe after the kill
@@ -195,3 +199,25 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
     """Send ``sig`` to the process group; a group that is gone already is not an error."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def process_started(pid: int) -> datetime | None:
+    """When the live process ``pid`` started (from /proc, any user's); None when it is gone or
+    a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    if stat[0] == "Z":
+        return None
+    ago = uptime - int(stat[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start, in ticks
+    return utc_now() - timedelta(seconds=ago)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (bound, then released): a closed port for
+    connection-refused tests, or a port for a server started later."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
