@@ -22,10 +22,14 @@ $(UV):
 
 # Installs exactly the lock (every transitive pin, hash-checked): no resolution happens here.
 # A lock older than pyproject.toml's dependencies stops the install with a message.
+# Compiled to bytecode once here: every server, worker, flow run and CLI process would
+# otherwise compile what it imports again (Prefect's import: 1.97 s -> 1.17 s), and never keep
+# it where PYTHONDONTWRITEBYTECODE is set (this CI machine sets it).
 $(STAMP): pyproject.toml $(LOCK) | $(UV)
 	$(PYTHON) deployments/local/lockfile.py check
-	$(UV) pip sync -q --require-hashes $(LOCK)
+	$(UV) pip sync -q --require-hashes --compile-bytecode $(LOCK)
 	$(UV) pip install -q --no-deps -e .
+	$(PY) -m compileall -q -j 0 blocks cli flows tasks deployments/local
 	$(UV) pip check -q
 	touch $(STAMP)
 

@@ -100,6 +100,9 @@ class PlatformSettings(Strict):
         PlatformMessaging.REDIS, description="the disposable platform's server event bus"
     )
     workers: int = Field(2, ge=1, le=16, description="process workers of a disposable platform")
+    worker_limit: int = Field(
+        16, ge=1, le=256, description="flow runs in flight per worker (prefect worker --limit)"
+    )
     start_timeout_sec: float = Field(180.0, gt=0, le=1800)
     recovery_sec: float = Field(90.0, gt=0, le=3600, description="ready again after the method")
 

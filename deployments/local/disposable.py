@@ -3,8 +3,9 @@ server, the ``warden-process`` pool, its worker supervisor and workers) under an
 port, so a drill never touches the operator's platform.
 
 Run with ``WARDEN_HOME`` and ``WARDEN_PORT`` set (``tasks/drills/local_platform.py`` does):
-``up WORKERS TIMEOUT [DATABASE [MESSAGING]]`` starts the server, creates the pool, starts the
-supervisor (which starts and keeps the workers) and returns once every worker heartbeats;
+``up WORKERS TIMEOUT DATABASE MESSAGING WORKER_LIMIT`` starts the server, creates the pool,
+starts the supervisor (which starts and keeps the workers, each running at most WORKER_LIMIT
+flow runs at once) and returns once every worker heartbeats;
 ``down`` stops what ``up`` started, supervisor first (it would restart the workers being
 stopped).
 
@@ -18,8 +19,16 @@ and deletes the folder.
 ``redis`` the server's event bus is Prefect's Redis messaging (prefect-redis: a Redis stream
 per topic, read by consumer groups) on a ``redis-server`` of its own, loopback only, nothing
 saved to disk; ``memory`` is Prefect's in-process bus, whose queues hold 10,000 messages and
-drop what a slow consumer has not taken. Exit 2: a setting refused before anything started
-(PostgreSQL or redis-server missing).
+drop what a slow consumer has not taken.
+
+On PostgreSQL with Redis the server runs in Prefect's scaled self-hosted layout: the API
+(``--no-services``) and its background services (``prefect server services start``) as two
+processes, Redis also holding causal ordering, concurrency leases and the services' Docket
+queue. Under a flood the services mark thousands of runs Late and persist their events; in one
+process that work took the core the API serves the workers from.
+
+Exit 2: a setting refused before anything started (PostgreSQL or redis-server missing, or a
+bad argument).
 """
 
 from __future__ import annotations
@@ -47,7 +56,8 @@ REDIS_SERVER = Path(os.environ.get("WARDEN_REDIS_SERVER", "/usr/bin/redis-server
 REDIS_START_SEC = 30.0
 
 
-def up(workers: int, timeout_sec: float, database: str, messaging: str) -> int:
+def up(workers: int, timeout_sec: float, database: str, messaging: str, limit: int) -> int:
+    os.environ[proc.WORKER_LIMIT_ENV] = str(limit)  # the supervisor starts the workers with it
     deadline = time.monotonic() + timeout_sec
     if messaging == "redis" and not REDIS_SERVER.exists():  # before anything starts
         raise ConfigError(
@@ -56,8 +66,13 @@ def up(workers: int, timeout_sec: float, database: str, messaging: str) -> int:
             "set platform.messaging: memory in deployments/drills.yaml",
         )
     server_env = _start_database(database) | _start_messaging(messaging)
-    proc.start(proc.SERVER, server_env)
-    proc.wait_healthy(timeout_sec)
+    split = (
+        database == "postgres" and messaging == "redis" and not os.environ.get("WARDEN_ONE_PROCESS")
+    )
+    proc.start(API_ONLY if split else proc.SERVER, server_env)
+    proc.wait_healthy(timeout_sec)  # the API has migrated the database: the services may start
+    if split:
+        proc.start(SERVICES, server_env)
     reply = httpx.post(
         f"{proc.API_URL}/work_pools/", json={"name": POOL, "type": "process"}, timeout=30
     )
@@ -95,6 +110,8 @@ def redis_service(port: int) -> proc.Service:
 
 
 ANY_REDIS = proc.Service("redis", [], marker=b"redis-server")
+API_ONLY = proc.Service(proc.SERVER.name, [*proc.SERVER.argv, "--no-services"])
+SERVICES = proc.Service("services", ["prefect", "server", "services", "start"])
 
 
 def _start_messaging(messaging: str) -> dict[str, str]:
@@ -114,6 +131,9 @@ def _start_messaging(messaging: str) -> dict[str, str]:
         "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
         "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
         "PREFECT_REDIS_MESSAGING_URL": f"redis://127.0.0.1:{port}/0",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_SERVER_DOCKET_URL": f"redis://127.0.0.1:{port}/1",
     }
 
 
@@ -128,7 +148,13 @@ def _answers(port: int) -> bool:
 
 
 def down() -> int:
-    for service in (proc.ANY_SUPERVISOR, *proc.recorded_workers(), proc.SERVER, ANY_REDIS):
+    for service in (
+        proc.ANY_SUPERVISOR,
+        *proc.recorded_workers(),
+        SERVICES,
+        proc.SERVER,
+        ANY_REDIS,
+    ):
         print(proc.stop(service, grace_sec=5.0), flush=True)
     if PG_FOLDER_FILE.exists():
         folder = Path(PG_FOLDER_FILE.read_text().strip())
@@ -143,14 +169,17 @@ def down() -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["up"]:
-        database = sys.argv[4] if len(sys.argv) > 4 else "postgres"
-        messaging = sys.argv[5] if len(sys.argv) > 5 else "redis"
-        if database not in DATABASES or messaging not in MESSAGING:
-            print(f"unknown database {database!r} or messaging {messaging!r}: use one of "
-                  f"{', '.join(DATABASES)} and one of {', '.join(MESSAGING)}")  # fmt: skip
+        try:
+            workers, timeout, database, messaging, limit = sys.argv[2:]
+            if database not in DATABASES or messaging not in MESSAGING or int(limit) < 1:
+                raise ValueError(database, messaging, limit)
+        except ValueError:
+            print(f"usage: up WORKERS TIMEOUT_SEC DATABASE MESSAGING WORKER_LIMIT, with DATABASE "
+                  f"one of {', '.join(DATABASES)}, MESSAGING one of {', '.join(MESSAGING)} and "
+                  f"WORKER_LIMIT at least 1; got {sys.argv[2:]}")  # fmt: skip
             sys.exit(2)
         try:
-            sys.exit(up(int(sys.argv[2]), float(sys.argv[3]), database, messaging))
+            sys.exit(up(int(workers), float(timeout), database, messaging, int(limit)))
         except WardenError as exc:  # refused before the server started: say what and the fix
             print(f"{type(exc).__name__}: {exc} ({exc.remediation})", flush=True)
             sys.exit(int(exc.code))

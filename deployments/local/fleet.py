@@ -5,6 +5,8 @@ names the setting and the fix, and nothing has been started or changed yet.
 - ``WARDEN_DB``: ``sqlite`` (the embedded default) or ``postgres`` (the fleet setup: a
   PostgreSQL cluster under ``$WARDEN_HOME/postgres``, and basic auth on the API).
 - ``WARDEN_WORKERS``: how many process workers ``make run`` keeps alive (default 1).
+- ``WARDEN_WORKER_LIMIT``: at most this many flow runs in flight per worker (``prefect worker
+  start --limit``; default: no limit), for the workers make run starts (processes.worker).
 - ``WARDEN_PG_PORT``: the cluster's loopback port (default 5433: 5432 is left to a system one).
 - ``WARDEN_AUTH_FILE``: the ``user:password`` file for basic auth (default
   ``$WARDEN_HOME/auth``, created with mode 0600); setting it turns auth on for SQLite too.
@@ -24,6 +26,7 @@ from blocks.errors import ConfigError
 
 DATABASES = ("sqlite", "postgres")
 MAX_WORKERS = 16
+MAX_WORKER_LIMIT = 256
 DEFAULT_PG_PORT = 5433
 AUTH_USER = "warden"
 
@@ -32,6 +35,7 @@ AUTH_USER = "warden"
 class FleetSettings:
     db: str
     workers: int
+    worker_limit: int | None  # None: Prefect's default, no limit
     pg_port: int
     auth_file: Path | None  # None: no basic auth (the embedded default, loopback only)
 
@@ -49,6 +53,7 @@ def read_settings(env: Mapping[str, str], home: Path) -> FleetSettings:
             remediation=f"set WARDEN_DB to one of {', '.join(DATABASES)} (or leave it unset)",
         )
     workers = _int_setting(env, "WARDEN_WORKERS", 1, 1, MAX_WORKERS)
+    worker_limit = _int_setting(env, "WARDEN_WORKER_LIMIT", None, 1, MAX_WORKER_LIMIT)
     pg_port = _int_setting(env, "WARDEN_PG_PORT", DEFAULT_PG_PORT, 1024, 65535)
     if db != "postgres" and env.get("WARDEN_PG_PORT", "").strip():
         raise ConfigError(
@@ -59,10 +64,18 @@ def read_settings(env: Mapping[str, str], home: Path) -> FleetSettings:
     auth_file = Path(named).expanduser().resolve() if named else None
     if auth_file is None and db == "postgres":
         auth_file = home / "auth"
-    return FleetSettings(db=db, workers=workers, pg_port=pg_port, auth_file=auth_file)
+    return FleetSettings(
+        db=db,
+        workers=workers,
+        worker_limit=worker_limit,
+        pg_port=pg_port,
+        auth_file=auth_file,
+    )
 
 
-def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _int_setting(
+    env: Mapping[str, str], name: str, default: int | None, low: int, high: int
+) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -73,7 +86,8 @@ def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high
     if not low <= value <= high:
         raise ConfigError(
             f"{name}={raw!r} is not a whole number from {low} to {high}",
-            remediation=f"set {name} to a number from {low} to {high} (or unset it: {default})",
+            remediation=f"set {name} to a number from {low} to {high} (or unset it: "
+            f"{'no limit' if default is None else default})",
         )
     return value
 

@@ -71,14 +71,21 @@ def platform_env(auth_string: str | None = None) -> dict[str, str]:
 SERVER = Service("server", ["prefect", "server", "start", "--host", HOST, "--port", str(PORT)])
 
 
+# At most this many runs in flight per worker (fleet.py checks it): a process worker with no
+# limit claims every due run a poll returns (up to 200) and submits them all at once.
+WORKER_LIMIT_ENV = "WARDEN_WORKER_LIMIT"
+
+
 def worker(number: int) -> Service:
-    """The ``number``-th local worker (1-based) of the process pool; the first is ``worker``."""
+    """The ``number``-th local worker (1-based) of the process pool; the first is ``worker``.
+    With ``WARDEN_WORKER_LIMIT`` set, it runs at most that many flow runs at once."""
     suffix = "" if number == 1 else f"-{number}"
+    limit = os.environ.get(WORKER_LIMIT_ENV, "").strip()
     return Service(
         f"worker{suffix}",
         [
             "prefect", "worker", "start", "--pool", "warden-process",
-            "--name", f"warden-local-worker{suffix}",
+            "--name", f"warden-local-worker{suffix}", *(["--limit", limit] if limit else []),
         ],
     )  # fmt: skip
 

@@ -96,7 +96,5 @@ def cancel_drill_runs() -> dict[str, Any]:
     """Rollback: cancel every run of this drill that has not ended (nothing is left queued)."""
     drill = current()
     with api.api(drill.api_url) as client:
-        active = [r["id"] for r in api.runs_tagged(client, drill.tag) if r["state_type"] in ACTIVE]
-        for run_id in active:
-            api.set_run_state(client, run_id, "CANCELLED", f"drill {drill.name} clean-up")
-    return {"cancelled": len(active)}
+        cancelled = api.cancel_tagged(client, drill.tag, ACTIVE, f"drill {drill.name} clean-up")
+    return {"cancelled": cancelled}

@@ -110,16 +110,20 @@ def verify_processed(timeout_sec: float) -> dict[str, Any]:
     answers = drill.notes.get("flood") or []
     valid = [a for a in answers if a["expect"] is None]
     routed = [a["run"] for a in valid if a["approved"] and a["run"]]
+    waited = time.monotonic()
     states = wait_completed(drill, routed, timeout_sec) if routed else {}
+    took = time.monotonic() - waited
     done = [i for i, s in states.items() if s == "COMPLETED"]
     passed = bool(valid) and len(routed) == len(valid) and len(done) == len(valid)
     return drill.verification(
         "valid-routed-and-processed",
         passed,
-        f"{len(routed)} of {len(valid)} valid intents routed, {len(done)} of their runs completed",
+        f"{len(routed)} of {len(valid)} valid intents routed, {len(done)} of their runs "
+        f"completed; the last {took:.1f} s after the routing ended",
         valid=len(valid),
         routed=len(routed),
         completed=len(done),
+        after_routing_sec=round(took, 1),
     )
 
 

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from blocks.drills import PlatformSettings
 from blocks.errors import BackendUnavailable, ConfigError
 from tasks.platform.processes import free_port, process_started, run_command
 
@@ -43,15 +44,10 @@ class LocalPlatform:
         )
 
 
-def start_platform(
-    home: Path,
-    workers: int,
-    timeout_sec: float,
-    database: str = "postgres",
-    messaging: str = "redis",
-) -> LocalPlatform:
-    """Server (on ``database``, its event bus ``messaging``) + pool + supervisor with
-    ``workers`` workers, all heartbeating.
+def start_platform(home: Path, workers: int, settings: PlatformSettings) -> LocalPlatform:
+    """Server (on ``settings.database``, its event bus ``settings.messaging``) + pool +
+    supervisor with ``workers`` workers (each running at most ``settings.worker_limit`` runs at
+    once), all heartbeating within ``settings.start_timeout_sec``.
 
     Raises :class:`ConfigError` when the database or the bus cannot be had (PostgreSQL or
     redis-server not installed) and :class:`BackendUnavailable` when the platform does not
@@ -59,7 +55,9 @@ def start_platform(
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     platform = LocalPlatform(api_url=f"http://127.0.0.1:{port}/api", home=home, port=port)
-    args = ["up", str(workers), str(timeout_sec), database, messaging]
+    timeout_sec = settings.start_timeout_sec
+    args = ["up", str(workers), str(timeout_sec), settings.database.value,
+            settings.messaging.value, str(settings.worker_limit)]  # fmt: skip
     done = _script(platform, args, timeout_sec + 90)  # + the cluster's own start limit
     if done.exit_code == 2:
         stop_platform(platform)

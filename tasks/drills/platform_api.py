@@ -150,14 +150,21 @@ def count_tagged(client: httpx.Client, tag: str, state_type: str) -> int:
     return int(_json(client.post("flow_runs/count", json=body)))
 
 
-def set_run_state(
-    client: httpx.Client, run_id: str, kind: str, message: str, name: str | None = None
-) -> bool:
-    state = {"type": kind, "message": message} | ({"name": name} if name else {})
-    reply = _json(
-        client.post(f"flow_runs/{run_id}/set_state", json={"state": state, "force": True})
-    )
-    return reply["status"] == "ACCEPT"
+def cancel_tagged(client: httpx.Client, tag: str, state_types: set[str], message: str) -> int:
+    """Cancel every run carrying ``tag`` in one of ``state_types``, the server's bulk limit (50)
+    a request; how many were cancelled. Stops when a request cancels none (nothing left)."""
+    body = {
+        "flow_runs": {"tags": {"all_": [tag]}, "state": {"type": {"any_": sorted(state_types)}}},
+        "state": {"type": "CANCELLED", "message": message},
+        "force": True,
+    }
+    cancelled = 0
+    while True:
+        results = _json(client.post("flow_runs/bulk_set_state", json=body))["results"]
+        accepted = sum(r["status"] == "ACCEPT" for r in results)
+        cancelled += accepted
+        if not accepted:
+            return cancelled
 
 
 def set_pool_paused(client: httpx.Client, pool: str, paused: bool) -> None:

@@ -63,9 +63,7 @@ def open_platform(
     workers = sizes.workers if isinstance(sizes, WorkerDropoutSizes) else catalog.platform.workers
     started = time.monotonic()
     database, messaging = catalog.platform.database.value, catalog.platform.messaging.value
-    platform: LocalPlatform = start_platform(
-        folder / "platform", workers, catalog.platform.start_timeout_sec, database, messaging
-    )
+    platform: LocalPlatform = start_platform(folder / "platform", workers, catalog.platform)
     run_logger().info(
         "disposable platform at %s on %s with %s messaging, %d workers, up in %.1f s",
         platform.api_url,

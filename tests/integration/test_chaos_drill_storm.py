@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from blocks.drills import PlatformSettings
 from blocks.errors import ConfigError, ExitCode
 from tasks.drills.local_platform import start_platform
-from tests.integration.drills_support import drill, measured
+from tests.integration.drills_support import CATALOG, drill, measured
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +26,11 @@ def test_a_platform_without_its_database_or_bus_is_refused_before_anything_start
 ) -> None:
     monkeypatch.setenv(missing, str(tmp_path / "not-installed"))
     home = tmp_path / "platform"
+    asked = {"start_timeout_sec": 60, "database": database, "messaging": messaging}
     with pytest.raises(ConfigError) as error:
-        start_platform(home, 1, 60, database, messaging)
+        start_platform(
+            home, 1, PlatformSettings.model_validate(CATALOG.platform.model_dump() | asked)
+        )
     assert error.value.code == ExitCode.USAGE_ERROR
     assert not list((home / "run").glob("*.pid"))  # no server, supervisor or worker was left
 

@@ -27,10 +27,7 @@ pytestmark = pytest.mark.integration
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     home = tmp_path_factory.mktemp("drill-platform")
     workers = CATALOG.sizes(DrillName.WORKER_DROPOUT, Scale.CI).workers  # the most any drill needs
-    settings = CATALOG.platform
-    started = start_platform(
-        home, workers, settings.start_timeout_sec, settings.database.value, settings.messaging.value
-    )
+    started = start_platform(home, workers, CATALOG.platform)
     try:
         yield started
     finally:
@@ -47,6 +44,16 @@ def test_the_disposable_platform_runs_on_postgresql_and_redis(platform: LocalPla
     assert b"redis-server" in Path(f"/proc/{redis_pid}/cmdline").read_bytes()
     server_env = Path(f"/proc/{server_pid}/environ").read_bytes().split(b"\0")
     assert b"PREFECT_MESSAGING_BROKER=prefect_redis.messaging" in server_env
+    # Prefect's scaled layout: the API without its services, the services in their own process
+    assert "--no-services" in _argv(server_pid)
+    services = _argv(int((platform.home / "run" / "services.pid").read_text()))
+    assert services[-3:] == ["server", "services", "start"]
+    worker = _argv(int((platform.home / "run" / "worker.pid").read_text()))
+    assert worker[worker.index("--limit") + 1] == str(CATALOG.platform.worker_limit)
+
+
+def _argv(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
 
 
 def test_scheduler_pause_as_a_prefect_flow_run(platform: LocalPlatform) -> None:

@@ -35,6 +35,12 @@ postgres = _load("postgres")
 def test_the_default_is_sqlite_one_worker_no_auth(tmp_path: Path) -> None:
     settings = fleet.read_settings({}, tmp_path)
     assert (settings.db, settings.workers, settings.auth) == ("sqlite", 1, False)
+    assert settings.worker_limit is None  # Prefect's default: no limit
+
+
+def test_a_worker_limit_is_read(tmp_path: Path) -> None:
+    settings = fleet.read_settings({"WARDEN_WORKER_LIMIT": "8"}, tmp_path)
+    assert settings.worker_limit == 8
 
 
 def test_postgres_is_the_fleet_setup_with_auth_from_a_file_under_home(tmp_path: Path) -> None:
@@ -55,6 +61,8 @@ def test_an_auth_file_named_turns_auth_on_for_sqlite_too(tmp_path: Path) -> None
         {"WARDEN_WORKERS": "0"},
         {"WARDEN_WORKERS": "two"},
         {"WARDEN_WORKERS": "99"},
+        {"WARDEN_WORKER_LIMIT": "0"},
+        {"WARDEN_WORKER_LIMIT": "lots"},
         {"WARDEN_DB": "postgres", "WARDEN_PG_PORT": "80"},
         {"WARDEN_PG_PORT": "5433"},  # accepted but would do nothing on SQLite: refused
     ],
