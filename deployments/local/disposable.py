@@ -66,9 +66,7 @@ def up(workers: int, timeout_sec: float, database: str, messaging: str, limit: i
             "set platform.messaging: memory in deployments/drills.yaml",
         )
     server_env = _start_database(database) | _start_messaging(messaging)
-    split = (
-        database == "postgres" and messaging == "redis" and not os.environ.get("WARDEN_ONE_PROCESS")
-    )
+    split = database == "postgres" and messaging == "redis"  # what Prefect's layout needs
     proc.start(API_ONLY if split else proc.SERVER, server_env)
     proc.wait_healthy(timeout_sec)  # the API has migrated the database: the services may start
     if split:
