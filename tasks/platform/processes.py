@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -215,9 +216,30 @@ def process_started(pid: int) -> datetime | None:
     return utc_now() - timedelta(seconds=ago)
 
 
+# Ports handed out below the kernel's ephemeral range: a port the kernel picks for ``bind(0)``
+# comes from the same range it gives every outgoing connection its local port from, so under
+# load (a flood's thousands of connections) a client could take it before the server binds it:
+# CI saw "Port … is already in use" from a test's Prefect server.
+PORTS_FROM = 10_000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now (bound, then released): a closed port for
-    connection-refused tests, or a port for a server started later."""
-    with socket.socket() as probe:
+    connection-refused tests, or a port for a server started later. Picked at random below the
+    ephemeral range, where no outgoing connection is given a port."""
+    try:
+        below = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        below = 32_768  # Linux's default range starts here
+    for _ in range(200):
+        port = random.randrange(PORTS_FROM, below)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # taken: try another
+                continue
+            return port
+    with socket.socket() as probe:  # the low range is full: let the kernel pick
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

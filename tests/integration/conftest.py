@@ -116,7 +116,10 @@ class LocalPrefect:
     def _worker_seen(self, pool: str, name: str) -> bool:
         process = self.workers[name]
         assert process.poll() is None, (self.home / f"worker-{name}.log").read_text()
-        reply = httpx.post(f"{self.url}/work_pools/{pool}/workers/filter", json={}, timeout=10)
+        try:
+            reply = httpx.post(f"{self.url}/work_pools/{pool}/workers/filter", json={}, timeout=10)
+        except httpx.TimeoutException:  # a loaded server (SQLite locked): not seen yet, ask again
+            return False
         return reply.status_code == 200 and any(w["name"] == name for w in reply.json())
 
     def worker_log(self, name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.platform import processes
 from tasks.platform.processes import (
     group_alive,
     run_command,
@@ -139,3 +141,13 @@ def test_stop_group_of_a_group_that_is_gone_is_not_an_error() -> None:
     proc.wait(timeout=20)
     assert not group_alive(proc.pid)
     assert stop_group(proc.pid, grace_sec=5) is False
+
+
+def test_a_free_port_is_below_the_ephemeral_range_and_bindable() -> None:
+    # Outgoing connections get their local ports from the ephemeral range: a port handed out
+    # there could be taken by a client before the server binds it.
+    below = int(processes.EPHEMERAL_RANGE.read_text().split()[0])
+    ports = {processes.free_port() for _ in range(20)}
+    assert all(processes.PORTS_FROM <= port < below for port in ports)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", ports.pop()))
