@@ -224,14 +224,19 @@ PORTS_FROM = 10_000
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
+def ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (outgoing connections' local ports)."""
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default range starts here
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now (bound, then released): a closed port for
     connection-refused tests, or a port for a server started later. Picked at random below the
     ephemeral range, where no outgoing connection is given a port."""
-    try:
-        below = int(EPHEMERAL_RANGE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        below = 32_768  # Linux's default range starts here
+    below = ephemeral_start()
     for _ in range(200):
         port = random.randrange(PORTS_FROM, below)
         with socket.socket() as probe:

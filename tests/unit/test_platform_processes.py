@@ -146,7 +146,7 @@ def test_stop_group_of_a_group_that_is_gone_is_not_an_error() -> None:
 def test_a_free_port_is_below_the_ephemeral_range_and_bindable() -> None:
     # Outgoing connections get their local ports from the ephemeral range: a port handed out
     # there could be taken by a client before the server binds it.
-    below = int(processes.EPHEMERAL_RANGE.read_text().split()[0])
+    below = processes.ephemeral_start()
     ports = {processes.free_port() for _ in range(20)}
     assert all(processes.PORTS_FROM <= port < below for port in ports)
     with socket.socket() as server:
